@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// config is everything `photogate serve` can be told. Precedence: defaults,
+// then the YAML file, then PHOTOGATE_* environment variables, then flags.
+type config struct {
+	Listen          string        `yaml:"listen"`
+	AdminListen     string        `yaml:"admin_listen"`
+	DataDir         string        `yaml:"data_dir"`
+	BaseDomains     []string      `yaml:"base_domains"`
+	AdminToken      string        `yaml:"admin_token"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Log             logConfig     `yaml:"log"`
+	Backend         backendConfig `yaml:"backend"`
+	Users           []userConfig  `yaml:"users"`
+}
+
+type logConfig struct {
+	Format string `yaml:"format"` // json or text
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+type backendConfig struct {
+	Endpoint        string        `yaml:"endpoint"` // empty: embedded backend
+	AccessKey       string        `yaml:"access_key"`
+	SecretKey       string        `yaml:"secret_key"`
+	Region          string        `yaml:"region"`
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	BreakerFailures uint32        `yaml:"breaker_failures"`
+	BreakerOpen     time.Duration `yaml:"breaker_open"`
+	MaxAttempts     int           `yaml:"max_attempts"`
+}
+
+type userConfig struct {
+	Name      string `yaml:"name"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+}
+
+func defaultConfig() config {
+	return config{
+		Listen:          "127.0.0.1:9080",
+		AdminListen:     "127.0.0.1:9081",
+		DataDir:         "./data",
+		ShutdownTimeout: 30 * time.Second,
+		Log:             logConfig{Format: "text", Level: "info"},
+		Backend: backendConfig{
+			Region:          "us-east-1",
+			ResponseTimeout: 2 * time.Minute,
+			BreakerFailures: 5,
+			BreakerOpen:     5 * time.Second,
+			MaxAttempts:     3,
+		},
+	}
+}
+
+// loadConfig applies the file named by --config (or PHOTOGATE_CONFIG), the
+// environment, then the flags in args.
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", getenv("PHOTOGATE_CONFIG"), "YAML configuration file")
+	listen := fs.String("listen", "", "S3 API listen address (PHOTOGATE_LISTEN)")
+	adminListen := fs.String("admin-listen", "", "admin listen address (PHOTOGATE_ADMIN_LISTEN)")
+	dataDir := fs.String("data-dir", "", "data directory (PHOTOGATE_DATA_DIR)")
+	endpoint := fs.String("backend-endpoint", "", "backend URL, empty for the embedded backend (PHOTOGATE_BACKEND_ENDPOINT)")
+	logFormat := fs.String("log-format", "", "json or text (PHOTOGATE_LOG_FORMAT)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (PHOTOGATE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *path != "" {
+		raw, err := os.ReadFile(*path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+			return cfg, fmt.Errorf("config %s: %w", *path, err)
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, *listen)
+	set(&cfg.AdminListen, *adminListen)
+	set(&cfg.DataDir, *dataDir)
+	set(&cfg.Backend.Endpoint, *endpoint)
+	set(&cfg.Log.Format, *logFormat)
+	set(&cfg.Log.Level, *logLevel)
+	return cfg, cfg.validate()
+}
+
+func applyEnv(cfg *config, getenv func(string) string) error {
+	str := map[string]*string{
+		"PHOTOGATE_LISTEN":             &cfg.Listen,
+		"PHOTOGATE_ADMIN_LISTEN":       &cfg.AdminListen,
+		"PHOTOGATE_DATA_DIR":           &cfg.DataDir,
+		"PHOTOGATE_ADMIN_TOKEN":        &cfg.AdminToken,
+		"PHOTOGATE_LOG_FORMAT":         &cfg.Log.Format,
+		"PHOTOGATE_LOG_LEVEL":          &cfg.Log.Level,
+		"PHOTOGATE_BACKEND_ENDPOINT":   &cfg.Backend.Endpoint,
+		"PHOTOGATE_BACKEND_ACCESS_KEY": &cfg.Backend.AccessKey,
+		"PHOTOGATE_BACKEND_SECRET_KEY": &cfg.Backend.SecretKey,
+		"PHOTOGATE_BACKEND_REGION":     &cfg.Backend.Region,
+	}
+	for name, dst := range str {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("PHOTOGATE_BASE_DOMAINS"); v != "" {
+		cfg.BaseDomains = strings.Split(v, ",")
+	}
+	if v := getenv("PHOTOGATE_BACKEND_BREAKER_OPEN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_BACKEND_BREAKER_OPEN: %w", err)
+		}
+		cfg.Backend.BreakerOpen = d
+	}
+	if v := getenv("PHOTOGATE_BACKEND_BREAKER_FAILURES"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_BACKEND_BREAKER_FAILURES: %w", err)
+		}
+		cfg.Backend.BreakerFailures = uint32(n)
+	}
+	ak, sk := getenv("PHOTOGATE_ACCESS_KEY"), getenv("PHOTOGATE_SECRET_KEY")
+	switch {
+	case ak != "" && sk != "":
+		// The environment's user replaces a file user with the same key and
+		// comes first otherwise.
+		users := []userConfig{{Name: "env", AccessKey: ak, SecretKey: sk}}
+		for _, u := range cfg.Users {
+			if u.AccessKey != ak {
+				users = append(users, u)
+			}
+		}
+		cfg.Users = users
+	case ak != "" || sk != "":
+		return errors.New("PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY must be set together")
+	}
+	return nil
+}
+
+func (c config) validate() error {
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return fmt.Errorf("log format %q: want json or text", c.Log.Format)
+	}
+	if c.Listen == "" || c.AdminListen == "" {
+		return errors.New("listen and admin_listen must be set")
+	}
+	if c.Backend.Endpoint != "" && (c.Backend.AccessKey == "" || c.Backend.SecretKey == "") {
+		return errors.New("a backend endpoint needs backend access and secret keys (PHOTOGATE_BACKEND_ACCESS_KEY, PHOTOGATE_BACKEND_SECRET_KEY)")
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/photogate/photogate/gateway"
+	"github.com/photogate/photogate/gateway/embedded"
+	"github.com/photogate/photogate/policy"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	quickStart := "" // the dev credentials file, when photogate made one
+	if cfg.Backend.Endpoint == "" {
+		dir := filepath.Join(cfg.DataDir, "embedded")
+		// The first log line says which backend this is: data written in
+		// embedded mode lives only under the data dir, not in MinIO.
+		log.Warn("no backend endpoint configured: using the embedded backend (for trying photogate out, not for production)", "dir", dir)
+		eb, err := embedded.Start(ctx, embedded.Config{Dir: dir, Logger: log.With("component", "embedded")})
+		if err != nil {
+			return fmt.Errorf("embedded backend: %w", err)
+		}
+		defer eb.Close()
+		cfg.Backend.Endpoint = eb.Endpoint()
+		// The embedded server listens on loopback only and ignores
+		// signatures; these keys just satisfy the signer.
+		cfg.Backend.AccessKey, cfg.Backend.SecretKey = "embedded", "embedded-backend"
+		if len(cfg.Users) == 0 {
+			u, path, err := devCredentials(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cfg.Users = []userConfig{u}
+			quickStart = path
+		}
+	}
+	if len(cfg.Users) == 0 {
+		return errors.New("no users configured: set PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY or list users in the config file")
+	}
+
+	users := make([]policy.User, 0, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users = append(users, policy.User{Name: u.Name, AccessKey: u.AccessKey, SecretKey: u.SecretKey})
+	}
+	pol, err := policy.NewUsers(users)
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	backend, err := gateway.NewBackend(gateway.BackendConfig{
+		Endpoint:        cfg.Backend.Endpoint,
+		AccessKey:       cfg.Backend.AccessKey,
+		SecretKey:       cfg.Backend.SecretKey,
+		Region:          cfg.Backend.Region,
+		ResponseTimeout: cfg.Backend.ResponseTimeout,
+		BreakerFailures: cfg.Backend.BreakerFailures,
+		BreakerOpen:     cfg.Backend.BreakerOpen,
+		MaxAttempts:     cfg.Backend.MaxAttempts,
+	})
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	hostname, _ := os.Hostname()
+	s3 := gateway.NewServer(gateway.Config{
+		Backend:     backend,
+		Policy:      pol,
+		Logger:      log,
+		BaseDomains: cfg.BaseDomains,
+		HostID:      hostname,
+	})
+	admin := gateway.NewAdmin(gateway.AdminConfig{Backend: backend, Logger: log, Version: versionString()})
+
+	s3Srv := newHTTPServer(s3, log)
+	adminSrv := newHTTPServer(admin, log)
+	s3Ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		s3Ln.Close()
+		return fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- s3Srv.Serve(s3Ln) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	log.Info("photogate serving", "version", versionString(), "s3", s3Ln.Addr().String(),
+		"admin", adminLn.Addr().String(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(users))
+	if quickStart != "" {
+		printQuickStart(stdout, s3Ln.Addr().String(), quickStart)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(s3Srv.Shutdown(sctx), adminSrv.Shutdown(sctx))
+	log.Info("stopped")
+	return err
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		// No ReadTimeout/WriteTimeout: a multi-gigabyte object may take
+		// longer than any fixed bound. Idle connections are still reaped.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// devCredentials loads or creates the key pair used when photogate runs with
+// no configuration at all. The secret goes to a 0600 file, never to the log.
+func devCredentials(dataDir string) (userConfig, string, error) {
+	path := filepath.Join(dataDir, "credentials.env")
+	if raw, err := os.ReadFile(path); err == nil {
+		u := userConfig{Name: "dev"}
+		for _, line := range strings.Split(string(raw), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch k {
+			case "AWS_ACCESS_KEY_ID":
+				u.AccessKey = v
+			case "AWS_SECRET_ACCESS_KEY":
+				u.SecretKey = v
+			}
+		}
+		if u.AccessKey != "" && u.SecretKey != "" {
+			return u, path, nil
+		}
+		return u, path, fmt.Errorf("%s: missing AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY", path)
+	}
+	u := userConfig{Name: "dev", AccessKey: "PG" + strings.ToUpper(randomHex(9)), SecretKey: randomHex(20)}
+	content := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", u.AccessKey, u.SecretKey)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return u, path, fmt.Errorf("write dev credentials: %w", err)
+	}
+	return u, path, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printQuickStart(w io.Writer, listen, credPath string) {
+	fmt.Fprintf(w, `
+photogate is running on its embedded backend. In another terminal:
+
+  set -a; . %s; set +a
+  aws --endpoint-url http://%s s3 mb s3://photos
+  aws --endpoint-url http://%s s3 cp ./some-photo.jpg s3://photos/
+  aws --endpoint-url http://%s s3 ls s3://photos/
+
+`, credPath, listen, listen, listen)
+}
+
+// redactURL drops any userinfo so credentials in an endpoint never reach logs.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "REDACTED@" + raw[i+1:]
+		}
+	}
+	return raw
+}

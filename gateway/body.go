@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/photogate/photogate/gateway/chunked"
+	"github.com/photogate/photogate/gateway/integrity"
+	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/gateway/sigv4"
+)
+
+// uploadBody is a request body made ready for the backend: decoded from the
+// client's framing and verified as it streams, with its end held back until
+// every check passed, so a failing body aborts the backend request instead
+// of completing it.
+type uploadBody struct {
+	reader io.ReadCloser // nil when there is no body
+	length int64         // decoded length
+
+	mode      string // payload mode, for the log
+	algorithm string // checksum algorithm verified, for the log
+
+	upstreamHash        string      // x-amz-content-sha256 for the backend
+	trailer             http.Header // checksum trailer re-sent to the backend, or nil
+	forwardSDKAlgorithm bool        // keep x-amz-sdk-checksum-algorithm
+
+	tap *tapReader
+}
+
+func (b *uploadBody) err() error {
+	if b.tap == nil {
+		return nil
+	}
+	if e := b.tap.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (b *uploadBody) count() int64 {
+	if b.tap == nil {
+		return 0
+	}
+	return b.tap.n.Load()
+}
+
+func payloadMode(hash string) string {
+	switch hash {
+	case sigv4.UnsignedPayload:
+		return "unsigned"
+	case sigv4.StreamingSigned:
+		return "streaming-signed"
+	case sigv4.StreamingSignedTrailer:
+		return "streaming-signed-trailer"
+	case sigv4.StreamingUnsignedTrailer:
+		return "streaming-unsigned-trailer"
+	}
+	return "signed"
+}
+
+func newUploadBody(r *http.Request, auth *sigv4.Result) (*uploadBody, error) {
+	hash := auth.PayloadHash
+	b := &uploadBody{mode: payloadMode(hash), upstreamHash: sigv4.UnsignedPayload}
+	alg, headerSum, err := integrity.AlgorithmFromHeaders(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	expect := integrity.Expect{Length: r.ContentLength, MD5: r.Header.Get("Content-MD5"), Algorithm: alg}
+	if headerSum != "" {
+		expect.Checksum = func() string { return headerSum }
+		b.forwardSDKAlgorithm = true // the header travels on, and MinIO checks it too
+	}
+
+	var src io.Reader = r.Body
+	var trailerName string
+	var decoder *chunked.Reader
+	switch hash {
+	case sigv4.StreamingSigned, sigv4.StreamingSignedTrailer, sigv4.StreamingUnsignedTrailer:
+		decoded := r.Header.Get("X-Amz-Decoded-Content-Length")
+		if decoded == "" {
+			return nil, s3err.New(s3err.MissingContentLength, "Streaming uploads must send x-amz-decoded-content-length.")
+		}
+		n, err := strconv.ParseInt(decoded, 10, 64)
+		if err != nil || n < 0 {
+			return nil, s3err.New(s3err.InvalidArgument, "Invalid x-amz-decoded-content-length.")
+		}
+		trailers := declaredTrailers(r.Header)
+		if hash == sigv4.StreamingSigned && len(trailers) > 0 {
+			return nil, s3err.New(s3err.InvalidRequest, "x-amz-trailer needs a *-TRAILER payload mode.")
+		}
+		for _, name := range trailers {
+			talg, ok := integrity.TrailerAlgorithm(name)
+			if !ok {
+				continue
+			}
+			if alg != "" {
+				return nil, s3err.New(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header or trailer.")
+			}
+			alg, trailerName = talg, name
+		}
+		opts := chunked.Options{SeedSignature: auth.Signature, Trailers: trailers}
+		if hash != sigv4.StreamingUnsignedTrailer {
+			opts.Signer = auth
+		}
+		decoder = chunked.NewReader(r.Body, opts)
+		src = decoder
+		expect.Length = n
+		expect.Algorithm = alg
+		if trailerName != "" {
+			expect.Checksum = func() string { return decoder.Trailer().Get(trailerName) }
+		}
+	case sigv4.UnsignedPayload:
+	default:
+		if _, err := hex.DecodeString(hash); err != nil || len(hash) != 64 {
+			return nil, s3err.New(s3err.InvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value or a SHA-256 hex digest.")
+		}
+		expect.SHA256 = hash
+		b.upstreamHash = hash // the backend re-verifies what the client signed
+	}
+	if expect.Length < 0 {
+		return nil, s3err.New(s3err.MissingContentLength, "")
+	}
+	b.length = expect.Length
+	b.algorithm = alg
+
+	needsCheck := expect.MD5 != "" || expect.SHA256 != "" || alg != "" || decoder != nil
+	if b.length == 0 && !needsCheck {
+		return b, nil
+	}
+	ir, err := integrity.NewReader(src, expect)
+	if err != nil {
+		return nil, err
+	}
+	b.tap = &tapReader{r: ir, closer: r.Body}
+	if b.length == 0 {
+		// Empty bodies are checked before forwarding: the transport would
+		// send an empty non-nil body as chunked, and there is nothing to
+		// stream. A trailer checksum then travels on as a header.
+		if _, err := io.Copy(io.Discard, b.tap); err != nil {
+			return nil, err
+		}
+		if b.upstreamHash == sigv4.UnsignedPayload && expect.SHA256 == "" && decoder != nil {
+			b.upstreamHash = sigv4.EmptySHA256
+		}
+		if trailerName != "" {
+			r.Header.Set(trailerName, decoder.Trailer().Get(trailerName))
+			b.forwardSDKAlgorithm = true
+		}
+		return b, nil
+	}
+	b.reader = b.tap
+	if trailerName != "" {
+		// Re-send the verified checksum as a trailer so MinIO checks the
+		// hop too. The signer sizes the stream from the placeholder, which
+		// therefore has the final value's length; the real value is filled
+		// in when the verified body ends, before the signer writes it.
+		key := http.CanonicalHeaderKey(trailerName)
+		b.trailer = http.Header{key: {strings.Repeat("A", checksumEncodedLen(alg))}}
+		b.tap.atEOF = func() { b.trailer[key][0] = decoder.Trailer().Get(trailerName) }
+		b.upstreamHash = sigv4.StreamingUnsignedTrailer
+		b.forwardSDKAlgorithm = true
+	}
+	return b, nil
+}
+
+// declaredTrailers lists the lower-case names in X-Amz-Trailer.
+func declaredTrailers(h http.Header) []string {
+	var names []string
+	for _, v := range h.Values("X-Amz-Trailer") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// checksumEncodedLen is the length of a base64 checksum of algorithm alg.
+func checksumEncodedLen(alg string) int {
+	switch alg {
+	case "CRC32", "CRC32C":
+		return 8
+	case "CRC64NVME":
+		return 12
+	case "SHA1":
+		return 28
+	}
+	return 44 // SHA256
+}
+
+// tapReader counts the bytes passed on, remembers the first real error
+// (which is the client's fault and must not count against the backend), and
+// runs atEOF once before reporting the end of the body. The transport reads
+// the body on its own goroutine, hence the atomics.
+type tapReader struct {
+	r      io.Reader
+	closer io.Closer
+	n      atomic.Int64
+	err    atomic.Pointer[error]
+	atEOF  func()
+}
+
+func (t *tapReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n.Add(int64(n))
+	switch {
+	case err == io.EOF && t.atEOF != nil:
+		t.atEOF()
+		t.atEOF = nil
+	case err != nil && err != io.EOF:
+		t.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (t *tapReader) Close() error { return t.closer.Close() }

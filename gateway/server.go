@@ -1,0 +1,340 @@
+// Package gateway is photogate's S3 front: a streaming reverse proxy that
+// authenticates each request (SigV4), names its operation, asks policy, then
+// forwards it re-signed to the backend with the body verified on the way.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/gateway/sigv4"
+)
+
+// Authorizer is the policy the gateway consults: secrets for SigV4 and the
+// per-request permission check.
+type Authorizer interface {
+	Secret(accessKey string) (string, bool)
+	Authorize(ctx context.Context, accessKey string, op classify.Op, t classify.Target) error
+}
+
+// Config assembles a Server.
+type Config struct {
+	Backend     *Backend
+	Policy      Authorizer
+	Logger      *slog.Logger
+	BaseDomains []string // virtual-host style: <bucket>.<base domain>
+	HostID      string   // x-amz-id-2 value identifying this instance
+}
+
+// Server serves the S3 API. It is an http.Handler.
+type Server struct {
+	backend     *Backend
+	policy      Authorizer
+	log         *slog.Logger
+	baseDomains []string
+	hostID      string
+	verifier    *sigv4.Verifier
+	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
+}
+
+const copyBufferSize = 128 << 10
+
+// NewServer returns a Server ready to serve.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		backend:     cfg.Backend,
+		policy:      cfg.Policy,
+		log:         cfg.Logger,
+		baseDomains: cfg.BaseDomains,
+		hostID:      cfg.HostID,
+		verifier:    &sigv4.Verifier{Secrets: cfg.Policy.Secret},
+	}
+	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	return s
+}
+
+// exchange is what the gateway learned about one request, for its log line.
+type exchange struct {
+	id          string
+	op          classify.Op
+	target      classify.Target
+	user        string
+	payload     string
+	checksum    string
+	bytesIn     int64
+	backendTime time.Duration
+	status      int
+	bytesOut    int64
+	err         error
+}
+
+func newRequestID() string {
+	return strings.ToUpper(strconv.FormatUint(rand.Uint64()|1<<63, 16))
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := &exchange{id: newRequestID()}
+	h := w.Header()
+	h.Set("X-Amz-Request-Id", x.id)
+	h.Set("X-Amz-Id-2", s.hostID)
+	h.Set("Server", "photogate")
+	rw := &responseRecorder{ResponseWriter: w}
+
+	broken := false
+	if err := s.serve(r.Context(), rw, r, x); err != nil {
+		x.err = err
+		switch {
+		case rw.wroteHeader:
+			// The backend's body broke mid-stream after the status went
+			// out: abort the connection so the client cannot take a short
+			// body for a whole object (as httputil.ReverseProxy does).
+			broken = true
+		case r.Method == http.MethodHead:
+			s3err.WriteHead(rw, err)
+		default:
+			s3err.Write(rw, err, r.URL.Path, x.id, s.hostID)
+		}
+	}
+	x.status, x.bytesOut = rw.status, rw.written
+	s.logExchange(r, x, time.Since(start))
+	if broken {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request, x *exchange) error {
+	target, err := classify.Resolve(r.Host, r.URL.Path, s.baseDomains)
+	if err != nil {
+		return err
+	}
+	x.target = target
+
+	auth, err := s.verifier.Verify(r)
+	if errors.Is(err, sigv4.ErrAnonymous) {
+		return s3err.New(s3err.AccessDenied, "Anonymous access is not allowed; sign the request with a photogate access key.")
+	}
+	if err != nil {
+		return err
+	}
+	x.user = auth.AccessKey
+
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return s3err.Wrap(s3err.InvalidURI, "", err)
+	}
+	stripPresignParams(query)
+	op, err := classify.Classify(r.Method, target.Bucket, target.Key, query, r.Header)
+	if err != nil {
+		return err
+	}
+	x.op = op
+
+	if err := s.policy.Authorize(ctx, auth.AccessKey, op, target); err != nil {
+		return err
+	}
+
+	body, err := newUploadBody(r, auth)
+	if err != nil {
+		return err
+	}
+	x.payload, x.checksum = body.mode, body.algorithm
+	out := s.outboundRequest(r, target, query, body)
+
+	begin := time.Now()
+	resp, err := s.backend.Do(ctx, out, body.upstreamHash, body.trailer, body.err)
+	x.backendTime = time.Since(begin)
+	x.bytesIn = body.count()
+	if err != nil {
+		return fmt.Errorf("%s %s/%s: %w", op, target.Bucket, target.Key, err)
+	}
+	defer resp.Body.Close()
+	return s.copyResponse(w, r, resp)
+}
+
+// presignParams authenticate a presigned URL; they must not reach the
+// backend, which would try to verify them with its own keys.
+var presignParams = []string{
+	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Content-Sha256",
+}
+
+func stripPresignParams(q url.Values) {
+	for _, p := range presignParams {
+		q.Del(p)
+	}
+}
+
+// hopHeaders are per-connection headers (RFC 9110 §7.6.1) and the client's
+// authentication and body framing, none of which may be forwarded.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Expect", "Content-Length",
+	"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token",
+	"X-Amz-Decoded-Content-Length", "X-Amz-Trailer",
+}
+
+func (s *Server) outboundRequest(r *http.Request, t classify.Target, query url.Values, body *uploadBody) *http.Request {
+	header := make(http.Header, len(r.Header)+4)
+	for k, vv := range r.Header {
+		header[k] = vv
+	}
+	for _, c := range r.Header.Values("Connection") {
+		for _, f := range strings.Split(c, ",") {
+			header.Del(strings.TrimSpace(f))
+		}
+	}
+	for _, h := range hopHeaders {
+		header.Del(h)
+	}
+	if ce := stripAWSChunked(header.Values("Content-Encoding")); ce != "" {
+		header.Set("Content-Encoding", ce)
+	} else {
+		header.Del("Content-Encoding")
+	}
+	if !body.forwardSDKAlgorithm {
+		header.Del("X-Amz-Sdk-Checksum-Algorithm")
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		header.Set("X-Forwarded-For", ip)
+	}
+
+	path := "/"
+	if t.Bucket != "" {
+		path += t.Bucket + "/" + t.Key
+	}
+	out := &http.Request{
+		Method:        r.Method,
+		URL:           &url.URL{Path: path, RawPath: s3utils.EncodePath(path), RawQuery: strings.ReplaceAll(query.Encode(), "+", "%20")},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          body.reader,
+		ContentLength: body.length,
+	}
+	if body.reader == nil {
+		out.Body = nil
+		out.ContentLength = 0
+	}
+	return out
+}
+
+// stripAWSChunked removes the aws-chunked coding, which describes the
+// client's framing that photogate has already decoded.
+func stripAWSChunked(values []string) string {
+	var keep []string
+	for _, v := range values {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
+				keep = append(keep, c)
+			}
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.Response) error {
+	h := w.Header()
+	for k, vv := range resp.Header {
+		switch k {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+			"X-Amz-Request-Id", "X-Amz-Id-2", "Server":
+			continue
+		}
+		h[k] = vv
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	bufp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bufp)
+	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, *bufp); err != nil {
+		// Headers are gone already; all that is left is to cut the stream
+		// so the client sees a short body rather than a silently short object.
+		return fmt.Errorf("streaming response: %w", err)
+	}
+	return nil
+}
+
+// writerOnly hides ReadFrom so io.CopyBuffer uses our pooled buffer.
+type writerOnly struct{ io.Writer }
+
+func (s *Server) logExchange(r *http.Request, x *exchange, d time.Duration) {
+	level := slog.LevelInfo
+	if x.status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", x.id),
+		slog.String("method", r.Method),
+		slog.String("op", string(x.op)),
+		slog.String("bucket", x.target.Bucket),
+		slog.String("key", x.target.Key),
+		slog.String("user", x.user),
+		slog.Int("status", x.status),
+		slog.Int64("bytes_in", x.bytesIn),
+		slog.Int64("bytes_out", x.bytesOut),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Float64("backend_ms", float64(x.backendTime.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if x.payload != "" {
+		attrs = append(attrs, slog.String("payload", x.payload))
+	}
+	if x.checksum != "" {
+		attrs = append(attrs, slog.String("checksum", x.checksum))
+	}
+	if x.err != nil {
+		e := s3err.From(x.err)
+		attrs = append(attrs, slog.String("error_code", string(e.Code)), slog.String("error", x.err.Error()))
+	}
+	s.log.LogAttrs(r.Context(), level, "s3 request", attrs...)
+}
+
+// responseRecorder notes the status and byte count for the log line.
+type responseRecorder struct {
+	http.ResponseWriter
+	status      int
+	written     int64
+	wroteHeader bool
+}
+
+func (w *responseRecorder) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.status, w.wroteHeader = code, true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseRecorder) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
