@@ -24,6 +24,8 @@ type config struct {
 	AdminToken      string        `yaml:"admin_token"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             logConfig     `yaml:"log"`
+	TLS             tlsConfig     `yaml:"tls"`
+	AdminTLS        tlsConfig     `yaml:"admin_tls"`
 	Backend         backendConfig `yaml:"backend"`
 	Users           []userConfig  `yaml:"users"`
 }
@@ -32,6 +34,14 @@ type logConfig struct {
 	Format string `yaml:"format"` // json or text
 	Level  string `yaml:"level"`  // debug, info, warn, error
 }
+
+// tlsConfig names a PEM certificate (chain) and key. Both empty: plain HTTP.
+type tlsConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+func (t tlsConfig) enabled() bool { return t.Cert != "" }
 
 type backendConfig struct {
 	Endpoint        string        `yaml:"endpoint"` // empty: embedded backend
@@ -42,6 +52,10 @@ type backendConfig struct {
 	BreakerFailures uint32        `yaml:"breaker_failures"`
 	BreakerOpen     time.Duration `yaml:"breaker_open"`
 	MaxAttempts     int           `yaml:"max_attempts"`
+	// CA is a PEM bundle trusted for an https endpoint, on top of the
+	// system roots. InsecureSkipVerify turns verification off (tests only).
+	CA                 string `yaml:"ca"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 type userConfig struct {
@@ -79,6 +93,9 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	endpoint := fs.String("backend-endpoint", "", "backend URL, empty for the embedded backend (PHOTOGATE_BACKEND_ENDPOINT)")
 	logFormat := fs.String("log-format", "", "json or text (PHOTOGATE_LOG_FORMAT)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (PHOTOGATE_LOG_LEVEL)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate for HTTPS on the S3 listener (PHOTOGATE_TLS_CERT)")
+	tlsKey := fs.String("tls-key", "", "PEM key for --tls-cert (PHOTOGATE_TLS_KEY)")
+	backendCA := fs.String("backend-ca", "", "PEM CA bundle trusted for an https backend (PHOTOGATE_BACKEND_CA)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -91,7 +108,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("read config: %w", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		dec.KnownFields(true)                                               // a misspelt key is an error, not a silent default
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
 			return cfg, fmt.Errorf("config %s: %w", *path, err)
 		}
@@ -110,6 +127,9 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	set(&cfg.Backend.Endpoint, *endpoint)
 	set(&cfg.Log.Format, *logFormat)
 	set(&cfg.Log.Level, *logLevel)
+	set(&cfg.TLS.Cert, *tlsCert)
+	set(&cfg.TLS.Key, *tlsKey)
+	set(&cfg.Backend.CA, *backendCA)
 	return cfg, cfg.validate()
 }
 
@@ -125,6 +145,11 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 		"PHOTOGATE_BACKEND_ACCESS_KEY": &cfg.Backend.AccessKey,
 		"PHOTOGATE_BACKEND_SECRET_KEY": &cfg.Backend.SecretKey,
 		"PHOTOGATE_BACKEND_REGION":     &cfg.Backend.Region,
+		"PHOTOGATE_BACKEND_CA":         &cfg.Backend.CA,
+		"PHOTOGATE_TLS_CERT":           &cfg.TLS.Cert,
+		"PHOTOGATE_TLS_KEY":            &cfg.TLS.Key,
+		"PHOTOGATE_ADMIN_TLS_CERT":     &cfg.AdminTLS.Cert,
+		"PHOTOGATE_ADMIN_TLS_KEY":      &cfg.AdminTLS.Key,
 	}
 	for name, dst := range str {
 		if v := getenv(name); v != "" {
@@ -133,6 +158,13 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 	}
 	if v := getenv("PHOTOGATE_BASE_DOMAINS"); v != "" {
 		cfg.BaseDomains = strings.Split(v, ",")
+	}
+	if v := getenv("PHOTOGATE_BACKEND_INSECURE_SKIP_VERIFY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_BACKEND_INSECURE_SKIP_VERIFY: %w", err)
+		}
+		cfg.Backend.InsecureSkipVerify = b
 	}
 	if v := getenv("PHOTOGATE_BACKEND_BREAKER_OPEN"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -174,6 +206,11 @@ func (c config) validate() error {
 	}
 	if c.Listen == "" || c.AdminListen == "" {
 		return errors.New("listen and admin_listen must be set")
+	}
+	for name, t := range map[string]tlsConfig{"tls": c.TLS, "admin_tls": c.AdminTLS} {
+		if (t.Cert == "") != (t.Key == "") {
+			return fmt.Errorf("%s: cert and key must be set together", name)
+		}
 	}
 	if c.Backend.Endpoint != "" && (c.Backend.AccessKey == "" || c.Backend.SecretKey == "") {
 		return errors.New("a backend endpoint needs backend access and secret keys (PHOTOGATE_BACKEND_ACCESS_KEY, PHOTOGATE_BACKEND_SECRET_KEY)")

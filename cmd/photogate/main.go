@@ -5,12 +5,17 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/photogate/photogate/gateway/tlsutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,6 +25,7 @@ const usage = `photogate — an S3 gateway for photo libraries
 
 Usage:
   photogate serve [flags]     run the S3 gateway and its admin API
+  photogate dev-cert [flags]  write a development CA and a certificate for localhost
   photogate version           print the version
   photogate help              show this help
 
@@ -41,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr, getenv)
+	case "dev-cert":
+		err = devCert(args[1:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -69,4 +77,23 @@ func versionString() string {
 		}
 	}
 	return "photogate " + v
+}
+
+func devCert(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dev-cert", flag.ContinueOnError)
+	dir := fs.String("dir", "./data/tls", "directory for ca.pem, cert.pem and key.pem")
+	hosts := fs.String("hosts", "localhost,127.0.0.1,::1", "comma-separated DNS names and IPs the certificate is valid for")
+	days := fs.Int("days", 365, "validity in days")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dc, err := tlsutil.WriteDevCert(*dir, strings.Split(*hosts, ","), time.Duration(*days)*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (trust this in clients), %s and %s\n\n"+
+		"  photogate serve --tls-cert %s --tls-key %s\n"+
+		"  AWS_CA_BUNDLE=%s aws --endpoint-url https://127.0.0.1:9080 s3 ls\n",
+		dc.CAFile, dc.CertFile, dc.KeyFile, dc.CertFile, dc.KeyFile, dc.CAFile)
+	return nil
 }

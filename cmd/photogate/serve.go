@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,12 +12,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/gateway/embedded"
+	"github.com/photogate/photogate/gateway/tlsutil"
 	"github.com/photogate/photogate/policy"
 )
 
@@ -69,7 +73,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
+	backendTLS, err := tlsutil.ClientConfig(cfg.Backend.CA, cfg.Backend.InsecureSkipVerify)
+	if err != nil {
+		return err
+	}
+	if cfg.Backend.InsecureSkipVerify {
+		log.Warn("backend TLS certificate verification is OFF (insecure_skip_verify): anyone on the path to the backend can read and change every object; use only in test setups")
+	}
 	backend, err := gateway.NewBackend(gateway.BackendConfig{
+		TLS:             backendTLS,
 		Endpoint:        cfg.Backend.Endpoint,
 		AccessKey:       cfg.Backend.AccessKey,
 		SecretKey:       cfg.Backend.SecretKey,
@@ -96,28 +108,54 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 	s3Srv := newHTTPServer(s3, log)
 	adminSrv := newHTTPServer(admin, log)
-	s3Ln, err := net.Listen("tcp", cfg.Listen)
+	var reloaders []*tlsutil.Reloader
+	s3Ln, s3Reload, err := listen(cfg.Listen, cfg.TLS, log)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return err
 	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	defer s3Ln.Close()
+	adminTLS := cfg.AdminTLS
+	if !adminTLS.enabled() {
+		adminTLS = cfg.TLS // the admin listener shares the S3 certificate unless it has its own
+	}
+	adminLn, adminReload, err := listen(cfg.AdminListen, adminTLS, log)
 	if err != nil {
-		s3Ln.Close()
-		return fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
+		return err
 	}
+	defer adminLn.Close()
+	for _, r := range []*tlsutil.Reloader{s3Reload, adminReload} {
+		if r != nil {
+			reloaders = append(reloaders, r)
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 2)
 	go func() { errc <- s3Srv.Serve(s3Ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	log.Info("photogate serving", "version", versionString(), "s3", s3Ln.Addr().String(),
-		"admin", adminLn.Addr().String(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(users))
+		"admin", adminLn.Addr().String(), "tls", cfg.TLS.enabled(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(users))
 	if quickStart != "" {
-		printQuickStart(stdout, s3Ln.Addr().String(), quickStart)
+		scheme := "http"
+		if cfg.TLS.enabled() {
+			scheme = "https"
+		}
+		printQuickStart(stdout, scheme, s3Ln.Addr().String(), quickStart)
 	}
 
+wait:
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		return fmt.Errorf("server stopped: %w", err)
+	case <-hup:
+		for _, r := range reloaders {
+			if err := r.Reload(); err != nil {
+				log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "error", err)
+			}
+		}
+		goto wait
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -125,6 +163,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	err = errors.Join(s3Srv.Shutdown(sctx), adminSrv.Shutdown(sctx))
 	log.Info("stopped")
 	return err
+}
+
+// listen opens addr, with TLS when t names a certificate.
+func listen(addr string, t tlsConfig, log *slog.Logger) (net.Listener, *tlsutil.Reloader, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if !t.enabled() {
+		return ln, nil, nil
+	}
+	r, err := tlsutil.NewReloader(t.Cert, t.Key, log)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	return tls.NewListener(ln, tlsutil.ServerConfig(r.GetCertificate)), r, nil
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -185,16 +240,21 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func printQuickStart(w io.Writer, listen, credPath string) {
+func printQuickStart(w io.Writer, scheme, listen, credPath string) {
+	url := scheme + "://" + listen
 	fmt.Fprintf(w, `
 photogate is running on its embedded backend. In another terminal:
 
   set -a; . %s; set +a
-  aws --endpoint-url http://%s s3 mb s3://photos
-  aws --endpoint-url http://%s s3 cp ./some-photo.jpg s3://photos/
-  aws --endpoint-url http://%s s3 ls s3://photos/
+  aws --endpoint-url %s s3 mb s3://photos
+  aws --endpoint-url %s s3 cp ./some-photo.jpg s3://photos/
+  aws --endpoint-url %s s3 ls s3://photos/
 
-`, credPath, listen, listen, listen)
+For local HTTPS: photogate dev-cert --dir ./data/tls, then serve with
+--tls-cert ./data/tls/cert.pem --tls-key ./data/tls/key.pem and give clients
+AWS_CA_BUNDLE=./data/tls/ca.pem.
+
+`, credPath, url, url, url)
 }
 
 // redactURL drops any userinfo so credentials in an endpoint never reach logs.

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := loadConfig([]string{"--config", "../../configs/photogate.yaml"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9080" || cfg.Backend.BreakerOpen != 5*time.Second {
+		t.Fatalf("unexpected values: %+v", cfg)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\ndata_dir: /file\nbackend:\n  breaker_open: 9s\n"), 0o600)
+	cfg, err := loadConfig([]string{"--config", path, "--data-dir", "/flag"}, env(map[string]string{
+		"PHOTOGATE_ADMIN_LISTEN": "127.0.0.1:3",
+		"PHOTOGATE_DATA_DIR":     "/env",
+		"PHOTOGATE_ACCESS_KEY":   "ak1", "PHOTOGATE_SECRET_KEY": "secret123",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:1" || cfg.AdminListen != "127.0.0.1:3" || cfg.DataDir != "/flag" ||
+		cfg.Backend.BreakerOpen != 9*time.Second || len(cfg.Users) != 1 || cfg.Users[0].AccessKey != "ak1" {
+		t.Fatalf("precedence wrong: %+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listne: typo\n"), 0o600)
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"unknown key":      {[]string{"--config", bad}, nil, "listne"},
+		"half a user":      {nil, map[string]string{"PHOTOGATE_ACCESS_KEY": "a"}, "together"},
+		"backend no keys":  {[]string{"--backend-endpoint", "http://x:9000"}, nil, "backend access"},
+		"bad log format":   {[]string{"--log-format", "xml"}, nil, "log format"},
+		"stray argument":   {[]string{"oops"}, nil, "unexpected"},
+		"bad breaker time": {nil, map[string]string{"PHOTOGATE_BACKEND_BREAKER_OPEN": "soon"}, "BREAKER_OPEN"},
+	} {
+		_, err := loadConfig(c.args, env(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want mention of %q", name, err, c.want)
+		}
+	}
+}
