@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/photogate/photogate/gateway/chunked"
@@ -40,6 +41,22 @@ func (b *uploadBody) err() error {
 		return *e
 	}
 	return nil
+}
+
+// teePrefix keeps the first n bytes of the body as they pass.
+func (b *uploadBody) teePrefix(n int) {
+	if b.tap != nil {
+		b.tap.head = make([]byte, 0, min(int64(n), b.length))
+	}
+}
+
+func (b *uploadBody) prefix() []byte {
+	if b.tap == nil {
+		return nil
+	}
+	b.tap.headMu.Lock()
+	defer b.tap.headMu.Unlock()
+	return b.tap.head
 }
 
 func (b *uploadBody) count() int64 {
@@ -204,11 +221,20 @@ type tapReader struct {
 	n      atomic.Int64
 	err    atomic.Pointer[error]
 	atEOF  func()
+	headMu sync.Mutex
+	head   []byte // the body's first bytes, up to cap(head), when teed
 }
 
 func (t *tapReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	t.n.Add(int64(n))
+	if n > 0 && t.head != nil {
+		t.headMu.Lock()
+		if room := cap(t.head) - len(t.head); room > 0 {
+			t.head = append(t.head, p[:min(n, room)]...)
+		}
+		t.headMu.Unlock()
+	}
 	switch {
 	case err == io.EOF && t.atEOF != nil:
 		t.atEOF()

@@ -23,6 +23,7 @@ import (
 	"github.com/photogate/photogate/gateway/classify"
 	"github.com/photogate/photogate/gateway/s3err"
 	"github.com/photogate/photogate/gateway/sigv4"
+	"github.com/photogate/photogate/metastore/extract"
 )
 
 // Authorizer is the policy the gateway consults: secrets for SigV4 and the
@@ -36,6 +37,7 @@ type Authorizer interface {
 type Config struct {
 	Backend     *Backend
 	Policy      Authorizer
+	Index       Index // nil: no metadata index
 	Logger      *slog.Logger
 	BaseDomains []string // virtual-host style: <bucket>.<base domain>
 	HostID      string   // x-amz-id-2 value identifying this instance
@@ -45,6 +47,7 @@ type Config struct {
 type Server struct {
 	backend     *Backend
 	policy      Authorizer
+	index       Index
 	log         *slog.Logger
 	baseDomains []string
 	hostID      string
@@ -62,6 +65,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		backend:     cfg.Backend,
 		policy:      cfg.Policy,
+		index:       cfg.Index,
 		log:         cfg.Logger,
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
@@ -157,17 +161,50 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.payload, x.checksum = body.mode, body.algorithm
-	out := s.outboundRequest(r, target, query, body)
 
+	var m *mutation
+	if s.index != nil && op.Mutates() {
+		if op == classify.PutObject {
+			body.teePrefix(extract.PrefixSize)
+		}
+		if m, err = s.prepare(ctx, op, target, body); err != nil {
+			return err
+		}
+	}
+
+	out := s.outboundRequest(r, target, query, body)
 	begin := time.Now()
 	resp, err := s.backend.Do(ctx, out, body.upstreamHash, body.trailer, body.err)
 	x.backendTime = time.Since(begin)
 	x.bytesIn = body.count()
 	if err != nil {
+		if m != nil && (body.err() != nil || s3err.Is(err, s3err.SlowDown)) {
+			// Certainly not applied: the breaker sent nothing, and a body
+			// that failed its checks was cut off before it could complete.
+			// Any other failure may have happened after the backend acted;
+			// the intent stays for recovery to check.
+			s.abandon(ctx, m)
+		}
 		return fmt.Errorf("%s %s/%s: %w", op, target.Bucket, target.Key, err)
 	}
 	defer resp.Body.Close()
-	return s.copyResponse(w, r, resp)
+	if m == nil {
+		return s.copyResponse(w, r, resp, nil)
+	}
+	raw, err := s.conclude(ctx, r, op, target, m, body, resp)
+	if err != nil {
+		// The backend did what was asked; the client hears so. The index
+		// catches up when the intent is resolved.
+		s.log.LogAttrs(ctx, slog.LevelError, "index update failed; intent left for recovery",
+			slog.String("request_id", x.id), slog.Uint64("intent", m.intent), slog.String("error", err.Error()))
+	}
+	return s.copyResponse(w, r, resp, raw)
+}
+
+func (s *Server) abandon(ctx context.Context, m *mutation) {
+	if err := s.index.Abandon(context.WithoutCancel(ctx), m.intent); err != nil {
+		s.log.Error("abandon intent", "intent", m.intent, "error", err)
+	}
 }
 
 // presignParams authenticate a presigned URL; they must not reach the
@@ -253,7 +290,9 @@ func stripAWSChunked(values []string) string {
 	return strings.Join(keep, ",")
 }
 
-func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.Response) error {
+// copyResponse relays the backend's answer. raw, when not nil, is the body
+// already read from resp.
+func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.Response, raw []byte) error {
 	h := w.Header()
 	for k, vv := range resp.Header {
 		switch k {
@@ -262,6 +301,12 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 			continue
 		}
 		h[k] = vv
+	}
+	if raw != nil {
+		h.Set("Content-Length", strconv.Itoa(len(raw)))
+		w.WriteHeader(resp.StatusCode)
+		_, err := w.Write(raw)
+		return err
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {

@@ -21,6 +21,8 @@ import (
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/gateway/embedded"
 	"github.com/photogate/photogate/gateway/tlsutil"
+	"github.com/photogate/photogate/metastore"
+	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/policy"
 )
 
@@ -96,10 +98,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer backend.Close()
 
+	store, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"), metastore.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("index: %w (is another photogate using %s?)", err, cfg.DataDir)
+	}
+	defer store.Close()
+	reader, err := reconcile.NewMinIO(cfg.Backend.Endpoint, cfg.Backend.AccessKey, cfg.Backend.SecretKey,
+		cfg.Backend.Region, &http.Transport{TLSClientConfig: backendTLS, Proxy: nil})
+	if err != nil {
+		return err
+	}
+	index := reconcile.NewIndexer(store, reader, log.With("component", "index"))
+	// Intents a crash left behind are resolved before clients are served;
+	// a backend that is down now is retried by the background loop.
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if n, err := index.Recover(rctx); err != nil {
+		log.Warn("resolving leftover intents; will retry in the background", "resolved", n, "error", err)
+	} else if n > 0 {
+		log.Info("resolved leftover intents", "resolved", n)
+	}
+	cancel()
+	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	go index.Run(bgctx, 30*time.Second)
+
 	hostname, _ := os.Hostname()
 	s3 := gateway.NewServer(gateway.Config{
 		Backend:     backend,
 		Policy:      pol,
+		Index:       index,
 		Logger:      log,
 		BaseDomains: cfg.BaseDomains,
 		HostID:      hostname,

@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/gateway/s3xml"
+)
+
+// Index follows every mutation photogate forwards. Begin records an intent
+// durably before the request goes to the backend; after the backend's answer
+// the gateway either abandons it (the backend refused: nothing changed) or
+// applies the outcome, which updates the index and clears the intent in one
+// step. An intent that is neither (photogate crashed, or the answer was
+// lost) is resolved against the backend later.
+type Index interface {
+	Begin(ctx context.Context, op classify.Op, bucket string, keys []string) (uint64, error)
+	Abandon(ctx context.Context, intent uint64) error
+	Apply(ctx context.Context, intent uint64, o Outcome) error
+}
+
+// Outcome is what a successful mutation did, as far as the gateway saw it.
+type Outcome struct {
+	Op            classify.Op
+	Bucket        string
+	Upload        *Upload           // PutObject: the object as written
+	Refresh       []string          // keys to re-read from the backend (copies, completed uploads, version deletes)
+	Deleted       []string          // keys whose current version is gone
+	TagKey        string            // PutObjectTagging / DeleteObjectTagging
+	Tags          map[string]string // the new tag set of TagKey (empty when deleted)
+	BucketDeleted bool
+}
+
+// Upload describes an object written by PutObject.
+type Upload struct {
+	Key          string
+	Size         int64
+	ETag         string
+	VersionID    string
+	ContentType  string
+	LastModified time.Time
+	UserMeta     map[string]string
+	Tags         map[string]string
+	Prefix       []byte // the first bytes of the body, for metadata extraction
+}
+
+// mutation is the gateway's bookkeeping for one intercepted request.
+type mutation struct {
+	intent uint64
+	keys   []string          // DeleteObjects: the keys requested
+	byVer  map[string]bool   // keys deleted by version id: refreshed, not deleted
+	tags   map[string]string // PutObjectTagging
+}
+
+// prepare reads what must be known before forwarding (the keys of a
+// DeleteObjects, the tags of PutObjectTagging) and records the intent. The
+// small XML bodies involved are read whole and verified first, then
+// forwarded from memory.
+func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target, body *uploadBody) (*mutation, error) {
+	m := &mutation{}
+	keys := []string{t.Key}
+	switch op {
+	case classify.CreateBucket:
+		return nil, nil // nothing to index until objects arrive
+	case classify.DeleteBucket:
+		keys = nil
+	case classify.DeleteObjects:
+		raw, err := body.readAll(s3xml.MaxDeleteBodyBytes)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := s3xml.ParseDelete(raw)
+		if err != nil {
+			return nil, err
+		}
+		keys = make([]string, 0, len(objs))
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+			if o.VersionID != "" {
+				if m.byVer == nil {
+					m.byVer = map[string]bool{}
+				}
+				m.byVer[o.Key] = true
+			}
+		}
+		m.keys = keys
+	case classify.PutObjectTagging:
+		raw, err := body.readAll(s3xml.MaxTaggingBytes)
+		if err != nil {
+			return nil, err
+		}
+		if m.tags, err = s3xml.ParseTagging(raw); err != nil {
+			return nil, err
+		}
+	}
+	id, err := s.index.Begin(ctx, op, t.Bucket, keys)
+	if err != nil {
+		return nil, s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable; nothing was changed.", err)
+	}
+	m.intent = id
+	return m, nil
+}
+
+// conclude settles the intent once the backend answered. It returns the
+// response body when it had to read it (to see what the backend did);
+// the caller then sends those bytes instead of streaming resp.Body.
+func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, t classify.Target, m *mutation, body *uploadBody, resp *http.Response) ([]byte, error) {
+	if resp.StatusCode >= 300 {
+		return nil, s.index.Abandon(ctx, m.intent)
+	}
+	var raw []byte
+	switch op {
+	case classify.DeleteObjects, classify.CopyObject, classify.CompleteMultipartUpload:
+		// These can fail inside a 200 (S3 sends <Error> once it has started
+		// answering), and DeleteObjects lists per-key failures.
+		var err error
+		if raw, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20)); err != nil {
+			return nil, fmt.Errorf("read %s response: %w", op, err)
+		}
+		if bytes.Contains(raw[:min(len(raw), 256)], []byte("<Error>")) {
+			return raw, s.index.Abandon(ctx, m.intent)
+		}
+	}
+	o := Outcome{Op: op, Bucket: t.Bucket}
+	versioned := r.URL.Query().Get("versionId") != ""
+	switch op {
+	case classify.PutObject:
+		o.Upload = uploadFrom(r, resp, t.Key, body)
+	case classify.CopyObject, classify.CompleteMultipartUpload:
+		o.Refresh = []string{t.Key}
+	case classify.DeleteObject:
+		if versioned {
+			o.Refresh = []string{t.Key}
+		} else {
+			o.Deleted = []string{t.Key}
+		}
+	case classify.DeleteObjects:
+		failed, err := s3xml.DeleteFailures(raw)
+		if err != nil {
+			// The delete happened but its report is unreadable: leave the
+			// intent for recovery, which checks each key at the backend.
+			return raw, fmt.Errorf("DeleteObjects: %w", err)
+		}
+		skip := make(map[string]bool, len(failed))
+		for _, f := range failed {
+			skip[f.Key] = true
+		}
+		for _, k := range m.keys {
+			switch {
+			case skip[k]:
+			case m.byVer[k]:
+				o.Refresh = append(o.Refresh, k)
+			default:
+				o.Deleted = append(o.Deleted, k)
+			}
+		}
+	case classify.PutObjectTagging:
+		if versioned {
+			o.Refresh = []string{t.Key}
+		} else {
+			o.TagKey, o.Tags = t.Key, m.tags
+		}
+	case classify.DeleteObjectTagging:
+		if versioned {
+			o.Refresh = []string{t.Key}
+		} else {
+			o.TagKey, o.Tags = t.Key, map[string]string{}
+		}
+	case classify.DeleteBucket:
+		o.BucketDeleted = true
+	}
+	return raw, s.index.Apply(ctx, m.intent, o)
+}
+
+func uploadFrom(r *http.Request, resp *http.Response, key string, body *uploadBody) *Upload {
+	u := &Upload{
+		Key:          key,
+		Size:         body.length,
+		ETag:         strings.Trim(resp.Header.Get("ETag"), `"`),
+		VersionID:    resp.Header.Get("X-Amz-Version-Id"),
+		ContentType:  r.Header.Get("Content-Type"),
+		LastModified: time.Now().UTC(),
+		Prefix:       body.prefix(),
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		u.LastModified = lm
+	}
+	for k, v := range r.Header {
+		if name, ok := strings.CutPrefix(k, "X-Amz-Meta-"); ok && len(v) > 0 {
+			if u.UserMeta == nil {
+				u.UserMeta = map[string]string{}
+			}
+			u.UserMeta[strings.ToLower(name)] = v[0]
+		}
+	}
+	if tagging := r.Header.Get("X-Amz-Tagging"); tagging != "" {
+		if q, err := url.ParseQuery(tagging); err == nil {
+			u.Tags = make(map[string]string, len(q))
+			for k, v := range q {
+				u.Tags[k] = v[0]
+			}
+		}
+	}
+	return u
+}
+
+// readAll reads a small body whole (it is verified by the time it ends) and
+// makes the request forward those bytes instead.
+func (b *uploadBody) readAll(limit int64) ([]byte, error) {
+	if b.reader == nil {
+		return nil, s3err.New(s3err.MalformedXML, "The request body is empty.")
+	}
+	if b.length > limit {
+		return nil, s3err.New(s3err.MalformedXML, "The request body is too large: "+strconv.FormatInt(b.length, 10)+" bytes.")
+	}
+	raw, err := io.ReadAll(b.reader)
+	if err != nil {
+		return nil, err
+	}
+	b.reader = readCloser{bytes.NewReader(raw), b.reader}
+	return raw, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}

@@ -1,0 +1,272 @@
+// Package reconcile keeps the photo index equal to the backend: it applies
+// what the gateway saw succeed, resolves write intents that a crash left
+// behind, re-reads objects whose metadata lies beyond the uploaded prefix,
+// and compares index and backend in full (check and repair).
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/photogate/photogate/gateway"
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/metastore"
+	"github.com/photogate/photogate/metastore/extract"
+)
+
+// JobExtract re-reads an object whose metadata lies beyond the first
+// extract.PrefixSize bytes.
+const JobExtract = "extract"
+
+// Indexer implements gateway.Index over a metastore.Store.
+type Indexer struct {
+	store   *metastore.Store
+	backend Backend
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[uint64]bool // intents of requests still running in this process
+}
+
+// NewIndexer returns an Indexer. log may be nil.
+func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Indexer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Indexer{store: store, backend: backend, log: log, inFlight: map[uint64]bool{}}
+}
+
+var _ gateway.Index = (*Indexer)(nil)
+
+// Begin records the intent durably before the gateway forwards the request.
+func (ix *Indexer) Begin(ctx context.Context, op classify.Op, bucket string, keys []string) (uint64, error) {
+	id, err := ix.store.BeginIntent(ctx, metastore.Intent{Op: string(op), Bucket: bucket, Keys: keys})
+	if err != nil {
+		return 0, err
+	}
+	ix.mu.Lock()
+	ix.inFlight[id] = true
+	ix.mu.Unlock()
+	return id, nil
+}
+
+func (ix *Indexer) done(id uint64) {
+	ix.mu.Lock()
+	delete(ix.inFlight, id)
+	ix.mu.Unlock()
+}
+
+// Abandon drops the intent of a request the backend refused.
+func (ix *Indexer) Abandon(ctx context.Context, id uint64) error {
+	defer ix.done(id)
+	return ix.store.Abandon(ctx, id)
+}
+
+// Apply indexes what a successful mutation did and clears its intent in the
+// same transaction. On error the intent stays for Recover.
+func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) error {
+	defer ix.done(id)
+	// The client may hang up now; the index update must still happen.
+	ctx = context.WithoutCancel(ctx)
+	var muts []metastore.Mutation
+	if u := o.Upload; u != nil {
+		photo := extract.FromPrefix(ctx, u.Prefix, u.Size)
+		rec := record(o.Bucket, Object{
+			Key: u.Key, Size: u.Size, ETag: u.ETag, VersionID: u.VersionID,
+			ContentType: u.ContentType, LastModified: u.LastModified, UserMeta: u.UserMeta,
+		}, u.Tags, photo)
+		muts = append(muts, ix.withJob(rec, photo)...)
+	}
+	for _, key := range o.Refresh {
+		m, err := ix.readBack(ctx, o.Bucket, key)
+		if err != nil {
+			return err
+		}
+		muts = append(muts, m...)
+	}
+	for _, key := range o.Deleted {
+		muts = append(muts, metastore.Delete(o.Bucket, key))
+	}
+	if o.TagKey != "" {
+		muts = append(muts, metastore.SetTags(o.Bucket, o.TagKey, o.Tags))
+	}
+	if o.BucketDeleted {
+		muts = append(muts, metastore.DeleteBucket(o.Bucket))
+	}
+	return ix.store.Commit(ctx, id, muts...)
+}
+
+// readBack builds the index mutations for one key from the backend's current
+// state: a Put of what is there, or a Delete when nothing is.
+func (ix *Indexer) readBack(ctx context.Context, bucket, key string) ([]metastore.Mutation, error) {
+	obj, ok, err := ix.backend.Stat(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return []metastore.Mutation{metastore.Delete(bucket, key)}, nil
+	}
+	head, err := ix.backend.Head(ctx, bucket, key, extract.PrefixSize)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := ix.backend.Tags(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	photo := extract.FromPrefix(ctx, head, obj.Size)
+	return ix.withJob(record(bucket, obj, tags, photo), photo), nil
+}
+
+// withJob adds a background re-extraction when the prefix was not enough.
+func (ix *Indexer) withJob(rec metastore.Record, photo extract.Photo) []metastore.Mutation {
+	muts := []metastore.Mutation{metastore.Put(rec)}
+	if photo.NeedsFullRead {
+		muts = append(muts, metastore.EnqueueJob(metastore.Job{Kind: JobExtract, Bucket: rec.Bucket, Key: rec.Key, ETag: rec.ETag}))
+	}
+	return muts
+}
+
+func record(bucket string, obj Object, tags map[string]string, p extract.Photo) metastore.Record {
+	r := metastore.Record{
+		Bucket: bucket, Key: obj.Key, VersionID: obj.VersionID, Size: obj.Size, ETag: obj.ETag,
+		ContentType: obj.ContentType, LastModified: obj.LastModified, UserMeta: obj.UserMeta, Tags: tags,
+		Format: p.Format, MIME: p.MIME, Width: p.Width, Height: p.Height,
+		DisplayWidth: p.DisplayWidth, DisplayHeight: p.DisplayHeight, Orientation: p.Orientation,
+		Megapixels: p.Megapixels, Aspect: p.Aspect, TakenAt: p.TakenAt, TakenOffset: p.TakenOffset,
+		Make: p.Make, Model: p.Model, Lens: p.Lens, ISO: p.ISO, FNumber: p.FNumber,
+		ExposureTime: p.ExposureTime, FocalLength: p.FocalLength, FocalLength35: p.FocalLength35,
+		Status: string(p.Status), Reason: p.Reason,
+	}
+	if p.GPS != nil {
+		r.GPS = &metastore.GPS{Lat: p.GPS.Lat, Lon: p.GPS.Lon, Alt: p.GPS.Alt}
+	}
+	return r
+}
+
+// Recover resolves every intent not owned by a request still running in
+// this process: it asks the backend what is true now for each key the
+// intent names and writes that. At start-up that is every intent a crash
+// left behind. It returns how many intents it resolved.
+func (ix *Indexer) Recover(ctx context.Context) (int, error) {
+	pending, err := ix.store.PendingIntents(ctx)
+	if err != nil {
+		return 0, err
+	}
+	resolved := 0
+	var errs []error
+	for _, in := range pending {
+		ix.mu.Lock()
+		busy := ix.inFlight[in.ID]
+		ix.mu.Unlock()
+		if busy {
+			continue
+		}
+		if err := ix.resolve(ctx, in); err != nil {
+			errs = append(errs, fmt.Errorf("intent %d (%s %s): %w", in.ID, in.Op, in.Bucket, err))
+			continue
+		}
+		resolved++
+	}
+	return resolved, errors.Join(errs...)
+}
+
+func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
+	if in.Op == string(classify.DeleteBucket) {
+		exists, err := ix.backend.BucketExists(ctx, in.Bucket)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return ix.store.Abandon(ctx, in.ID)
+		}
+		return ix.store.Commit(ctx, in.ID, metastore.DeleteBucket(in.Bucket))
+	}
+	var muts []metastore.Mutation
+	for _, key := range in.Keys {
+		m, err := ix.readBack(ctx, in.Bucket, key)
+		if err != nil {
+			return err
+		}
+		muts = append(muts, m...)
+	}
+	return ix.store.Commit(ctx, in.ID, muts...)
+}
+
+// Run resolves stale intents every interval and works the extraction
+// queue until ctx ends.
+func (ix *Indexer) Run(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := ix.Recover(ctx); err != nil {
+			ix.log.Warn("resolving intents", "resolved", n, "error", err)
+		} else if n > 0 {
+			ix.log.Info("resolved intents", "resolved", n)
+		}
+		for ix.workOne(ctx) {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// workOne runs one due extraction job; false when there was none.
+func (ix *Indexer) workOne(ctx context.Context) bool {
+	job, ok, err := ix.store.Lease(ctx, JobExtract, time.Now(), 5*time.Minute)
+	if err != nil {
+		ix.log.Warn("lease job", "error", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	if err := ix.extractFull(ctx, job); err != nil {
+		ix.log.Warn("extraction job failed", "bucket", job.Bucket, "key", job.Key, "attempt", job.Attempts, "error", err)
+		if err := ix.store.Retry(ctx, job.ID, err, time.Duration(job.Attempts)*30*time.Second); err != nil {
+			ix.log.Warn("retry job", "error", err)
+		}
+		return true
+	}
+	if err := ix.store.Finish(ctx, job.ID); err != nil {
+		ix.log.Warn("finish job", "error", err)
+	}
+	return true
+}
+
+// extractFull reads the whole object's metadata and updates its record,
+// unless the object changed since the job was queued (its own upload then
+// queued a newer job or indexed it fully).
+func (ix *Indexer) extractFull(ctx context.Context, job metastore.Job) error {
+	obj, ok, err := ix.backend.Stat(ctx, job.Bucket, job.Key)
+	if err != nil {
+		return err
+	}
+	if !ok || obj.ETag != job.ETag {
+		return nil
+	}
+	rec, ok, err := ix.store.Get(ctx, job.Bucket, job.Key)
+	if err != nil || !ok || rec.ETag != job.ETag {
+		return err
+	}
+	r, err := ix.backend.Open(ctx, job.Bucket, job.Key)
+	if err != nil {
+		return err
+	}
+	photo := extract.FromReaderAt(ctx, r, obj.Size)
+	if c, ok := r.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	full := record(job.Bucket, Object{
+		Key: rec.Key, Size: rec.Size, ETag: rec.ETag, VersionID: rec.VersionID,
+		ContentType: rec.ContentType, LastModified: rec.LastModified, UserMeta: rec.UserMeta,
+	}, rec.Tags, photo)
+	return ix.store.Commit(ctx, 0, metastore.Put(full))
+}

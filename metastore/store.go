@@ -1,0 +1,178 @@
+package metastore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// ErrSchemaTooNew is wrapped by Open when the file was written by a newer
+// photogate. Upgrade the binary, or rebuild the index from the backend.
+var ErrSchemaTooNew = errors.New("metastore: index written by a newer schema version")
+
+// Options tune Open. The zero value is right for production.
+type Options struct {
+	// NoSync skips fsync on commit. Only for tests and bulk rebuilds: a crash
+	// can then lose acknowledged writes, which breaks the store's guarantee.
+	NoSync bool
+	// Timeout bounds the wait for the file lock held by another process.
+	// Zero means 5s; a second photogate on the same data dir should fail
+	// fast, not hang.
+	Timeout time.Duration
+	// MaxBatchSize and MaxBatchDelay tune group commit (DB.Batch): a batch
+	// commits when it holds MaxBatchSize calls or MaxBatchDelay after its
+	// first call. Zero means bbolt's defaults (1000 calls, 10ms).
+	MaxBatchSize  int
+	MaxBatchDelay time.Duration
+	// MaxJobAttempts is how many times a job is leased before it is
+	// dropped and counted. Zero means 5.
+	MaxJobAttempts int
+}
+
+// Store is an open index. All methods are safe for concurrent use.
+type Store struct {
+	db          *bolt.DB
+	maxAttempts int
+
+	// Group-commit accounting (see WriteStats). lastTx lets the batch
+	// wrapper count each write transaction once however many calls share it.
+	calls  atomic.Uint64
+	txs    atomic.Uint64
+	lastTx atomic.Pointer[bolt.Tx]
+
+	// planHook, when set (by tests), picks the access path of a search:
+	// it receives the usable index names and returns one's position, or -1
+	// for the ordered walk. It proves every plan returns the same result.
+	planHook func(paths []string) int
+}
+
+// Open opens or creates the index at path. It creates missing buckets,
+// stamps a new file with SchemaVersion, and refuses a file stamped with a
+// newer one.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		NoSync:  opts.NoSync,
+		// The hashmap freelist stays fast when a large index fragments, and
+		// not syncing the freelist makes every commit write less; bbolt
+		// rebuilds it by scanning on open, which is what etcd does too.
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("metastore: open %s: file is locked by another process (waited %v): %w", path, timeout, err)
+		}
+		return nil, fmt.Errorf("metastore: open %s: %w", path, err)
+	}
+	if opts.MaxBatchSize > 0 {
+		db.MaxBatchSize = opts.MaxBatchSize
+	}
+	if opts.MaxBatchDelay > 0 {
+		db.MaxBatchDelay = opts.MaxBatchDelay
+	}
+	if err := db.Update(initSchema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("metastore: open %s: %w", path, err)
+	}
+	s := &Store{db: db, maxAttempts: opts.MaxJobAttempts}
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = 5
+	}
+	return s, nil
+}
+
+// initSchema creates what is missing and checks the version stamp.
+func initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket([]byte(bkMeta))
+	if meta == nil {
+		// A file without the stamp is either new or not ours. Refuse
+		// the latter rather than scribble into someone else's database.
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+		if !empty {
+			return errors.New("file is a bbolt database without a metastore schema stamp")
+		}
+	}
+	for _, name := range allBuckets() {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta = tx.Bucket([]byte(bkMeta))
+	v := meta.Get([]byte(metaSchemaKey))
+	switch {
+	case v == nil:
+		return meta.Put([]byte(metaSchemaKey), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	case len(v) != 4:
+		return fmt.Errorf("%w: schema version stamp of %d bytes", ErrCorrupt, len(v))
+	case binary.BigEndian.Uint32(v) > SchemaVersion:
+		return fmt.Errorf("%w: file has version %d, this binary reads up to %d", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
+	}
+	// Older versions would be migrated here, in this transaction.
+	return nil
+}
+
+// Close waits for running transactions and closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("metastore: close: %w", err)
+	}
+	return nil
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// WriteStats counts group commit: Calls is how many write requests
+// (intents, commits, jobs) were submitted, Transactions how many fsynced
+// transactions carried them. Calls/Transactions is the batching factor.
+type WriteStats struct {
+	Calls, Transactions uint64
+}
+
+// WriteStats reports group-commit effectiveness since Open.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{Calls: s.calls.Load(), Transactions: s.txs.Load()}
+}
+
+// batch runs fn in a shared write transaction (DB.Batch). fn may run more
+// than once (bbolt retries a batch without a failing member), so it must
+// not have effects outside tx and must set its results on every run.
+//
+// ctx is only checked before submitting: once a mutation is submitted it
+// completes, because dropping the index update of a write the backend
+// already confirmed would create drift.
+func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.calls.Add(1)
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		if s.lastTx.Swap(tx) != tx {
+			tx.OnCommit(func() { s.txs.Add(1) })
+		}
+		return fn(tx)
+	})
+}
+
+// view runs fn in a read transaction after checking ctx.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// checkEvery is how many items long loops process between ctx checks.
+const checkEvery = 1024

@@ -1,0 +1,316 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/photogate/photogate/test/harness"
+)
+
+// Targets from the performance goals: photogate's ops/s over direct's.
+func ratioTarget(size, op string) float64 {
+	switch {
+	case size == "16 MiB" && (op == "PUT" || op == "GET"):
+		return 0.95
+	case size == "64 KiB":
+		return 0.90
+	}
+	return 0
+}
+
+const rssTargetMiB = 100
+
+// side is one target's results for one cell, summed over the rounds.
+type side struct {
+	ops, errors, retries int
+	bytes                int64
+	elapsed              time.Duration
+	lat                  []time.Duration
+	roundRates           []float64
+	failures             []failure
+	cpu                  cpuTimes
+}
+
+func (s *side) opsPerSec() float64 { return float64(len(s.lat)) / s.elapsed.Seconds() }
+func (s *side) mibPerSec() float64 { return float64(s.bytes) / (1 << 20) / s.elapsed.Seconds() }
+
+type cell struct {
+	size, op string
+	bytes    int64
+	sides    map[string]*side
+}
+
+type report struct {
+	facts      []string
+	directOnly bool
+	cells      []*cell
+	matrixHWM  int64 // photogate's VmHWM in kB after the matrix
+	uploads    []upload
+}
+
+func (r *report) add(size string, bytes int64, op, target string, b batch) {
+	var c *cell
+	for _, x := range r.cells {
+		if x.size == size && x.op == op {
+			c = x
+		}
+	}
+	if c == nil {
+		c = &cell{size: size, op: op, bytes: bytes, sides: map[string]*side{}}
+		r.cells = append(r.cells, c)
+	}
+	s := c.sides[target]
+	if s == nil {
+		s = &side{}
+		c.sides[target] = s
+	}
+	s.ops += b.ops
+	s.errors += b.errors
+	s.retries += b.retries
+	s.bytes += b.bytes
+	s.elapsed += b.elapsed
+	s.lat = append(s.lat, b.lat...)
+	s.roundRates = append(s.roundRates, float64(len(b.lat))/b.elapsed.Seconds())
+	s.failures = append(s.failures, b.failures...)
+	s.cpu.client += b.cpu.client
+	s.cpu.minio += b.cpu.minio
+	s.cpu.gateway += b.cpu.gateway
+}
+
+// cpuPerOp is CPU milliseconds per successful op.
+func (s *side) cpuPerOp(d time.Duration) string {
+	if len(s.lat) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000/float64(len(s.lat)))
+}
+
+// roundRatios are photogate's ops/s over direct's, round by round, sorted.
+func roundRatios(d, g *side) []float64 {
+	var r []float64
+	for i := range min(len(d.roundRates), len(g.roundRates)) {
+		r = append(r, g.roundRates[i]/d.roundRates[i])
+	}
+	slices.Sort(r)
+	return r
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	if len(x)%2 == 1 {
+		return x[len(x)/2]
+	}
+	return (x[len(x)/2-1] + x[len(x)/2]) / 2
+}
+
+func (r *report) errorCount() int {
+	n := 0
+	for _, c := range r.cells {
+		for _, s := range c.sides {
+			n += s.errors
+		}
+	}
+	for _, u := range r.uploads {
+		if u.err != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// percentile is the nearest-rank percentile of d (sorted in place).
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := int(p*float64(len(d))+0.5) - 1
+	return d[min(max(i, 0), len(d)-1)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "**MISS**"
+}
+
+func (r *report) markdown() string {
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
+
+	p("## MinIO direct vs through photogate\n\n")
+	for _, f := range r.facts {
+		p("- %s\n", f)
+	}
+	p("- client: aws-sdk-go-v2 with default settings (checksums when supported; plain HTTP, so signed payloads), path style, %d requests in flight\n", concurrency)
+	p("- each cell in short rounds (%s) alternating direct and photogate and which goes first; ops/s and latencies are over all rounds\n", roundsDesc())
+	p("- load average at the end: %s (a load far above nproc means other work shared the machine)\n\n", loadAvg())
+
+	p("### Throughput, latency and CPU per op\n\n")
+	p("CPU is user + system time per op of this benchmark client, of MinIO and of photogate; the three share the machine's cores.\n\n")
+	p("| size | op | target | ops | ops/s | MiB/s | p50 ms | p99 ms | CPU ms/op client | MinIO | photogate | errors | retries |\n")
+	p("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, c := range r.cells {
+		for _, name := range []string{"direct", "photogate"} {
+			s := c.sides[name]
+			if s == nil {
+				continue
+			}
+			mib, gw := "—", "—"
+			if s.bytes > 0 {
+				mib = fmt.Sprintf("%.1f", s.mibPerSec())
+			}
+			if name == "photogate" {
+				gw = s.cpuPerOp(s.cpu.gateway)
+			}
+			p("| %s | %s | %s | %d | %.1f | %s | %s | %s | %s | %s | %s | %d | %d |\n", c.size, c.op, name, s.ops,
+				s.opsPerSec(), mib, ms(percentile(s.lat, 0.50)), ms(percentile(s.lat, 0.99)),
+				s.cpuPerOp(s.cpu.client), s.cpuPerOp(s.cpu.minio), gw, s.errors, s.retries)
+		}
+	}
+
+	if !r.directOnly {
+		p("\n### photogate / direct\n\n")
+		p("Targets are judged on the median of the per-round ops/s ratios, which a burst of load in one round cannot move; the ratio over all rounds is shown beside it.\n\n")
+		p("| size | op | ops/s ratio, median of rounds | min–max over rounds | ops/s ratio, all rounds | p50 ratio | p99 ratio | target | result |\n")
+		p("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n")
+		for _, c := range r.cells {
+			d, g := c.sides["direct"], c.sides["photogate"]
+			if d == nil || g == nil {
+				continue
+			}
+			per := roundRatios(d, g)
+			med := median(per)
+			latRatio := func(q float64) string {
+				return fmt.Sprintf("%.2f", float64(percentile(g.lat, q))/float64(percentile(d.lat, q)))
+			}
+			want, result := "—", "—"
+			if t := ratioTarget(c.size, c.op); t > 0 {
+				want, result = fmt.Sprintf("≥ %.2f", t), passMiss(med >= t && g.errors == 0)
+			}
+			p("| %s | %s | %.2f | %.2f–%.2f | %.2f | %s | %s | %s | %s |\n", c.size, c.op, med, per[0], per[len(per)-1],
+				g.opsPerSec()/d.opsPerSec(), latRatio(0.50), latRatio(0.99), want, result)
+		}
+	}
+
+	if len(r.uploads) > 0 {
+		p("\n### 2 GiB streaming multipart upload\n\n")
+		p("minio-go PutObject of a generated stream of unknown size (16 MiB parts, 4 in flight); photogate restarted just before its upload.\n\n")
+		p("| target | time s | MiB/s | ratio |\n| --- | ---: | ---: | ---: |\n")
+		var direct float64
+		for _, u := range r.uploads {
+			rate := float64(bigUploadSize) / (1 << 20) / u.elapsed.Seconds()
+			ratio := "—"
+			if u.target == "direct" {
+				direct = rate
+			} else if direct > 0 {
+				ratio = fmt.Sprintf("%.2f", rate/direct)
+			}
+			if u.err != "" {
+				rate, ratio = 0, "failed"
+			}
+			p("| %s | %.1f | %.1f | %s |\n", u.target, u.elapsed.Seconds(), rate, ratio)
+		}
+		for _, u := range r.uploads {
+			if u.target != "photogate" {
+				continue
+			}
+			p("\n### photogate peak RSS (VmHWM)\n\n")
+			p("| when | peak RSS MiB | target | result |\n| --- | ---: | ---: | --- |\n")
+			p("| after start | %.1f | | |\n", float64(u.hwmBefore)/1024)
+			p("| after the 2 GiB upload | %.1f | < %d | %s |\n", float64(u.hwmKB)/1024, rssTargetMiB,
+				passMiss(u.hwmKB > 0 && u.hwmKB < rssTargetMiB*1024 && u.err == ""))
+			p("| after the whole matrix above (previous process) | %.1f | | |\n", float64(r.matrixHWM)/1024)
+		}
+	}
+
+	var fails []string
+	for _, c := range r.cells {
+		for _, name := range []string{"direct", "photogate"} {
+			if s := c.sides[name]; s != nil {
+				for _, f := range s.failures {
+					kind := "failed"
+					if f.retried {
+						kind = "failed, then succeeded on retry"
+					}
+					fails = append(fails, fmt.Sprintf("- %s %s %s %s (%s): status %d, request id %q: %s",
+						c.size, f.op, f.target, f.key, kind, f.status, f.requestID, f.err))
+				}
+			}
+		}
+	}
+	for _, u := range r.uploads {
+		if u.err != "" {
+			fails = append(fails, "- "+u.target+": "+u.err)
+		}
+	}
+	if len(fails) > 0 {
+		p("\n### Failures (first %d per cell and side)\n\n%s\n", keepFailures, strings.Join(fails, "\n"))
+	}
+	return w.String()
+}
+
+// machineFacts describes where and with what the numbers were taken.
+func machineFacts() []string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	minioVersion := "unknown"
+	if bin, err := harness.FindMinIO(); err == nil {
+		if out, err := exec.Command("go", "version", "-m", bin).Output(); err == nil {
+			for line := range strings.Lines(string(out)) {
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "mod" && f[1] == "github.com/minio/minio" {
+					minioVersion = f[2]
+				}
+			}
+		}
+	}
+	gw := "photogate built without -race"
+	if p := os.Getenv("PHOTOGATE_BIN"); p != "" {
+		gw = "photogate from PHOTOGATE_BIN=" + p
+	}
+	facts := []string{
+		"date: " + time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		fmt.Sprintf("machine: %s, nproc %d, GOMAXPROCS %d (client; MinIO and photogate use their defaults), %s %s/%s",
+			cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH),
+		"load average at the start: " + loadAvg(),
+		"MinIO " + minioVersion + ", single drive at " + minioDir + ", same machine; " + gw,
+	}
+	if harness.RaceEnabled {
+		facts = append(facts, "**warning: the benchmark client was built with -race; its numbers are not representative**")
+	}
+	return facts
+}
+
+// loadAvg is the 1, 5 and 15 minute load average.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+func roundsDesc() string {
+	var d []string
+	for _, sz := range sizes {
+		d = append(d, fmt.Sprintf("%s: %d × %d ops", sz.label, sz.rounds, sz.perRound))
+	}
+	return strings.Join(d, ", ")
+}

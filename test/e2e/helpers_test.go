@@ -1,0 +1,404 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"github.com/photogate/photogate/test/harness"
+)
+
+const region = "us-east-1"
+
+// target is what a test points its clients at: the shared gateway, or MinIO
+// itself when PHOTOGATE_E2E_TARGET=minio.
+type target struct {
+	Endpoint  string // http://host:port
+	Addr      string // host:port
+	AccessKey string
+	SecretKey string
+	Backend   *harness.MinIO   // the real MinIO behind it, for ground truth
+	Gateway   *harness.Gateway // nil when the target is MinIO
+}
+
+func getTarget(t *testing.T) *target {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	if sharedErr != nil {
+		t.Fatalf("shared test setup failed: %v", sharedErr)
+	}
+	if shared.gateway == nil {
+		m := shared.minio
+		return &target{Endpoint: m.Endpoint(), Addr: m.Addr(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(), Backend: m}
+	}
+	g := shared.gateway
+	return &target{Endpoint: g.Endpoint(), Addr: g.Addr(), AccessKey: g.AccessKey(), SecretKey: g.SecretKey(), Backend: shared.minio, Gateway: g}
+}
+
+// requireGateway skips gateway-only checks when the target is MinIO.
+func (tg *target) requireGateway(t *testing.T) {
+	t.Helper()
+	if tg.Gateway == nil {
+		t.Skip("gateway-only check; PHOTOGATE_E2E_TARGET=minio")
+	}
+}
+
+// client returns a minio-go client for the target with the full-access
+// user. Retries are left at minio-go's default, as users run it.
+func (tg *target) client(t *testing.T) *minio.Client {
+	t.Helper()
+	return tg.clientWith(t, tg.AccessKey, tg.SecretKey, 0)
+}
+
+// clientWith returns a minio-go client for the target with the given
+// credentials; maxRetries 1 disables retries (0 keeps the default).
+func (tg *target) clientWith(t *testing.T, access, secret string, maxRetries int) *minio.Client {
+	t.Helper()
+	c, err := minio.New(tg.Addr, &minio.Options{
+		Creds:      credentials.NewStaticV4(access, secret, ""),
+		Region:     region,
+		MaxRetries: maxRetries,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newBucketName returns a unique bucket name starting with prefix, so that
+// parallel tests never share a bucket.
+func newBucketName(prefix string) string {
+	return prefix + "-" + harness.RandomString(10)
+}
+
+// makeBucket creates a fresh bucket through the target and returns its
+// name, and dumps the gateway's log lines for it if the test fails.
+func (tg *target) makeBucket(t *testing.T, prefix string) string {
+	t.Helper()
+	name := newBucketName(prefix)
+	if err := tg.client(t).MakeBucket(t.Context(), name, minio.MakeBucketOptions{Region: region}); err != nil {
+		t.Fatalf("make bucket %s through target: %v", name, err)
+	}
+	tg.dumpLogsOnFailure(t, name)
+	return name
+}
+
+// dumpLogsOnFailure logs the gateway's request lines for bucket when the
+// test fails: the evidence a failure report needs.
+func (tg *target) dumpLogsOnFailure(t *testing.T, bucket string) {
+	t.Helper()
+	if tg.Gateway == nil {
+		return
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var b strings.Builder
+		for _, e := range tg.Gateway.Logs() {
+			if e.Bucket == bucket || strings.Contains(e.String(), bucket) {
+				b.WriteString(e.String())
+				b.WriteByte('\n')
+			}
+		}
+		t.Logf("photogate log lines for bucket %s:\n%s", bucket, b.String())
+	})
+}
+
+// backendSHA256 reads bucket/key straight from MinIO and returns its
+// SHA-256 and size: what the gateway really stored, framing and all.
+func (tg *target) backendSHA256(t *testing.T, bucket, key string) (string, int64) {
+	t.Helper()
+	obj, err := tg.Backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatalf("backend GET %s/%s: %v", bucket, key, err)
+	}
+	defer obj.Close()
+	sum, n, err := harness.SHA256Reader(obj)
+	if err != nil {
+		t.Fatalf("backend GET %s/%s: %v", bucket, key, err)
+	}
+	return sum, n
+}
+
+// assertBackendObject fails unless MinIO holds exactly the bytes with the
+// given SHA-256 at bucket/key.
+func (tg *target) assertBackendObject(t *testing.T, bucket, key, wantSHA string, wantSize int64) {
+	t.Helper()
+	sum, n := tg.backendSHA256(t, bucket, key)
+	if sum != wantSHA || n != wantSize {
+		t.Errorf("MinIO holds %s/%s with %d bytes sha256 %s, want %d bytes sha256 %s", bucket, key, n, sum, wantSize, wantSHA)
+	}
+}
+
+// assertBackendMissing fails unless MinIO has no object at bucket/key.
+func (tg *target) assertBackendMissing(t *testing.T, bucket, key string) {
+	t.Helper()
+	_, err := tg.Backend.Client().StatObject(t.Context(), bucket, key, minio.StatObjectOptions{})
+	if err == nil {
+		t.Errorf("MinIO holds %s/%s, want no object", bucket, key)
+		return
+	}
+	if code := minio.ToErrorResponse(err).Code; code != "NoSuchKey" {
+		t.Errorf("backend stat %s/%s: %v, want NoSuchKey", bucket, key, err)
+	}
+}
+
+// backendKeys lists the keys under prefix straight from MinIO.
+func (tg *target) backendKeys(t *testing.T, bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for obj := range tg.Backend.Client().ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatalf("backend list %s/%s: %v", bucket, prefix, obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// assertBackendEmpty fails unless MinIO has no objects under prefix and no
+// unfinished multipart uploads in the bucket (an aborted upload that leaks
+// parts costs storage forever).
+func (tg *target) assertBackendEmpty(t *testing.T, bucket, prefix string) {
+	t.Helper()
+	if keys := tg.backendKeys(t, bucket, prefix); len(keys) > 0 {
+		t.Errorf("MinIO still holds %d objects under %s/%s: %v", len(keys), bucket, prefix, keys[:min(len(keys), 10)])
+	}
+}
+
+// --- external commands ---
+
+// cmdTimeout bounds one client invocation; the largest transfer (120 MiB
+// through a -race gateway) takes well under a minute.
+const cmdTimeout = 5 * time.Minute
+
+// runCmd runs an external client and returns its stdout, failing the test
+// with the full output if it exits non-zero.
+func runCmd(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	out, errOut, err := tryCmd(t, env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// tryCmd runs an external client and returns stdout, stderr and its error.
+func tryCmd(t *testing.T, env []string, name string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// --- raw S3 requests ---
+
+// s3Error is the XML error body S3 returns.
+type s3Error struct {
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+// s3Response is a completed raw request, body read.
+type s3Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Code   string // S3 error code, if the body is an S3 error
+}
+
+// newRequest builds a raw path-style request to the target.
+func (tg *target) newRequest(t *testing.T, method, path, rawQuery string, body []byte) *http.Request {
+	t.Helper()
+	url := tg.Endpoint + path
+	if rawQuery != "" {
+		url += "?" + rawQuery
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// signedRequest builds a raw request signed by minio-go's SigV4 signer with
+// the target's credentials and a signed payload hash.
+func (tg *target) signedRequest(t *testing.T, method, path, rawQuery string, body []byte) *http.Request {
+	t.Helper()
+	req := tg.newRequest(t, method, path, rawQuery, body)
+	req.Header.Set("X-Amz-Content-Sha256", harness.SHA256Hex(body))
+	return signer.SignV4(*req, tg.AccessKey, tg.SecretKey, "", region)
+}
+
+// do sends req with a plain client (no retries) and reads the response.
+func do(t *testing.T, req *http.Request) s3Response {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Minute}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
+	}
+	r := s3Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	var e s3Error
+	if resp.StatusCode >= 300 && xml.Unmarshal(body, &e) == nil {
+		r.Code = e.Code
+	}
+	return r
+}
+
+// expectS3Error fails unless resp is the S3 error status/code. Through the
+// gateway it also checks the contract that every error carries an
+// x-amz-request-id which appears, with the same status, in the log.
+func (tg *target) expectS3Error(t *testing.T, resp s3Response, status int, code string) {
+	t.Helper()
+	if resp.Status != status || resp.Code != code {
+		t.Errorf("got %d %q, want %d %s; body:\n%s", resp.Status, resp.Code, status, code, resp.Body)
+	}
+	tg.checkLoggedStatus(t, resp)
+}
+
+// checkLoggedStatus checks that a gateway response's x-amz-request-id has
+// a log line with the same status.
+func (tg *target) checkLoggedStatus(t *testing.T, resp s3Response) {
+	t.Helper()
+	if tg.Gateway == nil {
+		return
+	}
+	id := resp.Header.Get("X-Amz-Request-Id")
+	if id == "" {
+		t.Errorf("response %d has no x-amz-request-id", resp.Status)
+		return
+	}
+	e, ok := tg.Gateway.LogFor(id, 5*time.Second)
+	if !ok {
+		t.Errorf("no log line for request_id %s", id)
+		return
+	}
+	if e.Status != resp.Status {
+		t.Errorf("log line for request_id %s has status %d, response had %d: %s", id, e.Status, resp.Status, e)
+	}
+}
+
+// errCode returns the S3 error code and status in a minio-go error.
+func errCode(err error) (string, int) {
+	var e minio.ErrorResponse
+	if errors.As(err, &e) {
+		return e.Code, e.StatusCode
+	}
+	return "", 0
+}
+
+// --- gateway log checks ---
+
+// knownPayloads are the body modes the gateway may log for an upload.
+var knownPayloads = []string{"signed", "unsigned", "streaming-signed", "streaming-signed-trailer", "streaming-unsigned-trailer", "streaming-unsigned"}
+
+// uploadOps are the operations that carry an object body.
+var uploadOps = []string{"PutObject", "UploadPart"}
+
+// checkBucketLogs checks the per-request log lines the gateway wrote for a
+// bucket: every line has the documented fields, and every successful
+// upload names the body mode it saw. It returns the lines.
+func (tg *target) checkBucketLogs(t *testing.T, bucket string) []harness.LogEntry {
+	t.Helper()
+	if tg.Gateway == nil {
+		return nil
+	}
+	entries := tg.Gateway.RequestLogs(func(e harness.LogEntry) bool { return e.Bucket == bucket })
+	if len(entries) == 0 {
+		t.Errorf("the gateway logged no requests for bucket %s", bucket)
+	}
+	for _, e := range entries {
+		for _, f := range []string{"request_id", "op", "bucket", "key", "status", "bytes_in", "bytes_out", "duration_ms", "payload"} {
+			if _, ok := e.Fields[f]; !ok {
+				t.Errorf("log line lacks %q: %s", f, e)
+			}
+		}
+		if e.Op == "" {
+			t.Errorf("log line has empty op: %s", e)
+		}
+		if slices.Contains(uploadOps, e.Op) && e.Status/100 == 2 && !slices.Contains(knownPayloads, e.Payload) {
+			t.Errorf("upload log line has payload %q, want one of %v: %s", e.Payload, knownPayloads, e)
+		}
+	}
+	return entries
+}
+
+// checkFrontLogs matches every upload that went through an HTTPS front with
+// the gateway's log line for it (by x-amz-request-id) and checks that the
+// gateway logged the body mode and checksum algorithm the client really
+// used. It returns the set of body modes seen, so a test can assert that it
+// exercised the encoding it is about.
+func (tg *target) checkFrontLogs(t *testing.T, front *harness.Front, bucket string) map[string]bool {
+	t.Helper()
+	modes := map[string]bool{}
+	for _, x := range front.Exchanges() {
+		if x.Method != http.MethodPut || !strings.HasPrefix(x.Path, "/"+bucket+"/") || x.Status/100 != 2 {
+			continue
+		}
+		// Only object bodies: not tagging documents, not copies.
+		if strings.Contains(x.RawQuery, "tagging") || x.Header.Get("X-Amz-Copy-Source") != "" {
+			continue
+		}
+		mode := harness.PayloadMode(x.Header)
+		modes[mode] = true
+		if tg.Gateway == nil {
+			continue
+		}
+		if x.RequestID == "" {
+			t.Errorf("PUT %s?%s: response has no x-amz-request-id", x.Path, x.RawQuery)
+			continue
+		}
+		e, ok := tg.Gateway.LogFor(x.RequestID, 5*time.Second)
+		if !ok {
+			t.Errorf("PUT %s: no log line for request_id %s", x.Path, x.RequestID)
+			continue
+		}
+		if e.Payload != mode {
+			t.Errorf("PUT %s sent x-amz-content-sha256 %q: gateway logged payload %q, want %q: %s",
+				x.Path, x.Header.Get("X-Amz-Content-Sha256"), e.Payload, mode, e)
+		}
+		// A trailer checksum arrives inside the aws-chunked body the
+		// gateway decodes, so only the gateway can verify it. A checksum
+		// header may be left to the backend, but if the gateway says it
+		// verified one it must name the right algorithm.
+		algo := harness.ChecksumAlgorithm(x.Header)
+		trailer := x.Header.Get("X-Amz-Trailer") != ""
+		if algo != "" && (trailer || e.Checksum != "") && !strings.EqualFold(e.Checksum, algo) {
+			t.Errorf("PUT %s carried a %s checksum (trailer: %v): gateway logged checksum %q, want %q: %s",
+				x.Path, algo, trailer, e.Checksum, algo, e)
+		}
+	}
+	return modes
+}

@@ -1,0 +1,15 @@
+// Package harness runs the real processes that photogate's integration and
+// end-to-end tests need: a MinIO server as the backend, the photogate binary
+// itself, and a TLS front that lets clients talk HTTPS to a plain-HTTP
+// gateway. It also finds the external S3 clients the tests drive and makes
+// random files to push through them.
+//
+// Every process is started on free loopback ports with throw-away
+// credentials and data directories, so tests never depend on or disturb
+// anything already running on the machine.
+//
+// Each resource comes in two forms: LaunchX returns it with an error and
+// leaves its lifetime to the caller (for TestMain, which has no testing.TB),
+// and StartX(t) ties it to a test, failing the test when it cannot start and
+// stopping it in t.Cleanup.
+package harness
