@@ -3,6 +3,7 @@ package metastore
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -115,3 +116,6 @@ func seq(prefix string, n int) []string {
 	}
 	return out
 }
+
+// tempDir is for examples, which have no testing.T.
+func tempDir() (string, error) { return os.MkdirTemp("", "metastore-example") }

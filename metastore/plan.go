@@ -17,11 +17,14 @@ type accessPath struct {
 }
 
 // scan is one key range [from, to) of an index, within one S3 bucket. The
-// object key of an entry is the key's suffix after skip bytes.
+// object key of an entry is what follows the first skip bytes and then
+// parts NUL-terminated value parts (a make-only camera scan skips the
+// model that follows the make).
 type scan struct {
 	bucket   string
 	from, to []byte
 	skip     int
+	parts    int
 }
 
 // prefixScan is the range of all keys starting with p.
@@ -59,6 +62,9 @@ func (c *compiled) paths(t *txn, buckets []string) []accessPath {
 		valuePrefix("camera", bkIdxCamera, c.make, c.model)
 	case c.make != "":
 		valuePrefix("camera", bkIdxCamera, c.make)
+		for i := range out[len(out)-1].scans {
+			out[len(out)-1].scans[i].parts = 1 // the model
+		}
 	case c.model != "":
 		p := accessPath{name: "camera", index: bkIdxCamera}
 		for _, b := range buckets {
@@ -213,10 +219,10 @@ func eachEntry(t *txn, p accessPath, prefix []byte, fn func(bucket string, key [
 	c := t.idx[p.index].Cursor()
 	for _, s := range p.scans {
 		for k, _ := c.Seek(s.from); k != nil && (s.to == nil || bytes.Compare(k, s.to) < 0); k, _ = c.Next() {
-			if len(k) < s.skip {
-				continue
+			key, ok := entryKey(k, s)
+			if !ok {
+				continue // corrupt; Verify reports it
 			}
-			key := k[s.skip:]
 			if !bytes.HasPrefix(key, prefix) {
 				continue
 			}
@@ -226,4 +232,20 @@ func eachEntry(t *txn, p accessPath, prefix []byte, fn func(bucket string, key [
 		}
 	}
 	return true
+}
+
+// entryKey extracts the object key from an index key of scan s.
+func entryKey(k []byte, s scan) ([]byte, bool) {
+	if len(k) < s.skip {
+		return nil, false
+	}
+	k = k[s.skip:]
+	for range s.parts {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return nil, false
+		}
+		k = k[i+1:]
+	}
+	return k, true
 }

@@ -127,8 +127,7 @@ func start(ctx context.Context, cfg Config, tune tuning) (*Backend, error) {
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("embedded backend: seed request IDs: %w", err)
 	}
-	h := newHandler(fake.Server(), st, mp, log, binary.BigEndian.Uint64(seed[:]))
-	h.keepaliveAfter, h.keepaliveEvery = tune.keepaliveAfter, tune.keepaliveEvery
+	h := newHandler(fake.Server(), st, mp, log, binary.BigEndian.Uint64(seed[:]), tune)
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")

@@ -40,12 +40,11 @@ type handler struct {
 	keepaliveEvery time.Duration
 }
 
-func newHandler(fake http.Handler, st *store, mp *multipart, log *slog.Logger, reqBase uint64) *handler {
-	t := defaultTuning()
+func newHandler(fake http.Handler, st *store, mp *multipart, log *slog.Logger, reqBase uint64, tune tuning) *handler {
 	return &handler{
 		fake: fake, store: st, mp: mp, log: log, reqBase: reqBase,
-		keepaliveAfter: t.keepaliveAfter,
-		keepaliveEvery: t.keepaliveEvery,
+		keepaliveAfter: tune.keepaliveAfter,
+		keepaliveEvery: tune.keepaliveEvery,
 	}
 }
 

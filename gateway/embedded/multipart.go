@@ -26,10 +26,12 @@ import (
 // Multipart uploads, staged on disk.
 //
 // gofakes3 v1.2.0 falls back to its in-memory uploader when the backend does
-// not implement MultipartBackend (s3afero does not): every part is held in a
-// []byte until completion, and completion concatenates them into one more
-// buffer under the uploader's global mutex. The front handler therefore
-// answers all multipart operations itself, with this stager:
+// not implement MultipartBackend (s3afero does not): UploadPart io.ReadAll's
+// every part into memory, CompleteMultipartUpload concatenates them into one
+// more buffer under the uploader's global mutex, small parts are never
+// refused (no EntityTooSmall), and nothing survives a restart. The front
+// handler therefore answers all multipart operations itself, with this
+// stager:
 //
 //	<Dir>/multipart/<uploadID>/upload.json        bucket, key, metadata, initiation time
 //	<Dir>/multipart/<uploadID>/part-00001.json    ETag, size, time, data file name

@@ -63,7 +63,7 @@ type store struct {
 	// mu orders object switch-overs against readers. Writers hold it only to
 	// rename a finished file into place (plus a small metadata write) and to
 	// delete; readers only to open a file or read a directory. Payload bytes
-	// never move under it.
+	// never move under it, except when repairing metadata after a crash.
 	mu sync.RWMutex
 }
 

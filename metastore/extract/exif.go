@@ -1,6 +1,8 @@
 package extract
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -45,7 +47,7 @@ func (r *opReader) Seek(off int64, whence int) (int64, error) {
 
 // exifTags collects the values we use, as imagemeta delivers them.
 type exifTags struct {
-	make, model, lensModel, lensInfo string
+	lensInfo                             string
 	dateOriginal, dateCreate, dateModify string
 	offOriginal, offDigitized, offTime   string
 
@@ -111,6 +113,9 @@ func (x *extraction) decodeExif() {
 		},
 	}
 	_, err := imagemeta.Decode(opts)
+	if x.err == nil && s.err == nil {
+		x.p.Make, x.p.Model, x.p.Lens = x.cameraStrings()
+	}
 	if rr.pastEnd {
 		if s.size >= 0 && x.exifOff+x.exifLen >= s.size {
 			s.truncated = true
@@ -124,7 +129,7 @@ func (x *extraction) decodeExif() {
 	case stopErr != nil:
 		x.fail(fmt.Errorf("exif: %w", stopErr))
 	case errors.Is(err, errWorkBudget) || r.ops > maxReaderOps:
-		x.limitHit = true
+		x.workHit = true
 		x.exifRead = true
 	case err != nil && s.needMore:
 		// Stopped at the end of the prefix; what was read is kept.
@@ -146,13 +151,13 @@ func wantTag(ns, name string) bool {
 	switch ns {
 	case "IFD0":
 		switch name {
-		case "Make", "Model", "Orientation", "ModifyDate":
+		case "Orientation", "ModifyDate":
 			return true
 		}
 	case "IFD0/ExifIFDP":
 		switch name {
 		case "DateTimeOriginal", "CreateDate", "OffsetTime", "OffsetTimeOriginal",
-			"OffsetTimeDigitized", "LensModel", "LensInfo", "ISO", "ISOSpeed",
+			"OffsetTimeDigitized", "LensInfo", "ISO", "ISOSpeed",
 			"FNumber", "ExposureTime", "FocalLength", "FocalLengthIn35mmFormat",
 			"ExifImageWidth", "ExifImageHeight":
 			return true
@@ -176,12 +181,6 @@ func (t *exifTags) set(ti imagemeta.TagInfo) {
 		}
 	}
 	switch ti.Tag {
-	case "Make":
-		setStr(&t.make)
-	case "Model":
-		setStr(&t.model)
-	case "LensModel":
-		setStr(&t.lensModel)
 	case "LensInfo":
 		setStr(&t.lensInfo)
 	case "DateTimeOriginal":
@@ -255,9 +254,6 @@ func (t *exifTags) set(ti imagemeta.TagInfo) {
 // apply turns the collected tags into Photo fields.
 func (x *extraction) apply(t *exifTags) {
 	p := &x.p
-	p.Make = clean(t.make)
-	p.Model = clean(t.model)
-	p.Lens = clean(t.lensModel)
 	if p.Lens == "" {
 		p.Lens = lensFromInfo(t.lensInfo)
 	}
@@ -547,4 +543,93 @@ func takenAt(v string, offsets ...string) (time.Time, string) {
 		return t.Add(-time.Duration(secs) * time.Second), off
 	}
 	return t, ""
+}
+
+// maxASCII bounds the camera strings read raw.
+const maxASCII = 256
+
+// asciiRef locates an ASCII entry's value.
+type asciiRef struct {
+	ok     bool
+	inline [4]byte
+	cnt    uint32
+	off    uint32
+}
+
+func refOf(typ uint16, cnt uint32, val []byte, bo binary.ByteOrder) asciiRef {
+	// ASCII, and BYTE/UNDEFINED as some writers use for strings.
+	if typ != 2 && typ != 1 && typ != 7 || cnt == 0 {
+		return asciiRef{}
+	}
+	r := asciiRef{ok: true, cnt: cnt, off: bo.Uint32(val)}
+	copy(r.inline[:], val)
+	return r
+}
+
+// cameraStrings reads Make and Model (IFD0) and LensModel (Exif IFD) with
+// EXIF ASCII semantics: the value ends at its first NUL. imagemeta instead
+// trims only leading and trailing NULs and then deletes non-printable
+// characters, which splices whatever follows an interior NUL (firmware
+// padding, uninitialised buffers) into the name.
+func (x *extraction) cameraStrings() (mk, model, lens string) {
+	s := x.s
+	base, end := x.exifOff, x.exifOff+x.exifLen
+	h := s.at(base, 8)
+	if h == nil {
+		return
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	switch string(h[:2]) {
+	case "II":
+	case "MM":
+		bo = binary.BigEndian
+	default:
+		return
+	}
+	ifd0 := int64(bo.Uint32(h[4:]))
+	var mkRef, modelRef, lensRef asciiRef
+	var exifIFD int64
+	x.scanIFD(bo, base, ifd0, func(tag, typ uint16, cnt uint32, val []byte) {
+		switch tag {
+		case 0x010F:
+			mkRef = refOf(typ, cnt, val, bo)
+		case 0x0110:
+			modelRef = refOf(typ, cnt, val, bo)
+		case 0x8769:
+			if typ == 4 || typ == 13 {
+				exifIFD = int64(bo.Uint32(val))
+			}
+		}
+	})
+	if exifIFD > 0 && base+exifIFD < end {
+		x.scanIFD(bo, base, exifIFD, func(tag, typ uint16, cnt uint32, val []byte) {
+			if tag == 0xA434 {
+				lensRef = refOf(typ, cnt, val, bo)
+			}
+		})
+	}
+	read := func(r asciiRef) string {
+		if !r.ok {
+			return ""
+		}
+		var b []byte
+		n := int(min(r.cnt, maxASCII))
+		if r.cnt <= 4 {
+			b = r.inline[:n]
+		} else {
+			off := base + int64(r.off)
+			if off+int64(n) > end {
+				x.exifOOB = true
+				return ""
+			}
+			if b = s.at(off, n); b == nil {
+				return ""
+			}
+		}
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			b = b[:i]
+		}
+		return clean(string(b))
+	}
+	return read(mkRef), read(modelRef), read(lensRef)
 }

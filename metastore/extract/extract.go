@@ -199,6 +199,7 @@ type extraction struct {
 	exifRead  bool // imagemeta walked the TIFF structure without error
 	exifOOB   bool // EXIF pointed outside its own payload (corrupt offsets)
 	limitHit  bool // maxTags reached
+	workHit   bool // maxReaderOps reached
 	corrupt   bool // the container structure is broken somewhere
 	heifOrien int  // orientation implied by HEIF irot/imir on the primary item
 
@@ -281,7 +282,7 @@ func (x *extraction) finish() Photo {
 		p.MIME = http.DetectContentType(s.head)
 	}
 
-	incomplete := s.needMore || s.truncated || x.exifOOB || x.limitHit || x.corrupt
+	incomplete := s.needMore || s.truncated || x.exifOOB || x.limitHit || x.workHit || x.corrupt
 	switch {
 	case x.err != nil:
 		p.Status = StatusFailed
@@ -310,6 +311,9 @@ func (x *extraction) finish() Photo {
 		}
 		if x.limitHit {
 			x.note(fmt.Sprintf("EXIF tag limit (%d) reached", maxTags))
+		}
+		if x.workHit {
+			x.note("EXIF work budget exhausted (IFD loops or fan-out)")
 		}
 		if p.Format != "" && p.Width == 0 && !s.needMore {
 			x.note("no image dimensions found")

@@ -192,6 +192,9 @@ func (s *source) fetch(buf []byte, off int64) []byte {
 	return buf[:got]
 }
 
+// readChunk is the most regionReader returns per Read.
+const readChunk = 256
+
 // regionReader exposes the region [base, base+n) of a source as an
 // io.ReadSeeker for imagemeta, checking the context on every call. Offsets
 // inside EXIF are relative to the TIFF header, which is where base points.
@@ -214,7 +217,10 @@ func (r *regionReader) Read(p []byte) (int, error) {
 		r.pastEnd = true
 		return 0, io.EOF
 	}
-	want := int(min(int64(len(p)), r.n-r.pos))
+	// Hand out small chunks: imagemeta reads through a 4 KiB bufio.Reader
+	// that it resets on every Seek (about one per IFD entry), so a full
+	// refill per entry would copy 4 KiB to use 12 bytes.
+	want := int(min(int64(len(p)), r.n-r.pos, readChunk))
 	b := r.s.upTo(r.base+r.pos, want)
 	if len(b) == 0 {
 		switch {

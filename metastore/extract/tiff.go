@@ -69,29 +69,13 @@ func (x *extraction) tiff() {
 	x.setExif(0, n)
 }
 
-// readIFD reads the entries of the IFD at off. It reports false when the IFD
-// could not be read (the reason is recorded on the source or extraction).
+// readIFD reads the dimension, SubIFD and DNGVersion entries of the IFD at
+// off. It reports false when the IFD could not be read (the reason is
+// recorded on the source or the extraction).
 func (x *extraction) readIFD(bo binary.ByteOrder, off int64, top bool) (ifd, bool) {
 	var d ifd
-	s := x.s
-	cb := s.at(off, 2)
-	if cb == nil {
-		return d, false
-	}
-	count := int(bo.Uint16(cb))
-	if count > maxIFDEntries {
-		x.corrupt = true
-		count = maxIFDEntries
-	}
-	ents := s.at(off+2, count*12)
-	if ents == nil {
-		return d, false
-	}
-	var subCount uint32
-	var subVal uint32
-	for i := range count {
-		e := ents[i*12 : i*12+12]
-		tag, typ, cnt, val := bo.Uint16(e), bo.Uint16(e[2:]), bo.Uint32(e[4:]), e[8:12]
+	var subCount, subVal uint32
+	ok := x.scanIFD(bo, 0, off, func(tag, typ uint16, cnt uint32, val []byte) {
 		switch tag {
 		case 0x0100, 0x0101: // ImageWidth, ImageLength
 			var v uint64
@@ -113,19 +97,45 @@ func (x *extraction) readIFD(bo binary.ByteOrder, off int64, top bool) (ifd, boo
 		case 0xC612: // DNGVersion
 			d.dng = true
 		}
+	})
+	if !ok {
+		return d, false
 	}
-	// ents may be invalidated by the next read: everything needed from it
-	// has been copied out above.
 	switch {
 	case subCount == 1:
 		d.subs = append(d.subs, int64(subVal))
 	case subCount > 1:
 		n := int(min(subCount, maxSubIFDs))
-		if arr := s.at(int64(subVal), n*4); arr != nil {
+		if arr := x.s.at(int64(subVal), n*4); arr != nil {
 			for i := range n {
 				d.subs = append(d.subs, int64(bo.Uint32(arr[i*4:])))
 			}
 		}
 	}
 	return d, true
+}
+
+// scanIFD calls fn for each entry of the IFD at base+off (offsets in a TIFF
+// structure are relative to its header at base). val is the 4-byte value
+// field; fn must copy what it keeps, as the next read may reuse the buffer.
+func (x *extraction) scanIFD(bo binary.ByteOrder, base, off int64, fn func(tag, typ uint16, cnt uint32, val []byte)) bool {
+	s := x.s
+	cb := s.at(base+off, 2)
+	if cb == nil {
+		return false
+	}
+	count := int(bo.Uint16(cb))
+	if count > maxIFDEntries {
+		x.corrupt = true
+		count = maxIFDEntries
+	}
+	ents := s.at(base+off+2, count*12)
+	if ents == nil {
+		return false
+	}
+	for i := range count {
+		e := ents[i*12 : i*12+12]
+		fn(bo.Uint16(e), bo.Uint16(e[2:]), bo.Uint32(e[4:]), e[8:12])
+	}
+	return true
 }

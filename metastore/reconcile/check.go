@@ -127,11 +127,13 @@ var errStopScan = errors.New("scan stopped")
 
 func (ix *Indexer) repair(ctx context.Context, drift []Drift) (int, error) {
 	for i, d := range drift {
+		_, done := ix.locks.write(ticket{}, []string{lockName(d.Bucket, d.Key)})
 		muts, err := ix.readBack(ctx, d.Bucket, d.Key)
-		if err != nil {
-			return i, fmt.Errorf("repair %s/%s: %w", d.Bucket, d.Key, err)
+		if err == nil {
+			err = ix.store.Commit(ctx, 0, muts...)
 		}
-		if err := ix.store.Commit(ctx, 0, muts...); err != nil {
+		done()
+		if err != nil {
 			return i, fmt.Errorf("repair %s/%s: %w", d.Bucket, d.Key, err)
 		}
 	}

@@ -28,8 +28,10 @@ type Indexer struct {
 	backend Backend
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	inFlight map[uint64]bool // intents of requests still running in this process
+	locks keyLocks
+
+	mu      sync.Mutex
+	tickets map[uint64]ticket // intents of requests still running in this process
 }
 
 // NewIndexer returns an Indexer. log may be nil.
@@ -37,41 +39,66 @@ func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Inde
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Indexer{store: store, backend: backend, log: log, inFlight: map[uint64]bool{}}
+	return &Indexer{store: store, backend: backend, log: log,
+		locks: keyLocks{keys: map[string]*keyState{}}, tickets: map[uint64]ticket{}}
 }
 
 var _ gateway.Index = (*Indexer)(nil)
 
 // Begin records the intent durably before the gateway forwards the request.
 func (ix *Indexer) Begin(ctx context.Context, op classify.Op, bucket string, keys []string) (uint64, error) {
+	// The ticket is taken first so that no write to these keys can slip
+	// between the backend's answer and this intent being known.
+	t := ix.locks.begin(bucket, keys)
 	id, err := ix.store.BeginIntent(ctx, metastore.Intent{Op: string(op), Bucket: bucket, Keys: keys})
 	if err != nil {
+		ix.locks.end(t)
 		return 0, err
 	}
 	ix.mu.Lock()
-	ix.inFlight[id] = true
+	ix.tickets[id] = t
 	ix.mu.Unlock()
 	return id, nil
 }
 
-func (ix *Indexer) done(id uint64) {
+func (ix *Indexer) take(id uint64) (ticket, bool) {
 	ix.mu.Lock()
-	delete(ix.inFlight, id)
-	ix.mu.Unlock()
+	defer ix.mu.Unlock()
+	t, ok := ix.tickets[id]
+	delete(ix.tickets, id)
+	return t, ok
+}
+
+func (ix *Indexer) inFlight(id uint64) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	_, ok := ix.tickets[id]
+	return ok
 }
 
 // Abandon drops the intent of a request the backend refused.
 func (ix *Indexer) Abandon(ctx context.Context, id uint64) error {
-	defer ix.done(id)
+	if t, ok := ix.take(id); ok {
+		ix.locks.end(t)
+	}
 	return ix.store.Abandon(ctx, id)
 }
 
 // Apply indexes what a successful mutation did and clears its intent in the
 // same transaction. On error the intent stays for Recover.
 func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) error {
-	defer ix.done(id)
 	// The client may hang up now; the index update must still happen.
 	ctx = context.WithoutCancel(ctx)
+	t, _ := ix.take(id)
+	names := t.names
+	if len(names) == 0 {
+		names = uniqueNames(o.Bucket, outcomeKeys(o))
+	}
+	contended, done := ix.locks.write(t, names)
+	defer done()
+	if contended {
+		o = readBackAll(o)
+	}
 	var muts []metastore.Mutation
 	if u := o.Upload; u != nil {
 		photo := extract.FromPrefix(ctx, u.Prefix, u.Size)
@@ -98,6 +125,24 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) erro
 		muts = append(muts, metastore.DeleteBucket(o.Bucket))
 	}
 	return ix.store.Commit(ctx, id, muts...)
+}
+
+// outcomeKeys lists every key an outcome touches.
+func outcomeKeys(o gateway.Outcome) []string {
+	keys := append(append([]string{}, o.Refresh...), o.Deleted...)
+	if o.Upload != nil {
+		keys = append(keys, o.Upload.Key)
+	}
+	if o.TagKey != "" {
+		keys = append(keys, o.TagKey)
+	}
+	return keys
+}
+
+// readBackAll turns an outcome into "read every key back": what a contended
+// write does, because its own response may not be the backend's last word.
+func readBackAll(o gateway.Outcome) gateway.Outcome {
+	return gateway.Outcome{Op: o.Op, Bucket: o.Bucket, Refresh: outcomeKeys(o), BucketDeleted: o.BucketDeleted}
 }
 
 // readBack builds the index mutations for one key from the backend's current
@@ -160,10 +205,7 @@ func (ix *Indexer) Recover(ctx context.Context) (int, error) {
 	resolved := 0
 	var errs []error
 	for _, in := range pending {
-		ix.mu.Lock()
-		busy := ix.inFlight[in.ID]
-		ix.mu.Unlock()
-		if busy {
+		if ix.inFlight(in.ID) {
 			continue
 		}
 		if err := ix.resolve(ctx, in); err != nil {
@@ -186,6 +228,8 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 		}
 		return ix.store.Commit(ctx, in.ID, metastore.DeleteBucket(in.Bucket))
 	}
+	_, done := ix.locks.write(ticket{}, uniqueNames(in.Bucket, in.Keys))
+	defer done()
 	var muts []metastore.Mutation
 	for _, key := range in.Keys {
 		m, err := ix.readBack(ctx, in.Bucket, key)
@@ -243,8 +287,11 @@ func (ix *Indexer) workOne(ctx context.Context) bool {
 
 // extractFull reads the whole object's metadata and updates its record,
 // unless the object changed since the job was queued (its own upload then
-// queued a newer job or indexed it fully).
+// queued a newer job or indexed it fully). The key's lock keeps a
+// concurrent upload's commit from interleaving with this one.
 func (ix *Indexer) extractFull(ctx context.Context, job metastore.Job) error {
+	_, done := ix.locks.write(ticket{}, []string{lockName(job.Bucket, job.Key)})
+	defer done()
 	obj, ok, err := ix.backend.Stat(ctx, job.Bucket, job.Key)
 	if err != nil {
 		return err

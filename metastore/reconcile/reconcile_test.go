@@ -158,3 +158,48 @@ func photoPath(t *testing.T, rel string) string {
 	}
 	return filepath.Join(root, "..", "shared", "testdata", "photos", rel)
 }
+
+func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {
+	m, store, ix := setup(t)
+	ctx := context.Background()
+	if err := m.Client().MakeBucket(ctx, "race", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ix.Begin(ctx, "PutObject", "race", []string{"k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ix.Begin(ctx, "PutObject", "race", []string{"k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The backend finishes B first, then A: A's bytes are what it keeps.
+	put(t, m, "race", "k", []byte("bbbbbbbb"))
+	infoB, _ := m.Client().StatObject(ctx, "race", "k", minio.StatObjectOptions{})
+	put(t, m, "race", "k", []byte("aaaa"))
+	infoA, _ := m.Client().StatObject(ctx, "race", "k", minio.StatObjectOptions{})
+	// photogate hears A's answer first and B's last.
+	upload := func(id uint64, etag string, size int64) {
+		t.Helper()
+		err := ix.Apply(ctx, id, gateway.Outcome{Op: "PutObject", Bucket: "race",
+			Upload: &gateway.Upload{Key: "k", Size: size, ETag: etag}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	upload(a, infoA.ETag, 4)
+	upload(b, infoB.ETag, 8)
+	rec, ok, err := store.Get(ctx, "race", "k")
+	if err != nil || !ok || rec.ETag != infoA.ETag || rec.Size != 4 {
+		t.Fatalf("index holds %+v; the backend kept ETag %s (4 bytes)", rec, infoA.ETag)
+	}
+	// Uncontended writes trust their own response (no read-back).
+	c, _ := ix.Begin(ctx, "PutObject", "race", []string{"solo"})
+	if err := ix.Apply(ctx, c, gateway.Outcome{Op: "PutObject", Bucket: "race",
+		Upload: &gateway.Upload{Key: "solo", Size: 1, ETag: "e1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := store.Get(ctx, "race", "solo"); rec.ETag != "e1" {
+		t.Fatalf("uncontended write was not taken from its response: %+v", rec)
+	}
+}

@@ -13,7 +13,7 @@
 //	PHOTOGATE_BIN=path              use this photogate binary instead of building one
 //	PHOTOGATE_BENCH_DIRECT_ONLY=1   measure MinIO direct only (to validate the driver)
 //	PHOTOGATE_BENCH_PERF=file       record photogate with `perf record -g` during BenchmarkGateway
-//	PHOTOGATE_BENCH_MINIO_DIR=dir   MinIO's data directory (default: under /dev/shm, see minioDir)
+//	PHOTOGATE_BENCH_DATA_DIR=dir    where MinIO and photogate keep their data (default: under /dev/shm, see chooseDataDir)
 package bench
 
 import (
@@ -107,7 +107,7 @@ var (
 	sharedErr error
 	setupOnce sync.Once
 	tmpRoot   string
-	minioDir  string
+	dataRoot  string
 )
 
 func TestMain(m *testing.M) {
@@ -121,11 +121,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmpRoot)
-	if minioDir, err = chooseMinIODir(tmpRoot); err != nil {
+	if dataRoot, err = chooseDataDir(tmpRoot); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(minioDir)
+	defer os.RemoveAll(dataRoot)
 	if err := isolateAWSConfig(tmpRoot); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -168,21 +168,23 @@ func isolateAWSConfig(dir string) error {
 	return nil
 }
 
-// chooseMinIODir puts MinIO's data on tmpfs when there is one with room
-// for the 2 GiB object: on a disk, fsync stalls (hundreds of ms on a shared
-// VM disk) dominate PUT latency on both sides and bury the gateway's
-// overhead, which is what the ratios are about.
-func chooseMinIODir(tmp string) (string, error) {
-	if d := os.Getenv("PHOTOGATE_BENCH_MINIO_DIR"); d != "" {
-		return os.MkdirTemp(d, "photogate-bench-minio-")
+// chooseDataDir picks the one directory under which both MinIO and
+// photogate keep their data, so that both write to the same medium: tmpfs
+// when there is one with room for the 2 GiB object. On a shared VM disk,
+// fsync stalls of tens to hundreds of ms dominate every mutation on both
+// sides and vary from second to second; set PHOTOGATE_BENCH_DATA_DIR to a
+// disk directory to measure with them.
+func chooseDataDir(tmp string) (string, error) {
+	if d := os.Getenv("PHOTOGATE_BENCH_DATA_DIR"); d != "" {
+		return os.MkdirTemp(d, "photogate-bench-data-")
 	}
 	var st syscall.Statfs_t
 	if syscall.Statfs("/dev/shm", &st) == nil && int64(st.Bavail)*st.Bsize > 4*bigUploadSize {
-		if d, err := os.MkdirTemp("/dev/shm", "photogate-bench-minio-"); err == nil {
+		if d, err := os.MkdirTemp("/dev/shm", "photogate-bench-data-"); err == nil {
 			return d, nil
 		}
 	}
-	return os.MkdirTemp(tmp, "minio-")
+	return os.MkdirTemp(tmp, "data-")
 }
 
 func setup(b *testing.B) *env {
@@ -197,7 +199,7 @@ func setup(b *testing.B) *env {
 func start(ctx context.Context) (*env, error) {
 	e := &env{tmp: tmpRoot}
 	var err error
-	if e.minio, err = harness.LaunchMinIO(minioDir); err != nil {
+	if e.minio, err = harness.LaunchMinIO(filepath.Join(dataRoot, "minio")); err != nil {
 		return nil, fmt.Errorf("start MinIO: %w", err)
 	}
 	e.minioPid = childPid("minio")
@@ -216,7 +218,7 @@ func start(ctx context.Context) (*env, error) {
 		if err != nil {
 			return e, err
 		}
-		dataDir := filepath.Join(tmpRoot, "photogate")
+		dataDir := filepath.Join(dataRoot, "photogate")
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return e, err
 		}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/photogate/photogate/test/harness"
@@ -290,7 +291,8 @@ func machineFacts() []string {
 		fmt.Sprintf("machine: %s, nproc %d, GOMAXPROCS %d (client; MinIO and photogate use their defaults), %s %s/%s",
 			cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH),
 		"load average at the start: " + loadAvg(),
-		"MinIO " + minioVersion + ", single drive at " + minioDir + ", same machine; " + gw,
+		"MinIO " + minioVersion + ", single drive, same machine; " + gw,
+		"data of MinIO and photogate under " + dataRoot + " (" + fsType(dataRoot) + ")",
 	}
 	if harness.RaceEnabled {
 		facts = append(facts, "**warning: the benchmark client was built with -race; its numbers are not representative**")
@@ -313,4 +315,13 @@ func roundsDesc() string {
 		d = append(d, fmt.Sprintf("%s: %d × %d ops", sz.label, sz.rounds, sz.perRound))
 	}
 	return strings.Join(d, ", ")
+}
+
+// fsType names the file system holding dir: tmpfs, or "disk".
+func fsType(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err == nil && st.Type == 0x01021994 { // TMPFS_MAGIC
+		return "tmpfs: no fsync cost on either side"
+	}
+	return "disk"
 }

@@ -141,26 +141,26 @@ print(json.dumps(out))
 
 // boto3Result is the union of what the scenarios report.
 type boto3Result struct {
-	PutETag            string            `json:"put_etag"`
-	GetSHA             string            `json:"get_sha"`
-	GetContentType     string            `json:"get_content_type"`
-	HeadLength         int64             `json:"head_length"`
-	HeadETag           string            `json:"head_etag"`
-	HeadMeta           map[string]string `json:"head_meta"`
-	HeadAfterDelete    []any             `json:"head_after_delete"`
-	Parts              int               `json:"parts"`
-	PartChecksumErrors [][]any           `json:"part_checksum_errors"`
-	CompleteChecksum   string            `json:"complete_checksum"`
-	HeadChecksum       string            `json:"head_checksum"`
-	UploadsLeft        int               `json:"uploads_left"`
+	PutETag            string                  `json:"put_etag"`
+	GetSHA             string                  `json:"get_sha"`
+	GetContentType     string                  `json:"get_content_type"`
+	HeadLength         int64                   `json:"head_length"`
+	HeadETag           string                  `json:"head_etag"`
+	HeadMeta           map[string]string       `json:"head_meta"`
+	HeadAfterDelete    []any                   `json:"head_after_delete"`
+	Parts              int                     `json:"parts"`
+	PartChecksumErrors [][]any                 `json:"part_checksum_errors"`
+	CompleteChecksum   string                  `json:"complete_checksum"`
+	HeadChecksum       string                  `json:"head_checksum"`
+	UploadsLeft        int                     `json:"uploads_left"`
 	Presign            map[string]boto3Presign `json:"presign"`
-	Pages         int   `json:"pages"`
-	PageSizes     []int `json:"page_sizes"`
-	ListedInOrder bool  `json:"listed_in_order"`
-	Listed        int   `json:"listed"`
-	Deleted       int   `json:"deleted"`
-	DeleteErrors  []any `json:"delete_errors"`
-	Left          int   `json:"left"`
+	Pages              int                     `json:"pages"`
+	PageSizes          []int                   `json:"page_sizes"`
+	ListedInOrder      bool                    `json:"listed_in_order"`
+	Listed             int                     `json:"listed"`
+	Deleted            int                     `json:"deleted"`
+	DeleteErrors       []any                   `json:"delete_errors"`
+	Left               int                     `json:"left"`
 }
 
 // boto3Presign is what the presign scenario saw for one signer config.

@@ -1,0 +1,193 @@
+package e2e_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/photogate/photogate/test/harness"
+)
+
+// TestMinioGo drives minio-go v7 through the gateway over plain HTTP, where
+// it signs every chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD).
+func TestMinioGo(t *testing.T) {
+	t.Parallel()
+	tg := getTarget(t)
+	c := tg.client(t)
+
+	t.Run("put-unknown-size-multipart", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		bucket := tg.makeBucket(t, "mgo-stream")
+		body := harness.RandomBytes(17<<20 + 11) // parts of 5+5+5+2 MiB
+		// io.MultiReader hides the size and the Seek method: minio-go must
+		// stream a multipart upload without knowing the length.
+		info, err := c.PutObject(ctx, bucket, "video.mov", io.MultiReader(bytes.NewReader(body)), -1,
+			minio.PutObjectOptions{PartSize: 5 << 20, ContentType: "video/quicktime"})
+		if err != nil {
+			t.Fatalf("PutObject size -1: %v", err)
+		}
+		if info.Size != int64(len(body)) {
+			t.Errorf("PutObject reported %d bytes, want %d", info.Size, len(body))
+		}
+		tg.assertBackendObject(t, bucket, "video.mov", harness.SHA256Hex(body), int64(len(body)))
+		tg.checkBucketLogs(t, bucket)
+	})
+
+	t.Run("get-range-conditional-stat-remove", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		bucket := tg.makeBucket(t, "mgo-get")
+		body := harness.RandomBytes(3<<20 + 5)
+		key := "2025/IMG_0042.jpg"
+		info, err := c.PutObject(ctx, bucket, key, bytes.NewReader(body), int64(len(body)),
+			minio.PutObjectOptions{ContentType: "image/jpeg", UserMetadata: map[string]string{"camera": "X100V"}})
+		if err != nil {
+			t.Fatalf("PutObject: %v", err)
+		}
+		tg.assertBackendObject(t, bucket, key, harness.SHA256Hex(body), int64(len(body)))
+
+		get := func(opts minio.GetObjectOptions) ([]byte, error) {
+			obj, err := c.GetObject(ctx, bucket, key, opts)
+			if err != nil {
+				return nil, err
+			}
+			defer obj.Close()
+			return io.ReadAll(obj)
+		}
+
+		var opts minio.GetObjectOptions
+		if err := opts.SetRange(1000, 1999); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := get(opts); err != nil || !bytes.Equal(got, body[1000:2000]) {
+			t.Errorf("range 1000-1999: %d bytes, %v; want the 1000 bytes at offset 1000", len(got), err)
+		}
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetRange(0, -500); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := get(opts); err != nil || !bytes.Equal(got, body[len(body)-500:]) {
+			t.Errorf("suffix range -500: %d bytes, %v; want the last 500 bytes", len(got), err)
+		}
+
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetMatchETag(info.ETag); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := get(opts); err != nil || !bytes.Equal(got, body) {
+			t.Errorf("If-Match with the object's ETag: %d bytes, %v; want the object", len(got), err)
+		}
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetMatchETag("0123456789abcdef0123456789abcdef"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := get(opts); !isS3Error(err, "PreconditionFailed", http.StatusPreconditionFailed) {
+			t.Errorf("If-Match with another ETag: %v, want 412 PreconditionFailed", err)
+		}
+
+		st, err := c.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatalf("StatObject: %v", err)
+		}
+		if st.Size != int64(len(body)) || st.ETag != info.ETag || st.ContentType != "image/jpeg" || st.UserMetadata["Camera"] != "X100V" {
+			t.Errorf("StatObject: size %d etag %s type %s meta %v; want %d %s image/jpeg Camera=X100V",
+				st.Size, st.ETag, st.ContentType, st.UserMetadata, len(body), info.ETag)
+		}
+
+		// If-Modified-Since an hour before the upload: the object.
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetModified(st.LastModified.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := get(opts); err != nil || !bytes.Equal(got, body) {
+			t.Errorf("If-Modified-Since before the upload: %d bytes, %v; want the object", len(got), err)
+		}
+		// If-Modified-Since after it: 304, which minio-go reports as an error.
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetModified(st.LastModified.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := get(opts); !isS3Error(err, "", http.StatusNotModified) {
+			t.Errorf("If-Modified-Since after the upload: %v, want 304 Not Modified", err)
+		}
+		// If-Unmodified-Since before it: 412.
+		opts = minio.GetObjectOptions{}
+		if err := opts.SetUnmodified(st.LastModified.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := get(opts); !isS3Error(err, "PreconditionFailed", http.StatusPreconditionFailed) {
+			t.Errorf("If-Unmodified-Since before the upload: %v, want 412 PreconditionFailed", err)
+		}
+
+		if err := c.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatalf("RemoveObject: %v", err)
+		}
+		if _, err := c.StatObject(ctx, bucket, key, minio.StatObjectOptions{}); !isS3Error(err, "NoSuchKey", http.StatusNotFound) {
+			t.Errorf("StatObject after RemoveObject: %v, want 404 NoSuchKey", err)
+		}
+		tg.assertBackendMissing(t, bucket, key)
+		tg.checkBucketLogs(t, bucket)
+	})
+}
+
+// TestMinioGoHTTPS drives minio-go over HTTPS, where it does not sign
+// chunks, for known-size and streamed uploads.
+func TestMinioGoHTTPS(t *testing.T) {
+	t.Parallel()
+	tg := getTarget(t)
+	front := harness.StartTLSFront(t, tg.Endpoint)
+	c, err := minio.New(front.Addr(), &minio.Options{
+		Creds:     credentials.NewStaticV4(tg.AccessKey, tg.SecretKey, ""),
+		Secure:    true,
+		Region:    region,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: front.CertPool()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	bucket := newBucketName("mgo-tls")
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: region}); err != nil {
+		t.Fatalf("MakeBucket over HTTPS: %v", err)
+	}
+	tg.dumpLogsOnFailure(t, bucket)
+
+	small := harness.RandomBytes(6<<20 + 1)
+	if _, err := c.PutObject(ctx, bucket, "known.jpg", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("PutObject known size: %v", err)
+	}
+	tg.assertBackendObject(t, bucket, "known.jpg", harness.SHA256Hex(small), int64(len(small)))
+
+	stream := harness.RandomBytes(12<<20 + 1)
+	if _, err := c.PutObject(ctx, bucket, "stream.mov", io.MultiReader(bytes.NewReader(stream)), -1, minio.PutObjectOptions{PartSize: 5 << 20}); err != nil {
+		t.Fatalf("PutObject size -1: %v", err)
+	}
+	tg.assertBackendObject(t, bucket, "stream.mov", harness.SHA256Hex(stream), int64(len(stream)))
+
+	obj, err := c.GetObject(ctx, bucket, "stream.mov", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if sum, _, err := harness.SHA256Reader(obj); err != nil || sum != harness.SHA256Hex(stream) {
+		t.Errorf("GetObject over HTTPS: sha256 %s (%v), want %s", sum, err, harness.SHA256Hex(stream))
+	}
+	tg.checkFrontLogs(t, front, bucket)
+	if tg.Gateway != nil {
+		tg.checkBucketLogs(t, bucket)
+	}
+}
+
+// isS3Error reports whether err is an S3 error with the given status and,
+// unless code is empty, code.
+func isS3Error(err error, code string, status int) bool {
+	c, s := errCode(err)
+	return s == status && (code == "" || c == code)
+}
