@@ -120,7 +120,10 @@ func newUploadBody(r *http.Request, auth *sigv4.Result) (*uploadBody, error) {
 			}
 			alg, trailerName = talg, name
 		}
-		opts := chunked.Options{SeedSignature: auth.Signature, Trailers: trailers}
+		// AWS SDKs send a body of known length as one chunk, so a chunk may
+		// be as large as an object (5 GiB). The decoder streams chunk data,
+		// so this costs no memory.
+		opts := chunked.Options{SeedSignature: auth.Signature, Trailers: trailers, MaxChunkSize: maxObjectSize}
 		if hash != sigv4.StreamingUnsignedTrailer {
 			opts.Signer = auth
 		}
@@ -184,6 +187,9 @@ func newUploadBody(r *http.Request, auth *sigv4.Result) (*uploadBody, error) {
 	}
 	return b, nil
 }
+
+// maxObjectSize is S3's limit for a single PUT.
+const maxObjectSize = 5 << 30
 
 // declaredTrailers lists the lower-case names in X-Amz-Trailer.
 func declaredTrailers(h http.Header) []string {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -379,3 +380,31 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 type sha256Hasher struct{ hash.Hash }
 
 func (sha256Hasher) Close() {}
+
+// TestOneHugeUnsignedChunk sends what aws-sdk-go-v2 sends over HTTPS for a
+// body of known length: the whole payload as a single aws-chunked chunk.
+func TestOneHugeUnsignedChunk(t *testing.T) {
+	s := newStack(t, time.Second)
+	s.bucket(t, "bigchunk")
+	data := harness.RandomBytes(20 << 20)
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "%x\r\n", len(data))
+	body.Write(data)
+	fmt.Fprintf(&body, "\r\n0\r\nx-amz-checksum-crc32:%s\r\n\r\n", crc32Base64(data))
+	req, _ := http.NewRequest(http.MethodPut, s.front.URL+"/bigchunk/one", bytes.NewReader(body.Bytes()))
+	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
+	resp, err := http.DefaultClient.Do(signer.SignV4(*req, userKey, userSecret, "", "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d %s", resp.StatusCode, s3Code(t, resp))
+	}
+	resp.Body.Close()
+	if got, ok := s.inMinIO(t, "bigchunk", "one"); !ok || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+}

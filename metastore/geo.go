@@ -75,23 +75,31 @@ func cover(boxes []box) []zrange {
 	var out []zrange
 	for level := 32; level >= 0; level-- {
 		shift := uint(32 - level)
-		cells := 0
+		// Cell coordinates at this level, as uint64 so that counting and
+		// looping cannot overflow at the edges of the world.
+		cells := uint64(0)
 		for _, s := range full {
-			cells += int((s.x1>>shift)-(s.x0>>shift)+1) * int((s.y1>>shift)-(s.y0>>shift)+1)
+			nx := uint64(s.x1>>shift) - uint64(s.x0>>shift) + 1
+			ny := uint64(s.y1>>shift) - uint64(s.y0>>shift) + 1
+			if nx > maxCoverCells || ny > maxCoverCells { // and nx*ny could overflow
+				cells = maxCoverCells + 1
+				break
+			}
+			cells += nx * ny
 		}
 		if cells > maxCoverCells && level > 0 {
 			continue
 		}
-		low := uint64(1)<<(2*shift) - 1 // the bits below a cell of this level
-		if shift == 32 {
-			low = math.MaxUint64
+		low := uint64(math.MaxUint64) // the bits below a cell of this level
+		if shift < 32 {
+			low = uint64(1)<<(2*shift) - 1
 		}
 		for _, s := range full {
-			for x := s.x0 >> shift; x <= s.x1>>shift; x++ {
-				for y := s.y0 >> shift; y <= s.y1>>shift; y++ {
+			for x := uint64(s.x0 >> shift); x <= uint64(s.x1>>shift); x++ {
+				for y := uint64(s.y0 >> shift); y <= uint64(s.y1>>shift); y++ {
 					var lo uint64
 					if shift < 32 {
-						lo = interleave(x, y) << (2 * shift)
+						lo = interleave(uint32(x), uint32(y)) << (2 * shift)
 					}
 					out = append(out, zrange{lo, lo | low})
 				}

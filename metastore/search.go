@@ -81,7 +81,9 @@ func (s *Store) search(ctx context.Context, t *txn, c *compiled) (Page, error) {
 		for i, p := range paths {
 			names[i] = p.name
 		}
-		choice = s.planHook(names)
+		if choice = s.planHook(names); choice >= len(paths) {
+			choice = -1
+		}
 	} else if len(paths) > 0 {
 		choice = choosePath(t, paths, c.limit, scope, prefix)
 	}

@@ -98,7 +98,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer backend.Close()
 
-	store, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"), metastore.Options{Timeout: 5 * time.Second})
+	// Every mutation commits twice (intent, then record), and clients wait
+	// for both: bbolt's default 10 ms batch window would dominate their
+	// latency. 1 ms still lets concurrent requests share one fsync.
+	store, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"),
+		metastore.Options{Timeout: 5 * time.Second, MaxBatchDelay: time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("index: %w (is another photogate using %s?)", err, cfg.DataDir)
 	}

@@ -482,7 +482,7 @@ func TestItemShape(t *testing.T) {
 	r := f.get(t, "/api/v1/search?bucket=photos&prefix=2024/a")
 	var raw struct {
 		Items []map[string]json.RawMessage `json:"items"`
-		Next  *string                     `json:"next_cursor"`
+		Next  *string                      `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(r.body, &raw); err != nil || len(raw.Items) != 1 {
 		t.Fatalf("%v: %s", err, r.body)
@@ -797,7 +797,9 @@ func (f failing) Facets(ctx context.Context, _, _ string) ([]metastore.Facet, er
 	return nil, f.wait(ctx)
 }
 
-func (f failing) Stats(ctx context.Context) (metastore.Stats, error) { return metastore.Stats{}, f.wait(ctx) }
+func (f failing) Stats(ctx context.Context) (metastore.Stats, error) {
+	return metastore.Stats{}, f.wait(ctx)
+}
 
 func (f failing) Get(ctx context.Context, _, _ string) (metastore.Record, bool, error) {
 	return metastore.Record{}, false, f.wait(ctx)

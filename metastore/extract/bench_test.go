@@ -24,7 +24,6 @@ func BenchmarkFromPrefix(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
-			b.SetBytes(int64(len(pre)))
 			for b.Loop() {
 				if p := FromPrefix(ctx, pre, total); p.Status == StatusFailed {
 					b.Fatal(p.Reason)

@@ -148,7 +148,11 @@ func (x *extraction) png() {
 }
 
 // webp walks RIFF chunks: VP8X (extended: canvas size and metadata flags),
-// or the lone VP8/VP8L bitstream of a simple file, then EXIF.
+// or the lone VP8/VP8L bitstream of a simple file, then EXIF. The EXIF chunk
+// normally follows the bitstream, so it is often beyond the prefix; only a
+// VP8X that promises EXIF makes that worth a full read. Without the promise,
+// the bytes already in memory are still searched, since some writers add
+// the chunk but forget the flag.
 func (x *extraction) webp() {
 	s := x.s
 	rh := s.at(4, 4)
@@ -157,13 +161,16 @@ func (x *extraction) webp() {
 	}
 	end := 8 + int64(binary.LittleEndian.Uint32(rh))
 	off := int64(12)
-	extended := false
+	extended, promised := false, false
 	for range maxChunks {
 		if off+8 > end {
-			if extended && !x.hasExif {
+			if promised && !x.hasExif {
 				x.note("WebP: EXIF flag set but no EXIF chunk")
 				x.corrupt = true
 			}
+			return
+		}
+		if !promised && !s.inHead(off, 16) {
 			return
 		}
 		b := s.at(off, 8)
@@ -176,6 +183,7 @@ func (x *extraction) webp() {
 		case "VP8X":
 			if n < 10 {
 				x.corrupt = true
+				x.note("WebP: short VP8X chunk")
 				return
 			}
 			d := s.at(data, 10)
@@ -183,10 +191,7 @@ func (x *extraction) webp() {
 				return
 			}
 			x.setDims(1+le24(d[4:7]), 1+le24(d[7:10]))
-			if d[0]&0x08 == 0 { // no EXIF flag: nothing more to find
-				return
-			}
-			extended = true
+			extended, promised = true, d[0]&0x08 != 0
 		case "VP8 ":
 			// VP8X, when present, already gave the canvas size.
 			if x.p.Width == 0 && n >= 10 {

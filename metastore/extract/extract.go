@@ -75,8 +75,9 @@ type Photo struct {
 	// DisplayWidth and DisplayHeight are Width and Height after applying
 	// Orientation (5-8 swap them).
 	DisplayWidth, DisplayHeight int
-	// Orientation is the EXIF orientation 1..8 (for HEIF/AVIF without an EXIF
-	// orientation, the one implied by irot/imir); 0 if unknown or invalid.
+	// Orientation is the EXIF orientation 1..8; 0 if unknown or invalid.
+	// For HEIF/AVIF it is the transform of the primary item's irot/imir
+	// properties, which HEIF readers apply instead of the EXIF tag.
 	Orientation int
 	// Megapixels is Width*Height/1e6 rounded to 0.1.
 	Megapixels float64
@@ -264,10 +265,13 @@ func (x *extraction) finish() Photo {
 		x.err = s.err
 	}
 
-	if p.Format != "" && p.Orientation == 0 && x.heifOrien != 0 {
+	if x.heifOrien != 0 {
+		// HEIF readers apply the primary item's irot/imir and ignore the
+		// EXIF orientation, so the container is what the viewer shows.
+		// (Apple writes both, and they agree.)
 		p.Orientation = x.heifOrien
 	}
-	if p.Width < 0 || p.Height < 0 || p.Width == 0 || p.Height == 0 {
+	if p.Width <= 0 || p.Height <= 0 {
 		p.Width, p.Height = 0, 0
 	}
 	p.DisplayWidth, p.DisplayHeight = p.Width, p.Height
@@ -329,7 +333,10 @@ func (x *extraction) finish() Photo {
 				p.Status = StatusPartial
 			}
 		}
-		if p.Status == StatusPartial || p.Status == StatusNone && len(x.notes) > 0 {
+		if x.corrupt && len(x.notes) == 0 {
+			x.note("malformed container structure")
+		}
+		if p.Status == StatusPartial || (p.Status == StatusNone && len(x.notes) > 0) {
 			p.Reason = joinNotes(p.Reason, x.notes)
 		}
 	}

@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,13 @@ func FuzzFromPrefix(f *testing.F) {
 		}
 		q := FromReaderAt(ctx, bytes.NewReader(data), int64(len(data)))
 		checkInvariants(t, q)
+		// Every bound is a count, so the deadline is a backstop that no
+		// input should reach.
+		for _, r := range []Photo{p, q} {
+			if strings.Contains(r.Reason, "timed out") {
+				t.Errorf("deadline reached: %q", r.Reason)
+			}
+		}
 		if q.NeedsFullRead {
 			t.Errorf("FromReaderAt asks for a full read")
 		}

@@ -84,6 +84,12 @@ func (s *source) loadHead() bool {
 	return true
 }
 
+// inHead reports whether [off, off+n) is already in memory, for optional
+// lookups that must neither cost a ranged read nor ask for a full read.
+func (s *source) inHead(off int64, n int) bool {
+	return off >= 0 && n >= 0 && off <= int64(len(s.head))-int64(n)
+}
+
 // at returns exactly n bytes at off, or nil (with the reason recorded). The
 // slice is only valid until the next call on s and must not be modified.
 func (s *source) at(off int64, n int) []byte {

@@ -12,14 +12,15 @@ const (
 
 // ifd holds the IFD entries needed for dimensions and DNG detection.
 type ifd struct {
-	w, h uint64
-	subs []int64
-	dng  bool
+	w, h    uint64
+	subfile uint32 // NewSubfileType; bit 0: reduced-resolution copy
+	subs    []int64
+	dng     bool
 }
 
 // tiff handles TIFF and TIFF-based raw files (DNG). Dimensions come from
-// IFD0, or for DNG from the largest SubIFD (IFD0 of a DNG is usually a
-// preview); the whole file is the EXIF TIFF structure.
+// IFD0, or for DNG (or when IFD0 says it is a reduced-resolution copy) from
+// the largest SubIFD; the whole file is the EXIF TIFF structure.
 func (x *extraction) tiff() {
 	s := x.s
 	h := s.at(0, 8)
@@ -44,7 +45,9 @@ func (x *extraction) tiff() {
 		x.p.Format, x.p.MIME = "dng", mimeFor("dng")
 	}
 	w, hh := d.w, d.h
-	if d.dng {
+	// In DNG (and in TIFF-based raws generally) IFD0 is often a preview
+	// flagged as reduced-resolution; the full image is a SubIFD.
+	if d.dng || d.subfile&1 != 0 {
 		var bw, bh uint64
 		for _, off := range d.subs {
 			sd, ok := x.readIFD(bo, off, false)
@@ -89,6 +92,10 @@ func (x *extraction) readIFD(bo binary.ByteOrder, off int64, top bool) (ifd, boo
 				d.w = v
 			} else {
 				d.h = v
+			}
+		case 0x00FE: // NewSubfileType
+			if typ == 4 && cnt >= 1 {
+				d.subfile = bo.Uint32(val)
 			}
 		case 0x014A: // SubIFDs (LONG or IFD)
 			if top && (typ == 4 || typ == 13) {
