@@ -24,10 +24,12 @@ type AdminConfig struct {
 	Backend *Backend
 	Logger  *slog.Logger
 	Version string
+	API     http.Handler // the token-protected /api/ routes; nil for none
 }
 
 // NewAdmin serves the unauthenticated operational endpoints: /healthz
-// (liveness), /readyz (readiness, with each check's result) and /metrics.
+// (liveness), /readyz (readiness, with each check's result) and /metrics,
+// and mounts cfg.API (which does its own authentication) at /api/.
 func NewAdmin(cfg AdminConfig) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -40,6 +42,9 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 		ready(w, r, cfg.Backend)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.API != nil {
+		mux.Handle("/api/", cfg.API)
+	}
 	return mux
 }
 

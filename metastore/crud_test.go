@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -278,4 +280,24 @@ func TestOpenLockTimeout(t *testing.T) {
 	if _, err := Open(path, Options{Timeout: 50 * 1e6}); err == nil {
 		t.Fatal("second Open of a locked file succeeded")
 	}
+}
+
+// TestLongValues: values beyond maxIndexValue are indexed by a prefix and
+// still compared in full, so two long values sharing the prefix do not
+// match each other.
+func TestLongValues(t *testing.T) {
+	s := openTest(t)
+	long := strings.Repeat("lens ", 8000) // 40 kB, beyond bbolt's key limit
+	commit(t, s,
+		Put(photo("b", "one", func(r *Record) { r.Lens = long + "one" })),
+		Put(photo("b", "two", func(r *Record) { r.Lens = long + "two" })),
+	)
+	for _, plan := range []int{-1, 0} {
+		s.planHook = func([]string) int { return plan }
+		if got := names(search(t, s, Query{Lens: long + "TWO"}).Items); !slices.Equal(got, []string{"b/two"}) {
+			t.Errorf("plan %d: %q", plan, got)
+		}
+	}
+	s.planHook = nil
+	verify(t, s)
 }

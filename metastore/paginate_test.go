@@ -73,7 +73,7 @@ func TestPaginationWalksAllPages(t *testing.T) {
 func TestPaginationUnderConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
-	recs := stable(600)
+	recs := stable(300)
 	var muts []Mutation
 	for _, r := range recs {
 		muts = append(muts, Put(r))
@@ -95,7 +95,7 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 			default:
 			}
 			bucket := fmt.Sprintf("b%d", rng.IntN(4)) // b3 appears and disappears
-			key := fmt.Sprintf("s/%05d-churn%d", rng.IntN(600), rng.IntN(3))
+			key := fmt.Sprintf("s/%05d-churn%d", rng.IntN(300), rng.IntN(3))
 			var m Mutation
 			if live[bucket+key] {
 				m = Delete(bucket, key)
@@ -118,9 +118,9 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 
 	for _, sortBy := range allSorts {
 		for _, q := range []Query{
-			{Sort: sortBy, Limit: 9},                                      // ordered walk
-			{Sort: sortBy, Limit: 9, Lens: "l-even"},                      // index path (forced below)
-			{Sort: sortBy, Limit: 9, TakenAfter: base.Add(3 * time.Hour)}, // range
+			{Sort: sortBy, Limit: 7},                                      // ordered walk
+			{Sort: sortBy, Limit: 7, Lens: "l-even"},                      // index path (forced below)
+			{Sort: sortBy, Limit: 7, TakenAfter: base.Add(3 * time.Hour)}, // range
 		} {
 			for _, forced := range []int{-1, 0} {
 				if forced == 0 && q.Lens == "" && q.TakenAfter.IsZero() {

@@ -25,6 +25,7 @@ const usage = `photogate — an S3 gateway for photo libraries
 
 Usage:
   photogate serve [flags]     run the S3 gateway and its admin API
+  photogate search [flags]    search the photo index through the admin API
   photogate dev-cert [flags]  write a development CA and a certificate for localhost
   photogate version           print the version
   photogate help              show this help
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr, getenv)
+	case "search":
+		err = searchCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "dev-cert":
 		err = devCert(args[1:], stdout)
 	case "version", "--version", "-v":

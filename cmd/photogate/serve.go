@@ -22,6 +22,7 @@ import (
 	"github.com/photogate/photogate/gateway/embedded"
 	"github.com/photogate/photogate/gateway/tlsutil"
 	"github.com/photogate/photogate/metastore"
+	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/policy"
 )
@@ -135,7 +136,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		BaseDomains: cfg.BaseDomains,
 		HostID:      hostname,
 	})
-	admin := gateway.NewAdmin(gateway.AdminConfig{Backend: backend, Logger: log, Version: versionString()})
+	if cfg.AdminToken == "" {
+		log.Warn("admin API /api/ is disabled: set PHOTOGATE_ADMIN_TOKEN to enable search and stats")
+	}
+	admin := gateway.NewAdmin(gateway.AdminConfig{
+		Backend: backend, Logger: log, Version: versionString(),
+		API: api.New(api.Config{Index: store, Token: cfg.AdminToken, Logger: log.With("component", "api")}),
+	})
 
 	s3Srv := newHTTPServer(s3, log)
 	adminSrv := newHTTPServer(admin, log)

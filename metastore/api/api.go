@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -328,7 +329,13 @@ func (h *handler) writeError(w http.ResponseWriter, status int, body ErrorBody) 
 // writeJSON encodes v before writing anything, so an encoding failure is a
 // clean 500 instead of a 200 with half a body.
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Keys and messages stay readable ("<" rather than "\u003c"); this is
+	// never embedded in HTML, and nosniff stops browsers guessing it is.
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v) // Encode appends the newline
+	b := buf.Bytes()
 	if err != nil {
 		id := requestID()
 		attrs := []any{"request_id", id, "error", err}
@@ -339,8 +346,8 @@ func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(ErrorResponse{Error: ErrorBody{Code: CodeInternal,
 			Message: "internal error; the photogate log has the details under this request_id", RequestID: id}})
+		b = append(b, '\n')
 	}
-	b = append(b, '\n')
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(b)))

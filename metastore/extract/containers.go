@@ -170,7 +170,7 @@ func (x *extraction) webp() {
 			}
 			return
 		}
-		if !promised && !s.inHead(off, 16) {
+		if extended && !promised && !s.inHead(off, 8) {
 			return
 		}
 		b := s.at(off, 8)

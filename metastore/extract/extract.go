@@ -215,7 +215,7 @@ func (x *extraction) fail(err error) {
 }
 
 func (x *extraction) note(msg string) {
-	if len(x.notes) < 4 {
+	if len(x.notes) < 8 { // Reason is clipped anyway
 		x.notes = append(x.notes, msg)
 	}
 }

@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -680,5 +681,47 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		t.Errorf("goroutines %d -> %d", before, after)
+	}
+}
+
+// TestMetadataBeyondPrefix builds files whose metadata sits past the first
+// PrefixSize bytes, as real writers do: a TIFF whose IFD0 follows the strips
+// and a JPEG whose EXIF follows a large APP2 (ICC) run. The prefix result
+// must ask for a full read, and the full read must find everything with a
+// handful of ranged reads.
+func TestMetadataBeyondPrefix(t *testing.T) {
+	ctx := context.Background()
+
+	// TIFF: header, 300 KB of "strips", then IFD0 with the EXIF pointer.
+	w := newTIFF()
+	w.buf = append(w.buf, make([]byte, 300<<10)...)
+	ifd0, pos := w.ifd(tLong(0x0100, 6000), tLong(0x0101, 4000), tShort(0x0112, 6), tASCII(0x010F, "Maker"), tASCII(0x0110, "Cam"), tLong(0x8769, 0))
+	binary.BigEndian.PutUint32(w.buf[4:], ifd0)
+	exifOff, _ := w.ifd(tASCII(0x9003, "2022:03:04 05:06:07"))
+	w.patch(pos[0x8769], exifOff)
+	tiff := w.buf
+
+	// JPEG: SOI, 5 x 64 KB APP2 segments, then APP1 Exif and SOF.
+	w = newTIFF()
+	w.ifd(tASCII(0x010F, "Maker"), tASCII(0x0110, "Cam"), tShort(0x0112, 8))
+	j := jpegWithEXIF(w.buf, 4000, 3000)
+	app2 := append([]byte{0xFF, 0xE2, 0xFF, 0xFF}, make([]byte, 0xFFFD)...)
+	jpeg := append([]byte{0xFF, 0xD8}, bytes.Repeat(app2, 5)...)
+	jpeg = append(jpeg, j[2:]...)
+
+	for name, b := range map[string][]byte{"tiff": tiff, "jpeg": jpeg} {
+		first := FromPrefix(ctx, b[:PrefixSize], int64(len(b)))
+		if !first.NeedsFullRead || first.Status != StatusPartial || first.Make != "" {
+			t.Errorf("%s prefix: %s %q NeedsFullRead=%v Make=%q", name, first.Status, first.Reason, first.NeedsFullRead, first.Make)
+		}
+		cr := &countingReaderAt{r: bytes.NewReader(b)}
+		p := FromReaderAt(ctx, cr, int64(len(b)))
+		if p.Status != StatusOK || p.Make != "Maker" || p.Model != "Cam" || p.Width == 0 {
+			t.Errorf("%s full: %+v", name, p)
+		}
+		if c := cr.calls.Load(); c > 8 {
+			t.Errorf("%s full read took %d ranged reads", name, c)
+		}
+		t.Logf("%s: %d reads, %d bytes of %d; %dx%d orientation %d", name, cr.calls.Load(), cr.bytes.Load(), len(b), p.Width, p.Height, p.Orientation)
 	}
 }

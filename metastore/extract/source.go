@@ -146,8 +146,8 @@ func (s *source) read(off int64, n int, partial bool) []byte {
 	if n > windowSize {
 		// A large region (HEIF meta box): read it exactly, once.
 		buf := s.fetch(make([]byte, n), off)
-		if buf == nil {
-			return nil
+		if buf == nil || len(buf) < n && !partial {
+			return nil // fetch recorded why
 		}
 		return buf
 	}

@@ -130,7 +130,7 @@ func (ix *Indexer) repair(ctx context.Context, drift []Drift) (int, error) {
 		_, done := ix.locks.write(ticket{}, []string{lockName(d.Bucket, d.Key)})
 		muts, err := ix.readBack(ctx, d.Bucket, d.Key)
 		if err == nil {
-			err = ix.store.Commit(ctx, 0, muts...)
+			err = ix.commit(ctx, 0, muts...)
 		}
 		done()
 		if err != nil {

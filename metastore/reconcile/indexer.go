@@ -29,6 +29,7 @@ type Indexer struct {
 	log     *slog.Logger
 
 	locks keyLocks
+	wake  chan struct{} // a job was queued: work it now, not at the next tick
 
 	mu      sync.Mutex
 	tickets map[uint64]ticket // intents of requests still running in this process
@@ -40,7 +41,8 @@ func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Inde
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Indexer{store: store, backend: backend, log: log,
-		locks: keyLocks{keys: map[string]*keyState{}}, tickets: map[uint64]ticket{}}
+		locks: keyLocks{keys: map[string]*keyState{}}, tickets: map[uint64]ticket{},
+		wake: make(chan struct{}, 1)}
 }
 
 var _ gateway.Index = (*Indexer)(nil)
@@ -124,7 +126,7 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) erro
 	if o.BucketDeleted {
 		muts = append(muts, metastore.DeleteBucket(o.Bucket))
 	}
-	return ix.store.Commit(ctx, id, muts...)
+	return ix.commit(ctx, id, muts...)
 }
 
 // outcomeKeys lists every key an outcome touches.
@@ -238,7 +240,29 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 		}
 		muts = append(muts, m...)
 	}
-	return ix.store.Commit(ctx, in.ID, muts...)
+	return ix.commit(ctx, in.ID, muts...)
+}
+
+// commit writes muts (clearing intent id, if any) and wakes the job worker
+// when they queued a job.
+func (ix *Indexer) commit(ctx context.Context, id uint64, muts ...metastore.Mutation) error {
+	if err := ix.store.Commit(ctx, id, muts...); err != nil {
+		return err
+	}
+	for _, m := range muts {
+		if m.Op == metastore.OpEnqueueJob {
+			ix.poke()
+			break
+		}
+	}
+	return nil
+}
+
+func (ix *Indexer) poke() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Run resolves stale intents every interval and works the extraction
@@ -258,6 +282,7 @@ func (ix *Indexer) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-ix.wake:
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +50,11 @@ type GatewayOptions struct {
 	// t.TempDir when empty. LaunchGateway requires it.
 	DataDir string
 
+	// TLS serves the S3 API (and, sharing the certificate, the admin API)
+	// over HTTPS with a fresh self-signed certificate for 127.0.0.1, written
+	// to the directory "<DataDir>.tls". Clients trust Gateway.CAFile.
+	TLS bool
+
 	// Env holds extra environment variables ("KEY=value"), applied last so
 	// they override the harness's own settings.
 	Env []string
@@ -55,10 +62,13 @@ type GatewayOptions struct {
 
 // Gateway is the photogate binary running as a child process.
 type Gateway struct {
-	opts            GatewayOptions
-	addr, adminAddr string
-	client          *minio.Client
-	stderr, stdout  *logBuffer
+	opts              GatewayOptions
+	addr, adminAddr   string
+	scheme            string // "http" or "https"
+	certFile, keyFile string // set with TLS
+	httpClient        *http.Client
+	client            *minio.Client
+	stderr, stdout    *logBuffer
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -116,8 +126,17 @@ func LaunchGateway(opts GatewayOptions) (*Gateway, error) {
 	if opts.AdminToken == "" {
 		opts.AdminToken = RandomString(32)
 	}
-	g := &Gateway{opts: opts, stderr: &logBuffer{}, stdout: &logBuffer{}}
+	g := &Gateway{opts: opts, scheme: "http", stderr: &logBuffer{}, stdout: &logBuffer{}}
 	var err error
+	if opts.TLS {
+		g.scheme = "https"
+		if g.certFile, g.keyFile, err = writeSelfSignedCert(filepath.Clean(opts.DataDir) + ".tls"); err != nil {
+			return nil, fmt.Errorf("TLS certificate: %w", err)
+		}
+	}
+	if g.httpClient, err = httpClientTrusting(g.certFile, 2*time.Second); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		if g.addr, err = freeAddr(); err != nil {
 			return nil, err
@@ -136,10 +155,15 @@ func LaunchGateway(opts GatewayOptions) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.client, err = minio.New(g.addr, &minio.Options{
+	mopts := &minio.Options{
 		Creds:  credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""),
 		Region: "us-east-1",
-	})
+	}
+	if opts.TLS {
+		mopts.Secure = true
+		mopts.Transport = &http.Transport{TLSClientConfig: g.httpClient.Transport.(*http.Transport).TLSClientConfig.Clone()}
+	}
+	g.client, err = minio.New(g.addr, mopts)
 	if err != nil {
 		g.Kill()
 		return nil, err
@@ -168,12 +192,15 @@ func (g *Gateway) Start() error {
 		"PHOTOGATE_ADMIN_TOKEN="+g.opts.AdminToken,
 		"PHOTOGATE_LOG_FORMAT=json",
 	)
+	if g.certFile != "" {
+		env = append(env, "PHOTOGATE_TLS_CERT="+g.certFile, "PHOTOGATE_TLS_KEY="+g.keyFile)
+	}
 	env = append(env, g.opts.Env...)
 	p, err := startProcess(g.opts.Binary, []string{"serve"}, env, g.stdout, g.stderr)
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(g.AdminEndpoint()+"/healthz", p, gatewayStartTimeout); err != nil {
+	if err := waitHTTPWith(g.httpClient, g.AdminEndpoint()+"/healthz", p, gatewayStartTimeout); err != nil {
 		p.kill()
 		return fmt.Errorf("photogate on %s: %w\nstderr:\n%s", g.addr, err, g.stderr.tail(8192))
 	}
@@ -221,14 +248,25 @@ func (g *Gateway) Pid() int {
 	return g.proc.pid()
 }
 
-// Endpoint is the S3 API's base URL, e.g. http://127.0.0.1:41234.
-func (g *Gateway) Endpoint() string { return "http://" + g.addr }
+// Endpoint is the S3 API's base URL, e.g. http://127.0.0.1:41234 (https
+// with GatewayOptions.TLS).
+func (g *Gateway) Endpoint() string { return g.scheme + "://" + g.addr }
 
 // Addr is the S3 API's host:port.
 func (g *Gateway) Addr() string { return g.addr }
 
 // AdminEndpoint is the admin API's base URL (/healthz, /metrics, /api/v1).
-func (g *Gateway) AdminEndpoint() string { return "http://" + g.adminAddr }
+func (g *Gateway) AdminEndpoint() string { return g.scheme + "://" + g.adminAddr }
+
+// CAFile is the PEM certificate clients must trust with GatewayOptions.TLS,
+// or "" without TLS.
+func (g *Gateway) CAFile() string { return g.certFile }
+
+// HTTPClient returns a client for the gateway's endpoints that trusts its
+// certificate when it serves TLS.
+func (g *Gateway) HTTPClient() *http.Client {
+	return &http.Client{Transport: g.httpClient.Transport}
+}
 
 // AccessKey is the client-facing full-access user's key id.
 func (g *Gateway) AccessKey() string { return g.opts.AccessKey }

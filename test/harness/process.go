@@ -155,7 +155,11 @@ var errExited = errors.New("process exited during startup")
 // waitHTTP polls url until it answers 200, the process exits, or timeout
 // passes.
 func waitHTTP(url string, p *process, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	return waitHTTPWith(&http.Client{Timeout: 2 * time.Second}, url, p, timeout)
+}
+
+// waitHTTPWith is waitHTTP with a given client (for HTTPS endpoints).
+func waitHTTPWith(client *http.Client, url string, p *process, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
