@@ -25,7 +25,7 @@ func BenchmarkCommitParallel(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime()
 			for g := range goroutines {
 				wg.Add(1)
 				go func() {
@@ -54,6 +54,7 @@ func BenchmarkCommitParallel(b *testing.B) {
 			ws := s.WriteStats()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 			b.ReportMetric(float64(ws.Calls)/float64(max(ws.Transactions, 1)), "calls/fsync")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -141,12 +142,14 @@ func BenchmarkSearch(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var p Page
+			cpu0 := cpuTime()
 			for b.Loop() {
 				var err error
 				if p, err = s.Search(ctx, bc.q); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(len(p.Items)), "items")
 			b.Logf("plan %s, %d items", p.Plan, len(p.Items))
 		})

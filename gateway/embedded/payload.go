@@ -128,37 +128,44 @@ func decodeBody(r *http.Request, checkMD5 bool) (decodedBody, error) {
 
 func decodePayload(r *http.Request) (decodedBody, error) {
 	h := r.Header
+	var rd io.Reader
+	var size int64
 	if isAWSChunked(h) {
-		dl := h.Get("X-Amz-Decoded-Content-Length")
-		size, err := strconv.ParseInt(dl, 10, 64)
+		var err error
+		size, err = strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		if err != nil || size < 0 {
 			return decodedBody{}, gofakes3.ErrorMessage(gofakes3.ErrMissingContentLength,
 				"aws-chunked uploads need a valid x-amz-decoded-content-length")
 		}
+		// The decoder checks the length itself, at the end of the framing.
 		d := &chunkedDecoder{br: bufio.NewReaderSize(r.Body, 64<<10), want: size}
 		// Only a trailer the client announced is checked: S3 requires
 		// x-amz-trailer to name it, and without the name we cannot know
 		// which checksum to compute while streaming.
-		if name := strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer"))); name != "" {
-			if sum := newChecksum(name); sum != nil && strings.HasPrefix(name, "x-amz-checksum-") {
+		if name := strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer"))); strings.HasPrefix(name, "x-amz-checksum-") {
+			if sum := newChecksum(name); sum != nil {
 				d.trailerName, d.sum = name, sum
 			}
 		}
-		return decodedBody{Reader: d, Size: size}, nil
-	}
-
-	var rd io.Reader = r.Body
-	size := r.ContentLength
-	// A literal payload hash is a promise about the bytes; S3 checks it and
-	// so do we (photogate may pass the client's through). UNSIGNED-PAYLOAD and
-	// friends carry no promise.
-	if v := h.Get("X-Amz-Content-Sha256"); len(v) == 64 {
-		want, err := hex.DecodeString(v)
-		if err == nil {
-			rd = &verifyingReader{r: rd, h: sha256.New(), want: want, what: "x-amz-content-sha256"}
+		rd = d
+	} else {
+		size = r.ContentLength
+		rd = r.Body
+		if size >= 0 {
+			rd = &exactReader{r: rd, want: size}
+		}
+		// A literal payload hash is a promise about the bytes; S3 checks it
+		// and so do we (photogate may pass the client's through).
+		// UNSIGNED-PAYLOAD carries no promise, nor do the STREAMING-* modes
+		// (their chunk signatures are not checked, see above).
+		if v := h.Get("X-Amz-Content-Sha256"); len(v) == 64 {
+			if want, err := hex.DecodeString(v); err == nil {
+				rd = &verifyingReader{r: rd, h: sha256.New(), want: want, what: "x-amz-content-sha256"}
+			}
 		}
 	}
-	// A checksum sent as a header (not a trailer) is just as checkable.
+	// A checksum sent as a header rather than a trailer is just as checkable,
+	// whatever the framing.
 	for k, vs := range h {
 		lk := strings.ToLower(k)
 		if !strings.HasPrefix(lk, "x-amz-checksum-") || len(vs) == 0 {
@@ -173,9 +180,6 @@ func decodePayload(r *http.Request) (decodedBody, error) {
 			return decodedBody{}, gofakes3.ErrorMessagef(gofakes3.ErrInvalidDigest, "%s is not a valid base64 checksum", lk)
 		}
 		rd = &verifyingReader{r: rd, h: sum, want: want, what: lk}
-	}
-	if size >= 0 {
-		rd = &exactReader{r: rd, want: size}
 	}
 	return decodedBody{Reader: rd, Size: size}, nil
 }

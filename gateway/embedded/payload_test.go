@@ -222,6 +222,7 @@ func TestChunkedDecoder(t *testing.T) {
 	crc := crc32b64(payload)
 	for _, tc := range []struct {
 		name, body, trailer string
+		hdr                 string // x-amz-checksum-crc32 header
 		want                int64
 		err                 string
 	}{
@@ -242,6 +243,8 @@ func TestChunkedDecoder(t *testing.T) {
 		{name: "longer than decoded length", err: "IncompleteBody", want: 5, body: "14\r\n0123456789abcdefghij\r\n0\r\n\r\n"},
 		{name: "bad size", err: "IncompleteBody", body: "zz\r\n0123\r\n0\r\n\r\n"},
 		{name: "missing CRLF", err: "IncompleteBody", body: "a\r\n0123456789XXa\r\nabcdefghij\r\n0\r\n\r\n"},
+		{name: "header checksum wrong", hdr: "AAAAAA==", err: "BadDigest", body: "14\r\n0123456789abcdefghij\r\n0\r\n\r\n"},
+		{name: "header checksum ok", hdr: crc, body: "14\r\n0123456789abcdefghij\r\n0\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := int64(len(payload))
@@ -253,6 +256,9 @@ func TestChunkedDecoder(t *testing.T) {
 			r.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(want))
 			if tc.trailer != "" {
 				r.Header.Set("X-Amz-Trailer", tc.trailer)
+			}
+			if tc.hdr != "" {
+				r.Header.Set("X-Amz-Checksum-Crc32", tc.hdr)
 			}
 			body, err := decodeBody(r, false)
 			if err != nil {
