@@ -79,9 +79,13 @@ func setup(tmp string) (*suite, error) {
 		// machine; nothing else in the package is that slow.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
+		start := time.Now()
 		bin, err := harness.BuildGateway(ctx, tmp)
 		if err != nil {
 			return nil, fmt.Errorf("build photogate: %w", err)
+		}
+		if testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "built photogate (race=%v) in %v\n", harness.RaceEnabled, time.Since(start).Round(time.Millisecond))
 		}
 		s.binary = bin
 	}

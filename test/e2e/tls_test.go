@@ -34,7 +34,7 @@ func TestGatewayTLS(t *testing.T) {
 	tg.dumpLogsOnFailure(t, bucket)
 	cli.run(t, "s3", "mb", "s3://"+bucket)
 	src, dst := t.TempDir(), t.TempDir()
-	for _, size := range []int64{6, 20 << 20} {
+	for _, size := range []int64{6, 9 << 20} { // 9 MiB: multipart
 		name := "f-" + strconv.FormatInt(size, 10) + ".bin"
 		path, sum := harness.WriteRandomFile(t, src, name, size)
 		cli.run(t, "s3", "cp", path, "s3://"+bucket+"/"+name)
