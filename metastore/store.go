@@ -42,9 +42,10 @@ type Store struct {
 
 	// Group-commit accounting (see WriteStats). lastTx lets the batch
 	// wrapper count each write transaction once however many calls share it.
-	calls  atomic.Uint64
-	txs    atomic.Uint64
-	lastTx atomic.Pointer[bolt.Tx]
+	calls    atomic.Uint64
+	txs      atomic.Uint64
+	lastTx   atomic.Pointer[bolt.Tx]
+	inflight atomic.Int64 // write calls submitted and not yet returned
 
 	// planHook, when set (by tests), picks the access path of a search:
 	// it receives the usable index names and returns one's position, or -1
@@ -146,9 +147,10 @@ func (s *Store) WriteStats() WriteStats {
 	return WriteStats{Calls: s.calls.Load(), Transactions: s.txs.Load()}
 }
 
-// batch runs fn in a shared write transaction (DB.Batch). fn may run more
-// than once (bbolt retries a batch without a failing member), so it must
-// not have effects outside tx and must set its results on every run.
+// batch runs fn in a write transaction, shared with concurrent callers
+// (DB.Batch). fn may run more than once (bbolt retries a batch without a
+// failing member), so it must not have effects outside tx and must set its
+// results on every run.
 //
 // ctx is only checked before submitting: once a mutation is submitted it
 // completes, because dropping the index update of a write the backend
@@ -158,12 +160,23 @@ func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return err
 	}
 	s.calls.Add(1)
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	counted := func(tx *bolt.Tx) error {
 		if s.lastTx.Swap(tx) != tx {
 			tx.OnCommit(func() { s.txs.Add(1) })
 		}
 		return fn(tx)
-	})
+	}
+	// A writer that finds no other write in flight commits at once: DB.Batch
+	// would hold it for MaxBatchDelay waiting for company that is not
+	// coming, which is pure latency for a single client uploading one file
+	// after another. As soon as writes overlap they go through DB.Batch and
+	// share transactions and fsyncs.
+	if s.inflight.Add(1) == 1 {
+		defer s.inflight.Add(-1)
+		return s.db.Update(counted)
+	}
+	defer s.inflight.Add(-1)
+	return s.db.Batch(counted)
 }
 
 // view runs fn in a read transaction after checking ctx.

@@ -21,7 +21,7 @@ const (
 // box is one parsed box: its type, its payload and the payload's offset in
 // the file (needed to resolve idat-relative item locations).
 type box struct {
-	typ     string
+	typ     [4]byte // not a string: converting would allocate per box
 	payload []byte
 	off     int64
 }
@@ -53,7 +53,7 @@ func eachBox(b []byte, base int64, fn func(box) bool) bool {
 		if size < uint64(hdr) || size > uint64(len(b)-p) {
 			return false
 		}
-		bx := box{typ: string(b[p+4 : p+8]), payload: b[p+hdr : p+int(size)], off: base + int64(p+hdr)}
+		bx := box{typ: [4]byte(b[p+4 : p+8]), payload: b[p+hdr : p+int(size)], off: base + int64(p+hdr)}
 		if !fn(bx) {
 			return true
 		}
@@ -204,7 +204,7 @@ func (x *extraction) meta(b []byte, base int64) {
 		exifFor uint32 // the Exif item that describes the primary item
 	)
 	ok := eachBox(b, base, func(bx box) bool {
-		switch bx.typ {
+		switch string(bx.typ[:]) {
 		case "pitm":
 			c := cursor{b: bx.payload}
 			if c.u8() == 0 {
@@ -225,7 +225,7 @@ func (x *extraction) meta(b []byte, base int64) {
 	if len(exifIDs) > 0 {
 		exifFor = exifIDs[0]
 		eachBox(b, base, func(bx box) bool {
-			if bx.typ == "iref" {
+			if string(bx.typ[:]) == "iref" {
 				if id := irefDescribes(bx.payload, exifIDs, primary); id != 0 {
 					exifFor = id
 				}
@@ -242,7 +242,7 @@ func (x *extraction) meta(b []byte, base int64) {
 		idatSize int64
 	)
 	eachBox(b, base, func(bx box) bool {
-		switch bx.typ {
+		switch string(bx.typ[:]) {
 		case "iloc":
 			if exifFor != 0 {
 				loc = ilocFind(bx.payload, exifFor)
@@ -251,7 +251,7 @@ func (x *extraction) meta(b []byte, base int64) {
 			idatOff, idatSize = bx.off, int64(len(bx.payload))
 		case "iprp":
 			eachBox(bx.payload, bx.off, func(c box) bool {
-				switch c.typ {
+				switch string(c.typ[:]) {
 				case "ipco":
 					props = ipcoProps(c.payload)
 				case "ipma":
@@ -377,7 +377,7 @@ func iinfExif(b []byte) []uint32 {
 	}
 	var ids []uint32
 	eachBox(b[c.p:], 0, func(bx box) bool {
-		if bx.typ != "infe" {
+		if string(bx.typ[:]) != "infe" {
 			return true
 		}
 		e := cursor{b: bx.payload}
@@ -413,7 +413,7 @@ func irefDescribes(b []byte, exifIDs []uint32, primary uint32) uint32 {
 	}
 	var found uint32
 	eachBox(b[4:], 0, func(bx box) bool {
-		if bx.typ != "cdsc" {
+		if string(bx.typ[:]) != "cdsc" {
 			return true
 		}
 		r := cursor{b: bx.payload}
@@ -528,7 +528,7 @@ func ipcoProps(b []byte) []prop {
 	eachBox(b, 0, func(bx box) bool {
 		idx++
 		c := cursor{b: bx.payload}
-		switch bx.typ {
+		switch string(bx.typ[:]) {
 		case "ispe":
 			c.take(4) // version, flags
 			w, h := c.u32(), c.u32()

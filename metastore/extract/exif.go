@@ -92,8 +92,10 @@ func (x *extraction) decodeExif() {
 		ShouldHandleTag: func(ti imagemeta.TagInfo) bool {
 			// Called for every entry before its value is read, so it is
 			// where the tag limit and the deadline are enforced without
-			// a goroutine: panicking with ErrStopWalking is imagemeta's
-			// documented way to end the walk early.
+			// a goroutine (imagemeta's Timeout option starts one and
+			// leaves it running on timeout). Panicking with
+			// ErrStopWalking is how imagemeta enforces its own tag limit
+			// from this hook; Decode recovers it into a clean stop.
 			seen++
 			if seen > maxTags {
 				x.limitHit = true

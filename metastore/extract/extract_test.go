@@ -725,3 +725,34 @@ func TestMetadataBeyondPrefix(t *testing.T) {
 		t.Logf("%s: %d reads, %d bytes of %d; %dx%d orientation %d", name, cr.calls.Load(), cr.bytes.Load(), len(b), p.Width, p.Height, p.Orientation)
 	}
 }
+
+func TestPrefixLongerThanObject(t *testing.T) {
+	b := readPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
+	// The caller's total wins: bytes past it are not part of the object.
+	p := FromPrefix(context.Background(), append(b[:len(b):len(b)], make([]byte, 1000)...), int64(len(b)))
+	if p.Status != StatusOK || p.Make != "Apple" {
+		t.Errorf("%s %q", p.Status, p.Reason)
+	}
+	if p := FromPrefix(context.Background(), b, 10); p.Format != "jpeg" || p.Status != StatusPartial || p.NeedsFullRead {
+		t.Errorf("cut by total: %s %q NeedsFullRead=%v", p.Status, p.Reason, p.NeedsFullRead)
+	}
+}
+
+// TestSyntheticHEIF: the primary item's ispe and irot give the size and the
+// orientation; an Exif item past the end of the object is reported as
+// truncation when the size is known, and as a full read when the prefix
+// may continue.
+func TestSyntheticHEIF(t *testing.T) {
+	b := heifSeed()
+	p := FromPrefix(context.Background(), b, int64(len(b)))
+	if p.Width != 4032 || p.Height != 3024 || p.Orientation != 6 || p.DisplayWidth != 3024 {
+		t.Errorf("size %dx%d orientation %d display %dx%d", p.Width, p.Height, p.Orientation, p.DisplayWidth, p.DisplayHeight)
+	}
+	if p.Status != StatusPartial || p.NeedsFullRead || !strings.Contains(p.Reason, "truncated") {
+		t.Errorf("whole object: %s %q NeedsFullRead=%v", p.Status, p.Reason, p.NeedsFullRead)
+	}
+	p = FromPrefix(context.Background(), b, 1<<30)
+	if p.Status != StatusPartial || !p.NeedsFullRead {
+		t.Errorf("prefix of a larger object: %s %q NeedsFullRead=%v", p.Status, p.Reason, p.NeedsFullRead)
+	}
+}

@@ -106,3 +106,32 @@ func withTag(e tEntry, tag uint16) tEntry {
 	e.tag = tag
 	return e
 }
+
+// heifSeed is a minimal HEIC: ftyp, and a meta box with pitm, iinf (one
+// Exif item), iloc pointing at a huge offset, and iprp with an ispe.
+func heifSeed() []byte {
+	box := func(typ string, payload ...[]byte) []byte {
+		var p []byte
+		for _, x := range payload {
+			p = append(p, x...)
+		}
+		b := binary.BigEndian.AppendUint32(nil, uint32(8+len(p)))
+		return append(append(b, typ...), p...)
+	}
+	full := func(v byte) []byte { return []byte{v, 0, 0, 0} }
+	u16 := func(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	ftyp := box("ftyp", []byte("heic"), u32(0), []byte("mif1heic"))
+	pitm := box("pitm", full(0), u16(1))
+	infe1 := box("infe", full(2), u16(1), u16(0), []byte("hvc1"), []byte{0})
+	infe2 := box("infe", full(2), u16(2), u16(0), []byte("Exif"), []byte{0})
+	iinf := box("iinf", full(0), u16(2), infe1, infe2)
+	iloc := box("iloc", full(0), []byte{0x44, 0x00}, u16(1), u16(2), u16(0), u16(1), u32(0x10000000), u32(100))
+	ispe := box("ispe", full(0), u32(4032), u32(3024))
+	irot := box("irot", []byte{3})
+	ipco := box("ipco", ispe, irot)
+	ipma := box("ipma", full(0), u32(1), u16(1), []byte{2, 0x81, 0x02})
+	iprp := box("iprp", ipco, ipma)
+	meta := box("meta", full(0), pitm, iinf, iloc, iprp)
+	return append(ftyp, meta...)
+}

@@ -87,7 +87,6 @@ type target struct {
 }
 
 type env struct {
-	tmp      string
 	minio    *harness.MinIO
 	gw       *harness.Gateway
 	direct   *target
@@ -208,7 +207,7 @@ func setup(b *testing.B) *env {
 }
 
 func start(ctx context.Context) (*env, error) {
-	e := &env{tmp: tmpRoot}
+	e := &env{}
 	var err error
 	if e.minio, err = harness.LaunchMinIO(filepath.Join(dataRoot, "minio")); err != nil {
 		return nil, fmt.Errorf("start MinIO: %w", err)
@@ -243,7 +242,7 @@ func start(ctx context.Context) (*env, error) {
 	}
 	for _, t := range e.targets() {
 		if _, err := t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &t.bucket}); err != nil {
-			return e, fmt.Errorf("%s: create bucket %s: %s", t.name, t.bucket, t.describe(ctx, err))
+			return e, fmt.Errorf("%s: create bucket %s: %s", t.name, t.bucket, t.describe(err))
 		}
 	}
 	return e, nil
@@ -440,7 +439,7 @@ func (t *target) gatewayLog(f failure) string {
 	return strings.Join(lines[max(0, len(lines)-3):], "\n")
 }
 
-func (t *target) describe(ctx context.Context, err error) string {
+func (t *target) describe(err error) string {
 	status, id := requestInfo(err)
 	s := fmt.Sprintf("%v (status %d, request id %q)", err, status, id)
 	if l := t.gatewayLog(failure{requestID: id}); l != "" {
@@ -626,7 +625,7 @@ func bigUploads(ctx context.Context, b *testing.B, e *env) []upload {
 			b.Errorf("%s: %s", t.name, u.err)
 		}
 		if err := t.minio.RemoveObject(ctx, t.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-			b.Errorf("%s: delete the 2 GiB object: %s", t.name, t.describe(ctx, err))
+			b.Errorf("%s: delete the 2 GiB object: %s", t.name, t.describe(err))
 		}
 		ups = append(ups, u)
 	}

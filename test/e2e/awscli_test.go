@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -113,6 +112,13 @@ func TestAWSCLI(t *testing.T) {
 			cli.run(t, "s3", "cp", "s3://"+bucket+"/cp/"+name, out)
 			if got := harness.SHA256File(t, out); got != sum {
 				t.Errorf("s3 cp down %s: sha256 %s, want %s", name, got, sum)
+			}
+			if size == 1<<20 || size == 120<<20 {
+				// Server-side copy: CopyObject for 1 MiB, multipart
+				// UploadPartCopy for 120 MiB (above aws-cli's 8 MiB
+				// threshold). Both are operations the gateway intercepts.
+				cli.run(t, "s3", "cp", "s3://"+bucket+"/cp/"+name, "s3://"+bucket+"/copy/"+name)
+				tg.assertBackendObject(t, bucket, "copy/"+name, sum, size)
 			}
 		}
 	})
@@ -309,19 +315,5 @@ func TestAWSCLIHTTPS(t *testing.T) {
 	}
 	if tg.Gateway != nil {
 		tg.checkBucketLogs(t, bucket)
-	}
-}
-
-// waitFor polls cond every interval until it is true or timeout passes.
-func waitFor(timeout, interval time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(interval)
 	}
 }

@@ -180,6 +180,12 @@ func (tg *target) assertBackendEmpty(t *testing.T, bucket, prefix string) {
 	if keys := tg.backendKeys(t, bucket, prefix); len(keys) > 0 {
 		t.Errorf("MinIO still holds %d objects under %s/%s: %v", len(keys), bucket, prefix, keys[:min(len(keys), 10)])
 	}
+	for u := range tg.Backend.Client().ListIncompleteUploads(t.Context(), bucket, prefix, true) {
+		if u.Err != nil {
+			t.Fatalf("backend list multipart uploads %s/%s: %v", bucket, prefix, u.Err)
+		}
+		t.Errorf("MinIO has an unfinished multipart upload of %s/%s (id %s)", bucket, u.Key, u.UploadID)
+	}
 }
 
 // --- external commands ---
@@ -409,4 +415,18 @@ func (tg *target) checkFrontLogs(t *testing.T, front *harness.Front, bucket stri
 		}
 	}
 	return modes
+}
+
+// waitFor polls cond every interval until it is true or timeout passes.
+func waitFor(timeout, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
 }
