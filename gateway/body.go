@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/photogate/photogate/gateway/chunked"
 	"github.com/photogate/photogate/gateway/integrity"
@@ -229,10 +232,15 @@ type tapReader struct {
 	atEOF  func()
 	headMu sync.Mutex
 	head   []byte // the body's first bytes, up to cap(head), when teed
+
+	reading atomic.Bool // inside a Read of the client's body
+	ended   atomic.Bool // the body reached its end
 }
 
 func (t *tapReader) Read(p []byte) (int, error) {
+	t.reading.Store(true)
 	n, err := t.r.Read(p)
+	t.reading.Store(false)
 	t.n.Add(int64(n))
 	if n > 0 && t.head != nil {
 		t.headMu.Lock()
@@ -240,6 +248,9 @@ func (t *tapReader) Read(p []byte) (int, error) {
 			t.head = append(t.head, p[:min(n, room)]...)
 		}
 		t.headMu.Unlock()
+	}
+	if err == io.EOF {
+		t.ended.Store(true)
 	}
 	switch {
 	case err == io.EOF && t.atEOF != nil:
@@ -252,3 +263,37 @@ func (t *tapReader) Read(p []byte) (int, error) {
 }
 
 func (t *tapReader) Close() error { return t.closer.Close() }
+
+var (
+	errClientStalled  = errors.New("the client sent no body bytes for too long")
+	errBackendStalled = errors.New("the backend read no body bytes for too long")
+)
+
+// watchBody cancels an upload whose body makes no progress for idle: either
+// the client stopped sending (it would otherwise hold a goroutine and a
+// backend connection forever) or the backend stopped reading (the backend's
+// response timeout only starts once the body is written). Which side
+// stalled shows in whether the proxy is blocked reading the client.
+//
+// Cancelling is not enough for a client stall: the transport waits for its
+// body-writing goroutine, which is blocked reading the client, and only the
+// client connection's read deadline (interruptRead) can wake it.
+func watchBody(t *tapReader, idle time.Duration, cancel context.CancelCauseFunc, interruptRead func()) (stop func()) {
+	last := int64(-1)
+	var timer *time.Timer
+	timer = time.AfterFunc(idle, func() {
+		switch n := t.n.Load(); {
+		case t.ended.Load():
+			return
+		case n != last:
+			last = n
+			timer.Reset(idle)
+		case t.reading.Load():
+			cancel(errClientStalled)
+			interruptRead()
+		default:
+			cancel(errBackendStalled)
+		}
+	})
+	return func() { timer.Stop() }
+}

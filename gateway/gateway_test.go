@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -25,7 +26,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/photogate/photogate/gateway"
-	"github.com/photogate/photogate/policy"
+	"github.com/photogate/photogate/gateway/classify"
 	"github.com/photogate/photogate/test/harness"
 )
 
@@ -39,6 +40,7 @@ type stack struct {
 	minio   *harness.MinIO
 	backend *gateway.Backend
 	front   *httptest.Server
+	handler http.Handler
 	logs    *lockedWriter
 }
 
@@ -56,18 +58,14 @@ func newStack(t *testing.T, breakerOpen time.Duration) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	users, err := policy.NewUsers([]policy.User{{AccessKey: userKey, SecretKey: userSecret}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &lockedWriter{}
 	srv := gateway.NewServer(gateway.Config{
-		Backend: b, Policy: users, HostID: "test",
+		Backend: b, Policy: oneUser{}, HostID: "test",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	front := httptest.NewServer(srv)
 	t.Cleanup(front.Close)
-	return &stack{minio: m, backend: b, front: front, logs: logs}
+	return &stack{minio: m, backend: b, front: front, handler: srv, logs: logs}
 }
 
 func (s *stack) client(t *testing.T) *minio.Client {
@@ -406,5 +404,96 @@ func TestOneHugeUnsignedChunk(t *testing.T) {
 	resp.Body.Close()
 	if got, ok := s.inMinIO(t, "bigchunk", "one"); !ok || !bytes.Equal(got, data) {
 		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// oneUser is the policy of these tests: one user with full access. Policy
+// decisions have their own tests; these exercise the proxy.
+type oneUser struct{}
+
+func (oneUser) Secret(ak string) (string, bool) { return userSecret, ak == userKey }
+func (oneUser) Authorize(context.Context, string, classify.Op, classify.Target) error {
+	return nil
+}
+
+// TestStalledUploadsAreCut covers a client that stops sending its body and a
+// backend that stops reading it: both would otherwise hold the request (and
+// a backend connection) forever.
+func TestStalledUploadsAreCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	// A backend that accepts connections and never reads from them.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	b, err := gateway.NewBackend(gateway.BackendConfig{Endpoint: "http://" + ln.Addr().String(), AccessKey: "a", SecretKey: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	front := httptest.NewServer(gateway.NewServer(gateway.Config{Backend: b, Policy: oneUser{}, BodyIdleTimeout: 300 * time.Millisecond}))
+	defer front.Close()
+
+	t.Run("backend stops reading", func(t *testing.T) {
+		data := harness.RandomBytes(64 << 20) // far more than socket buffers hold
+		req, _ := http.NewRequest(http.MethodPut, front.URL+"/bucket/k", bytes.NewReader(data))
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(signer.SignV4(*req, userKey, userSecret, "", "us-east-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := s3Code(t, resp); resp.StatusCode != 503 || code != "ServiceUnavailable" || time.Since(start) > 20*time.Second {
+			t.Fatalf("got %d %s after %v", resp.StatusCode, code, time.Since(start))
+		}
+	})
+	t.Run("client stops sending", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go func() { _, _ = pw.Write([]byte("only the first bytes")) }() // then silence
+		req, _ := http.NewRequest(http.MethodPut, front.URL+"/bucket/k", pr)
+		req.ContentLength = 1 << 20
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		resp, err := http.DefaultClient.Do(signer.SignV4(*req, userKey, userSecret, "", "us-east-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := s3Code(t, resp); resp.StatusCode != 400 || code != "RequestTimeout" {
+			t.Fatalf("got %d %s", resp.StatusCode, code)
+		}
+	})
+}
+
+func TestUserMetadataNamesStayLowerCase(t *testing.T) {
+	s := newStack(t, time.Second)
+	s.bucket(t, "meta")
+	ctx := context.Background()
+	if _, err := s.client(t).PutObject(ctx, "meta", "k", strings.NewReader("x"), 1,
+		minio.PutObjectOptions{UserMetadata: map[string]string{"camera": "X100V"}}); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodHead, s.front.URL+"/meta/k", nil)
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	signed := signer.SignV4(*req, userKey, userSecret, "", "us-east-1")
+	signed.RequestURI = "/meta/k"
+	rec := httptest.NewRecorder() // keeps header names exactly as written
+	s.handler.ServeHTTP(rec, signed)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("HEAD: %d", rec.Code)
+	}
+	if got := rec.Result().Header["x-amz-meta-camera"]; len(got) != 1 || got[0] != "X100V" {
+		t.Fatalf("metadata header names as sent: %v", rec.Result().Header)
 	}
 }

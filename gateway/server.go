@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Config struct {
 	Logger      *slog.Logger
 	BaseDomains []string // virtual-host style: <bucket>.<base domain>
 	HostID      string   // x-amz-id-2 value identifying this instance
+	// BodyIdleTimeout cancels an upload whose body makes no progress for
+	// this long, in either direction; 0 means 2 minutes.
+	BodyIdleTimeout time.Duration
 }
 
 // Server serves the S3 API. It is an http.Handler.
@@ -51,6 +55,7 @@ type Server struct {
 	log         *slog.Logger
 	baseDomains []string
 	hostID      string
+	bodyIdle    time.Duration
 	verifier    *sigv4.Verifier
 	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
 }
@@ -69,6 +74,7 @@ func NewServer(cfg Config) *Server {
 		log:         cfg.Logger,
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
+		bodyIdle:    cmp.Or(cfg.BodyIdleTimeout, 2*time.Minute),
 		verifier:    &sigv4.Verifier{Secrets: cfg.Policy.Secret},
 	}
 	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
@@ -85,6 +91,7 @@ type exchange struct {
 	checksum    string
 	bytesIn     int64
 	backendTime time.Duration
+	backendID   string // the backend's x-amz-request-id, which its error bodies carry
 	status      int
 	bytesOut    int64
 	err         error
@@ -173,10 +180,24 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	}
 
 	out := s.outboundRequest(r, target, query, body)
+	if body.reader != nil {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		rc := http.NewResponseController(w)
+		defer watchBody(body.tap, s.bodyIdle, cancel, func() { _ = rc.SetReadDeadline(time.Now()) })()
+	}
 	begin := time.Now()
 	resp, err := s.backend.Do(ctx, out, body.upstreamHash, body.trailer, body.err)
 	x.backendTime = time.Since(begin)
 	x.bytesIn = body.count()
+	switch cause := context.Cause(ctx); {
+	case err == nil:
+	case errors.Is(cause, errClientStalled):
+		err = s3err.Wrap(s3err.RequestTimeout, "", cause)
+	case errors.Is(cause, errBackendStalled):
+		err = s3err.Wrap(s3err.ServiceUnavailable, "The storage backend stopped reading the upload.", cause)
+	}
 	if err != nil {
 		if m != nil && (body.err() != nil || s3err.Is(err, s3err.SlowDown)) {
 			// Certainly not applied: the breaker sent nothing, and a body
@@ -188,6 +209,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return fmt.Errorf("%s %s/%s: %w", op, target.Bucket, target.Key, err)
 	}
 	defer resp.Body.Close()
+	x.backendID = resp.Header.Get("X-Amz-Request-Id")
 	if m == nil {
 		return s.copyResponse(w, r, resp, nil)
 	}
@@ -300,6 +322,13 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 			"X-Amz-Request-Id", "X-Amz-Id-2", "Server":
 			continue
 		}
+		if strings.HasPrefix(k, "X-Amz-Meta-") {
+			// net/http canonicalised the name; S3 sends user metadata names
+			// lower-case and SDKs hand them to users as sent (boto3's
+			// Metadata["camera"] must not become "Camera").
+			h[strings.ToLower(k)] = vv
+			continue
+		}
 		h[k] = vv
 	}
 	if raw != nil {
@@ -343,6 +372,9 @@ func (s *Server) logExchange(r *http.Request, x *exchange, d time.Duration) {
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.Float64("backend_ms", float64(x.backendTime.Microseconds())/1000),
 		slog.String("remote", r.RemoteAddr),
+	}
+	if x.backendID != "" {
+		attrs = append(attrs, slog.String("backend_request_id", x.backendID))
 	}
 	if x.payload != "" {
 		attrs = append(attrs, slog.String("payload", x.payload))

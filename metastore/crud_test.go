@@ -301,3 +301,57 @@ func TestLongValues(t *testing.T) {
 	s.planHook = nil
 	verify(t, s)
 }
+
+func TestScan(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	var muts []Mutation
+	for _, k := range seq("a/", 700) { // more than one chunk
+		muts = append(muts, Put(photo("b1", k)))
+	}
+	muts = append(muts, Put(photo("b1", "b/x")), Put(photo("b0", "a/first")), Put(photo("b2", "a/last")))
+	commit(t, s, muts...)
+
+	collect := func(bucket, prefix string) []string {
+		var out []string
+		err := s.Scan(ctx, bucket, prefix, func(r Record) error {
+			out = append(out, r.Bucket+"/"+r.Key)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := collect("b1", "a/")
+	if len(got) != 700 || !slices.IsSorted(got) || got[0] != "b1/a/0000" {
+		t.Fatalf("scan b1 a/: %d items, sorted %v, first %q", len(got), slices.IsSorted(got), got[0])
+	}
+	if got := collect("", "a/"); len(got) != 702 || got[0] != "b0/a/first" || got[701] != "b2/a/last" {
+		t.Fatalf("scan all buckets: %d items", len(got))
+	}
+	if got := collect("b1", "b/"); !slices.Equal(got, []string{"b1/b/x"}) {
+		t.Fatalf("scan b/: %q", got)
+	}
+	if got := collect("none", ""); len(got) != 0 {
+		t.Fatalf("scan of a missing bucket: %q", got)
+	}
+
+	// fn runs outside any transaction, so it may write to the store; an
+	// error from fn stops the scan and comes back unchanged.
+	stop := errors.New("stop")
+	n := 0
+	err := s.Scan(ctx, "b1", "a/", func(r Record) error {
+		if n++; n == 600 {
+			return stop
+		}
+		return s.Commit(ctx, 0, Delete(r.Bucket, r.Key))
+	})
+	if err != stop || n != 600 {
+		t.Fatalf("scan stopped with %v after %d", err, n)
+	}
+	if got := collect("b1", "a/"); len(got) != 101 {
+		t.Fatalf("%d left after deleting during the scan", len(got))
+	}
+	verify(t, s)
+}

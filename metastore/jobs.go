@@ -99,11 +99,14 @@ func (s *Store) Lease(ctx context.Context, kind string, now time.Time, lease tim
 		limit := append(append([]byte(nil), prefix...), appendTaken(nil, now)...)
 		for {
 			k, _ := due.Cursor().Seek(prefix)
-			if k == nil || !bytes.HasPrefix(k, prefix) || bytes.Compare(k[:len(limit)], limit) > 0 {
+			if k == nil || !bytes.HasPrefix(k, prefix) {
 				return nil
 			}
 			if len(k) != len(prefix)+takenLen+8 {
 				return fmt.Errorf("%w: job_due key %x", ErrCorrupt, k)
+			}
+			if bytes.Compare(k[:len(limit)], limit) > 0 {
+				return nil // the most overdue job is not due yet
 			}
 			j, err := getJob(tx, binary.BigEndian.Uint64(k[len(k)-8:]))
 			if err != nil {

@@ -67,10 +67,10 @@ func (a position) compare(b position) int {
 	return strings.Compare(a.key, b.key)
 }
 
-// before reports whether a comes before b in this order.
-func (sp sortSpec) before(a, b position) bool {
+// cmp orders positions in this sort's direction.
+func (sp sortSpec) cmp(a, b position) int {
 	if sp.desc {
-		return a.compare(b) > 0
+		return b.compare(a)
 	}
-	return a.compare(b) < 0
+	return a.compare(b)
 }

@@ -113,6 +113,9 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 				return
 			}
 			writes.Add(1)
+			// Pace the writer: the point is interleaving with the pages,
+			// not starving the reader of CPU.
+			time.Sleep(time.Millisecond)
 		}
 	}()
 

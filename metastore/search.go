@@ -184,20 +184,13 @@ func (c *compiled) walkRange() (lo, hi []byte) {
 // about 2*(limit+1) hits are held at a time, however long the path.
 func (c *compiled) byPath(ctx context.Context, t *txn, p accessPath, prefix []byte) ([]hit, error) {
 	var (
-		hits  []hit
 		err   error
 		steps int
 	)
 	keep := c.limit + 1
-	order := func(a, b hit) int {
-		if c.sort.before(a.pos, b.pos) {
-			return -1
-		}
-		if c.sort.before(b.pos, a.pos) {
-			return 1
-		}
-		return 0
-	}
+	// Pointers, so sorting swaps words rather than whole records.
+	hits := make([]*hit, 0, 2*keep)
+	order := func(a, b *hit) int { return c.sort.cmp(a.pos, b.pos) }
 	eachEntry(t, p, prefix, func(bucket string, key []byte) bool {
 		if steps++; steps%checkEvery == 0 {
 			if err = ctx.Err(); err != nil {
@@ -208,19 +201,19 @@ func (c *compiled) byPath(ctx context.Context, t *txn, p accessPath, prefix []by
 		if v == nil {
 			return true
 		}
-		var r Record
-		if r, err = decodeRecord(bucket, string(key), v); err != nil {
+		h := &hit{}
+		if h.rec, err = decodeRecord(bucket, string(key), v); err != nil {
 			return false
 		}
-		if !c.match(&r) {
+		if !c.match(&h.rec) {
 			return true
 		}
-		pos := position{sk: c.sort.sortKey(&r), bucket: r.Bucket, key: r.Key}
-		if c.cursor != nil && !c.sort.before(*c.cursor, pos) {
+		h.pos = position{sk: c.sort.sortKey(&h.rec), bucket: h.rec.Bucket, key: h.rec.Key}
+		if c.cursor != nil && c.sort.cmp(h.pos, *c.cursor) <= 0 {
 			return true
 		}
-		hits = append(hits, hit{pos, r})
-		if len(hits) >= 2*keep {
+		hits = append(hits, h)
+		if len(hits) == cap(hits) {
 			slices.SortFunc(hits, order)
 			clear(hits[keep:])
 			hits = hits[:keep]
@@ -231,8 +224,9 @@ func (c *compiled) byPath(ctx context.Context, t *txn, p accessPath, prefix []by
 		return nil, err
 	}
 	slices.SortFunc(hits, order)
-	if len(hits) > keep {
-		hits = hits[:keep]
+	out := make([]hit, min(len(hits), keep))
+	for i := range out {
+		out[i] = *hits[i]
 	}
-	return hits, nil
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/photogate/photogate/test/harness"
 )
+
+// lsLine parses one line of `aws s3 ls --recursive`: date, time, size, key.
+var lsLine = regexp.MustCompile(`^\S+ \S+ +(\d+) (.*)$`)
 
 // awsCLI runs aws-cli v1 against one endpoint with its own throw-away HOME
 // and config, so nothing of the machine's AWS setup leaks in.
@@ -167,16 +171,15 @@ func TestAWSCLI(t *testing.T) {
 		got := map[string]int64{}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			// "2025-01-02 03:04:05     150000 album/a.jpg"; keys may contain spaces.
-			f := strings.Fields(line)
-			if len(f) < 4 {
+			m := lsLine.FindStringSubmatch(line)
+			if m == nil {
 				t.Fatalf("unexpected ls line %q", line)
 			}
-			size, err := strconv.ParseInt(f[2], 10, 64)
+			size, err := strconv.ParseInt(m[1], 10, 64)
 			if err != nil {
 				t.Fatalf("unexpected ls line %q", line)
 			}
-			key := strings.SplitN(line, f[2]+" ", 2)[1]
-			got[strings.TrimPrefix(key, "album/")] = size
+			got[strings.TrimPrefix(m[2], "album/")] = size
 		}
 		if len(got) != len(syncFiles) {
 			t.Errorf("ls listed %d objects, want %d:\n%s", len(got), len(syncFiles), out)
