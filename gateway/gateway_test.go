@@ -493,6 +493,7 @@ func TestUserMetadataNamesStayLowerCase(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("HEAD: %d", rec.Code)
 	}
+	//lint:ignore SA1008 the point is the exact, non-canonical name on the wire
 	if got := rec.Result().Header["x-amz-meta-camera"]; len(got) != 1 || got[0] != "X100V" {
 		t.Fatalf("metadata header names as sent: %v", rec.Result().Header)
 	}
