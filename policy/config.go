@@ -28,11 +28,11 @@ type UserConfig struct {
 	// Name identifies the user in logs, metrics and quotas; it defaults to
 	// the access key. Quotas follow the name, so a key can be rotated
 	// without resetting what the user has stored.
-	Name          string `yaml:"name"`
-	AccessKey     string `yaml:"access_key"`
-	SecretKey     Secret `yaml:"secret_key"`      // inline (fine for tests, not for production)
-	SecretKeyEnv  string `yaml:"secret_key_env"`  // name of an environment variable
-	SecretKeyFile string `yaml:"secret_key_file"` // a file, e.g. a mounted Kubernetes secret
+	Name          string      `yaml:"name"`
+	AccessKey     string      `yaml:"access_key"`
+	SecretKey     Secret      `yaml:"secret_key"`      // inline (fine for tests, not for production)
+	SecretKeyEnv  string      `yaml:"secret_key_env"`  // name of an environment variable
+	SecretKeyFile string      `yaml:"secret_key_file"` // a file, e.g. a mounted Kubernetes secret
 	Grants        []Grant     `yaml:"grants"`
 	Limits        *UserLimits `yaml:"limits"`
 	Quota         *Quota      `yaml:"quota"`

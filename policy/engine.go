@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"fmt"
+	"io"
+
+	"golang.org/x/time/rate"
+
+	"github.com/photogate/photogate/gateway/classify"
+)
+
+// Engine is a compiled, validated policy. It is immutable: a reload compiles
+// a new Engine and swaps it into the Holder, so a request that loaded one
+// Engine sees one consistent policy from start to end.
+type Engine struct {
+	users       map[string]*user // by access key
+	rules       []*bucketRule    // most specific first
+	fallback    bucketRule       // for buckets no rule matches: no limits, not public
+	anonymous   limits           // the shared identity of unsigned requests
+	maxInFlight int64            // 0: unlimited
+	auth        authSettings
+}
+
+// user is one compiled identity.
+type user struct {
+	name      string
+	accessKey string
+	// secret is behind a pointer because fmt prints a nested pointer as an
+	// address: even a raw dump of an Engine value (%v of *e, or a bad
+	// verb, which bypass Format on unexported fields) cannot show it.
+	secret *Secret
+	grants []grant
+	limits limits
+	quota  quota
+}
+
+type grant struct {
+	patterns []string
+	actions  actionSet
+}
+
+// actionSet is a bit set of classify.Actions.
+type actionSet uint8
+
+func actionBit(a classify.Action) actionSet {
+	switch a {
+	case classify.ActionRead:
+		return 1 << 0
+	case classify.ActionWrite:
+		return 1 << 1
+	case classify.ActionDelete:
+		return 1 << 2
+	case classify.ActionList:
+		return 1 << 3
+	case classify.ActionAdmin:
+		return 1 << 4
+	}
+	return 0
+}
+
+func (s actionSet) has(a classify.Action) bool { b := actionBit(a); return b != 0 && s&b != 0 }
+
+// limits are one identity's effective rate limits. A zero rate is unlimited.
+type limits struct {
+	requests     rate.Limit
+	burst        int
+	upload       rate.Limit // bytes per second
+	uploadBurst  int        // bytes
+	uploadPerSec Size       // as configured, for messages
+}
+
+type quota struct {
+	maxBytes   int64
+	maxObjects int64
+}
+
+func (q quota) set() bool { return q.maxBytes > 0 || q.maxObjects > 0 }
+
+// bucketRule is one compiled BucketConfig.
+type bucketRule struct {
+	pattern      string
+	spec         specificity
+	publicRead   bool
+	maxObject    Size
+	maxMultipart Size // already defaulted to maxObject
+	maxParts     int
+	maxMetadata  Size
+	allowedTypes []string // lower case; empty: any
+	quota        quota
+}
+
+// rule returns the most specific rule matching bucket.
+func (e *Engine) rule(bucket string) *bucketRule {
+	if bucket == "" {
+		return &e.fallback
+	}
+	for _, r := range e.rules {
+		if matchBucket(r.pattern, bucket) {
+			return r
+		}
+	}
+	return &e.fallback
+}
+
+// UserName returns the configured name of accessKey.
+func (e *Engine) UserName(accessKey string) (string, bool) {
+	if u, ok := e.users[accessKey]; ok {
+		return u.name, true
+	}
+	return "", false
+}
+
+// Users is how many identities the Engine knows, for the start-up log.
+func (e *Engine) Users() int { return len(e.users) }
+
+// name is what metrics and usage queries call accessKey: the user's name,
+// "" for anonymous or unknown callers (never an unauthenticated string).
+func (e *Engine) name(accessKey string) string {
+	if u, ok := e.users[accessKey]; ok {
+		return u.name
+	}
+	return ""
+}
+
+// Format keeps fmt output of an Engine short and free of secrets.
+func (e *Engine) Format(f fmt.State, _ rune) {
+	if e == nil {
+		_, _ = io.WriteString(f, "policy.Engine(nil)")
+		return
+	}
+	_, _ = fmt.Fprintf(f, "policy.Engine{users: %d, bucket rules: %d}", len(e.users), len(e.rules))
+}
+
+// Format keeps the secret out of any fmt output of a user.
+func (u user) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "policy.user{name: %q, access key: %q, secret: %s}", u.name, u.accessKey, u.secret.String())
+}

@@ -1,0 +1,65 @@
+package policy
+
+import (
+	"sync/atomic"
+
+	"golang.org/x/time/rate"
+)
+
+// limiters is the rate-limiting state the Holder owns. It outlives Engines:
+// were it rebuilt on every reload, a SIGHUP would hand every user a full
+// burst and forget every throttled address, so an attacker could reset its
+// limits by provoking a reload, and a busy gateway would spike after each.
+type limiters struct {
+	inFlight atomic.Int64 // requests admitted and not yet released
+	auth     *authLimiter
+}
+
+// userLimiters are one identity's token buckets; nil means unlimited. The
+// struct is immutable, published in a snapshot; the *rate.Limiter inside
+// carry the state and are shared by the snapshots before and after a reload.
+type userLimiters struct {
+	requests *rate.Limiter
+	upload   *rate.Limiter
+}
+
+// rebuild makes the per-user limiters for e, keeping the buckets of
+// identities that are still there and reconfiguring them in place.
+func rebuild(prev map[string]*userLimiters, e *Engine) map[string]*userLimiters {
+	next := make(map[string]*userLimiters, len(e.users)+1)
+	build := func(key string, l limits) {
+		old := prev[key]
+		if old == nil {
+			old = &userLimiters{}
+		}
+		next[key] = &userLimiters{
+			requests: carry(old.requests, l.requests, l.burst),
+			upload:   carry(old.upload, l.upload, l.uploadBurst),
+		}
+	}
+	for key, u := range e.users {
+		build(key, u.limits)
+	}
+	build("", e.anonymous) // access keys are never empty, so "" is free
+	return next
+}
+
+// carry returns a limiter for r and burst: old itself, reconfigured, when
+// there is one (so its tokens survive), a new full one otherwise. A zero r
+// is unlimited: no limiter at all, so the hot path skips it. A user who is
+// lifted and limited again later starts with a full bucket.
+func carry(old *rate.Limiter, r rate.Limit, burst int) *rate.Limiter {
+	if r == 0 {
+		if old != nil {
+			// Uploads already throttled by it hold on to it: free them too.
+			old.SetLimit(rate.Inf)
+		}
+		return nil
+	}
+	if old == nil {
+		return rate.NewLimiter(r, burst)
+	}
+	old.SetBurst(burst)
+	old.SetLimit(r)
+	return old
+}

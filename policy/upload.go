@@ -1,0 +1,224 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/s3err"
+)
+
+// Upload describes a request that adds bytes or an object, as the gateway
+// knows it before reading the body.
+type Upload struct {
+	User   string // access key; "" anonymous
+	Bucket string
+	Key    string
+	Op     classify.Op
+	// Size is the declared body size: Content-Length, or
+	// x-amz-decoded-content-length for aws-chunked bodies; for CopyObject
+	// and UploadPartCopy the source's size if known. -1: unknown.
+	Size int64
+	// PartNumber is the part's number for UploadPart(Copy), and the highest
+	// part number for CompleteMultipartUpload.
+	PartNumber int
+	// UploadedSoFar is, for UploadPart(Copy), the bytes already in the
+	// upload's other parts, and for CompleteMultipartUpload the bytes in all
+	// its parts (from ListParts). -1: unknown.
+	UploadedSoFar int64
+	// MetadataBytes is the user metadata size as S3 counts it: the UTF-8
+	// bytes of every x-amz-meta-* name (without the prefix) and value.
+	MetadataBytes int
+	// ReplacedSize is the size of the object the upload overwrites (from
+	// the index), 0 if the key is new.
+	ReplacedSize int64
+	// Overwrites says the key already holds an object, so the object count
+	// does not grow. ReplacedSize > 0 implies it; set it for an existing
+	// empty object.
+	Overwrites bool
+}
+
+// Usage is what is stored, per bucket and per user name, as the index
+// counts it. It is consulted only when a quota applies.
+type Usage interface {
+	BucketUsage(ctx context.Context, bucket string) (objects, bytes int64, err error)
+	UserUsage(ctx context.Context, user string) (objects, bytes int64, err error)
+}
+
+// CheckUpload applies the size, part, metadata and quota rules to an upload
+// before any body byte is read:
+//
+//   - MetadataBytes > max_metadata_bytes: InvalidArgument (400)
+//   - PartNumber > max_parts: InvalidArgument (400)
+//   - Size > max_object_size, or the multipart total > max_multipart_size:
+//     EntityTooLarge (400)
+//   - PutObject or UploadPart of unknown size where a size limit or a byte
+//     quota applies: MissingContentLength (411)
+//   - stored + new − replaced > a bucket or user quota: QuotaExceeded (403)
+//
+// Operations that add nothing return nil. Usage errors fail closed with
+// ServiceUnavailable (503), which SDKs retry.
+func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
+	e := h.Load()
+	name := e.name(u.User)
+	r := e.rule(u.Bucket)
+	var userQuota quota
+	if usr := e.users[u.User]; usr != nil {
+		userQuota = usr.quota
+	}
+	byteQuota := r.quota.maxBytes > 0 || userQuota.maxBytes > 0
+
+	var added int64 // bytes the finished object will hold; a lower bound when unknown
+	switch u.Op {
+	case classify.PutObject, classify.CopyObject:
+		if err := h.checkMetadata(u, r, name); err != nil {
+			return err
+		}
+		switch {
+		case u.Size < 0 && u.Op == classify.PutObject && (r.maxObject > 0 || byteQuota):
+			return h.sizeUnknown(u, name)
+		case r.maxObject > 0 && u.Size > int64(r.maxObject):
+			h.refused(ReasonTooLarge, name)
+			return s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
+				"Your proposed upload exceeds the maximum allowed object size: %d bytes, and max_object_size of bucket %s is %s.",
+				u.Size, u.Bucket, r.maxObject.describe()))
+		}
+		added = max(u.Size, 0)
+	case classify.CreateMultipartUpload:
+		if err := h.checkMetadata(u, r, name); err != nil {
+			return err
+		}
+	case classify.UploadPart, classify.UploadPartCopy:
+		if err := h.checkParts(u, r, name); err != nil {
+			return err
+		}
+		if u.Size < 0 && u.Op == classify.UploadPart && (r.maxMultipart > 0 || byteQuota) {
+			return h.sizeUnknown(u, name)
+		}
+		added = max(u.UploadedSoFar, 0) + max(u.Size, 0)
+		if err := h.checkMultipartTotal(u, r, name, added); err != nil {
+			return err
+		}
+	case classify.CompleteMultipartUpload:
+		if err := h.checkParts(u, r, name); err != nil {
+			return err
+		}
+		added = max(u.UploadedSoFar, 0)
+		if err := h.checkMultipartTotal(u, r, name, added); err != nil {
+			return err
+		}
+	default:
+		return nil
+	}
+	return h.checkQuotas(ctx, u, name, r.quota, userQuota, added)
+}
+
+// checkMetadata uses InvalidArgument: S3's own MetadataTooLarge (400) is not
+// in photogate's error table, and EntityTooLarge would make clients think
+// the body is the problem.
+func (h *Holder) checkMetadata(u Upload, r *bucketRule, name string) error {
+	if r.maxMetadata > 0 && int64(u.MetadataBytes) > int64(r.maxMetadata) {
+		h.refused(ReasonMetadata, name)
+		return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
+			"Your metadata headers exceed the maximum allowed metadata size: x-amz-meta-* total %d bytes, and max_metadata_bytes of bucket %s is %s.",
+			u.MetadataBytes, u.Bucket, r.maxMetadata.describe()))
+	}
+	return nil
+}
+
+// checkParts uses InvalidArgument, as S3 does for part numbers over 10000.
+func (h *Holder) checkParts(u Upload, r *bucketRule, name string) error {
+	if r.maxParts > 0 && u.PartNumber > r.maxParts {
+		h.refused(ReasonTooManyParts, name)
+		return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
+			"Part number %d is over max_parts %d of bucket %s; use larger parts.", u.PartNumber, r.maxParts, u.Bucket))
+	}
+	return nil
+}
+
+func (h *Holder) checkMultipartTotal(u Upload, r *bucketRule, name string, total int64) error {
+	if r.maxMultipart == 0 || total <= int64(r.maxMultipart) {
+		return nil
+	}
+	h.refused(ReasonTooLarge, name)
+	var msg string
+	switch {
+	case u.Op == classify.CompleteMultipartUpload:
+		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: its parts hold %d bytes, and max_multipart_size of bucket %s is %s.",
+			total, u.Bucket, r.maxMultipart.describe())
+	case u.UploadedSoFar > 0:
+		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: %d bytes in other parts + %d in this part, and max_multipart_size of bucket %s is %s.",
+			u.UploadedSoFar, max(u.Size, 0), u.Bucket, r.maxMultipart.describe())
+	default:
+		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: this part has %d bytes, and max_multipart_size of bucket %s is %s.",
+			total, u.Bucket, r.maxMultipart.describe())
+	}
+	return s3err.New(s3err.EntityTooLarge, msg)
+}
+
+// sizeUnknown refuses a body of unknown length where a limit applies: the
+// only alternative would be to store first and judge later. S3 itself
+// answers MissingContentLength to a PutObject without a length, and every
+// SDK sends one (x-amz-decoded-content-length for aws-chunked bodies).
+func (h *Holder) sizeUnknown(u Upload, name string) error {
+	h.refused(ReasonSizeUnknown, name)
+	return s3err.New(s3err.MissingContentLength, fmt.Sprintf(
+		"Uploads to bucket %s are limited in size; send Content-Length (or x-amz-decoded-content-length with aws-chunked).", u.Bucket))
+}
+
+// checkQuotas refuses an upload that would take a bucket or the user over a
+// quota. An upload that adds no object and no bytes (an overwrite with a
+// smaller or equal object) is never refused, so an owner over a lowered
+// quota can still shrink what they hold.
+func (h *Holder) checkQuotas(ctx context.Context, u Upload, name string, bucketQuota, userQuota quota, added int64) error {
+	grows := int64(1)
+	if u.Overwrites || u.ReplacedSize > 0 {
+		grows = 0
+	}
+	delta := added - max(u.ReplacedSize, 0)
+	if !bucketQuota.set() && !userQuota.set() || grows == 0 && delta <= 0 {
+		return nil
+	}
+	if h.usage == nil {
+		return s3err.New(s3err.InternalError, "A storage quota applies but photogate has no usage source; refusing rather than ignoring the quota.")
+	}
+	if bucketQuota.set() {
+		objects, bytes, err := h.usage.BucketUsage(ctx, u.Bucket)
+		if err != nil {
+			return usageUnavailable(fmt.Errorf("usage of bucket %s: %w", u.Bucket, err))
+		}
+		if msg := exceeded(bucketQuota, objects, bytes, grows, delta); msg != "" {
+			h.refused(ReasonQuota, name)
+			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of bucket %s: %s.", u.Bucket, msg))
+		}
+	}
+	if userQuota.set() {
+		objects, bytes, err := h.usage.UserUsage(ctx, name)
+		if err != nil {
+			return usageUnavailable(fmt.Errorf("usage of user %s: %w", name, err))
+		}
+		if msg := exceeded(userQuota, objects, bytes, grows, delta); msg != "" {
+			h.refused(ReasonQuota, name)
+			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of user %s: %s.", name, msg))
+		}
+	}
+	return nil
+}
+
+// exceeded describes how q would be exceeded, "" if it would not. Reaching a
+// quota exactly is allowed.
+func exceeded(q quota, objects, bytes, grows, delta int64) string {
+	switch {
+	case q.maxObjects > 0 && grows > 0 && objects+grows > q.maxObjects:
+		return fmt.Sprintf("%d objects stored + 1 new > max_objects %d", objects, q.maxObjects)
+	case q.maxBytes > 0 && delta > 0 && bytes+delta > q.maxBytes:
+		return fmt.Sprintf("%d bytes stored + %d new > max_bytes %s", bytes, delta, Size(q.maxBytes).describe())
+	}
+	return ""
+}
+
+// usageUnavailable fails closed: a quota that cannot be checked is not
+// waived. 503 makes SDKs retry, which succeeds once the index answers.
+func usageUnavailable(cause error) error {
+	return &s3err.Error{Code: s3err.ServiceUnavailable, Message: "Storage usage is unavailable; please retry.", RetryAfter: 1, Cause: cause}
+}

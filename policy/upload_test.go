@@ -1,0 +1,211 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/s3err"
+)
+
+const uploadConfig = `
+users:
+  - name: ana
+    access_key: AKIAANA1
+    secret_key: ana-secret-1
+    grants: [{buckets: "*", actions: [read, write]}]
+    quota: {max_bytes: 10000, max_objects: 10}
+  - name: bob
+    access_key: AKIABOB1
+    secret_key: bob-secret-1
+    grants: [{buckets: "*", actions: [read, write]}]
+policy:
+  buckets:
+    - bucket: photos
+      max_object_size: 1000
+      max_multipart_size: 5000
+      max_parts: 5
+      max_metadata_bytes: 100
+    - bucket: "capped-*"
+      max_object_size: 1000
+    - bucket: quota
+      quota: {max_bytes: 1000, max_objects: 3}
+`
+
+func TestCheckUploadSizes(t *testing.T) {
+	obs := &observer{}
+	h := holder(t, uploadConfig, Options{Observer: obs, Usage: &usage{}})
+	ctx := context.Background()
+	put := func(bucket string, size int64) Upload {
+		return Upload{User: "AKIABOB1", Bucket: bucket, Key: "k.jpg", Op: classify.PutObject, Size: size}
+	}
+	part := func(n int, size, soFar int64) Upload {
+		return Upload{User: "AKIABOB1", Bucket: "photos", Key: "k.mp4", Op: classify.UploadPart, Size: size, PartNumber: n, UploadedSoFar: soFar}
+	}
+
+	// Single PUT.
+	wantNil(t, h.CheckUpload(ctx, put("photos", 1000)))
+	err := h.CheckUpload(ctx, put("photos", 1001))
+	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "1001 bytes, and max_object_size of bucket photos is 1KB (1000 bytes)") {
+		t.Errorf("message %q", e.Message)
+	}
+	if obs.last() != "too_large bob" {
+		t.Errorf("observer %q", obs.last())
+	}
+	wantNil(t, h.CheckUpload(ctx, put("elsewhere", 1<<40))) // no rule: no limit
+	wantCode(t, h.CheckUpload(ctx, put("capped-1", 1001)), s3err.EntityTooLarge)
+	// The capped-* rule has no max_multipart_size: it inherits 1000.
+	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "capped-1", Op: classify.UploadPart, Size: 600, PartNumber: 2, UploadedSoFar: 600}), s3err.EntityTooLarge)
+
+	// Unknown size where a limit applies is refused; where none does, allowed.
+	err = h.CheckUpload(ctx, put("photos", -1))
+	if e := wantCode(t, err, s3err.MissingContentLength); e.Code.Status() != 411 {
+		t.Errorf("status %d", e.Code.Status())
+	}
+	if obs.last() != "size_unknown bob" {
+		t.Errorf("observer %q", obs.last())
+	}
+	wantNil(t, h.CheckUpload(ctx, put("elsewhere", -1)))
+	wantCode(t, h.CheckUpload(ctx, part(1, -1, 0)), s3err.MissingContentLength)
+	// A copy's size may be unknown: checked when known, let through when not.
+	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: -1}))
+	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: 2000}), s3err.EntityTooLarge)
+
+	// Parts: each part, and the running total.
+	wantNil(t, h.CheckUpload(ctx, part(1, 1000, 0)))
+	wantNil(t, h.CheckUpload(ctx, part(5, 1000, 4000))) // total exactly 5000
+	err = h.CheckUpload(ctx, part(5, 1001, 4000))
+	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "4000 bytes in other parts + 1001 in this part") {
+		t.Errorf("message %q", e.Message)
+	}
+	wantCode(t, h.CheckUpload(ctx, part(1, 5001, -1)), s3err.EntityTooLarge) // other parts unknown: the part alone
+	wantNil(t, h.CheckUpload(ctx, part(2, 5000, -1)))
+	err = h.CheckUpload(ctx, part(6, 10, 0))
+	if e := wantCode(t, err, s3err.InvalidArgument); !strings.Contains(e.Message, "Part number 6 is over max_parts 5 of bucket photos") {
+		t.Errorf("message %q", e.Message)
+	}
+	if obs.last() != "too_many_parts bob" {
+		t.Errorf("observer %q", obs.last())
+	}
+
+	// Completion: all parts together.
+	complete := Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CompleteMultipartUpload, PartNumber: 5, UploadedSoFar: 5000}
+	wantNil(t, h.CheckUpload(ctx, complete))
+	complete.UploadedSoFar = 5001
+	wantCode(t, h.CheckUpload(ctx, complete), s3err.EntityTooLarge)
+	complete.UploadedSoFar, complete.PartNumber = 100, 6
+	wantCode(t, h.CheckUpload(ctx, complete), s3err.InvalidArgument)
+
+	// Metadata.
+	meta := Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CreateMultipartUpload, Size: -1, MetadataBytes: 100}
+	wantNil(t, h.CheckUpload(ctx, meta))
+	meta.MetadataBytes = 101
+	if e := wantCode(t, h.CheckUpload(ctx, meta), s3err.InvalidArgument); !strings.Contains(e.Message, "x-amz-meta-* total 101 bytes") {
+		t.Errorf("message %q", e.Message)
+	}
+	if obs.last() != "metadata bob" {
+		t.Errorf("observer %q", obs.last())
+	}
+	p := put("photos", 10)
+	p.MetadataBytes = 101
+	wantCode(t, h.CheckUpload(ctx, p), s3err.InvalidArgument)
+
+	// Operations that store nothing are not checked.
+	for _, op := range []classify.Op{classify.GetObject, classify.DeleteObject, classify.PutObjectTagging, classify.AbortMultipartUpload} {
+		wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: op, Size: 1 << 40, MetadataBytes: 1 << 20}))
+	}
+}
+
+func TestCheckUploadQuotas(t *testing.T) {
+	obs := &observer{}
+	u := &usage{buckets: map[string][2]int64{"quota": {2, 900}}, users: map[string][2]int64{"ana": {9, 9000}}}
+	h := holder(t, uploadConfig, Options{Observer: obs, Usage: u})
+	ctx := context.Background()
+	put := func(user, bucket string, size, replaced int64) Upload {
+		return Upload{User: user, Bucket: bucket, Key: "k", Op: classify.PutObject, Size: size, ReplacedSize: replaced}
+	}
+
+	// Bucket bytes: 900 stored, max 1000.
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 100, 0))) // exactly at the quota
+	err := h.CheckUpload(ctx, put("AKIABOB1", "quota", 101, 0))
+	e := wantCode(t, err, s3err.QuotaExceeded)
+	if e.Code.Status() != 403 || !strings.Contains(e.Message, "quota of bucket quota: 900 bytes stored + 101 new > max_bytes 1KB (1000 bytes)") {
+		t.Errorf("%d %q", e.Code.Status(), e.Message)
+	}
+	if obs.last() != "quota bob" {
+		t.Errorf("observer %q", obs.last())
+	}
+	// Overwriting a 50-byte object with 150 bytes adds 100: allowed; 151 is not.
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 150, 50)))
+	wantCode(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 151, 50)), s3err.QuotaExceeded)
+
+	// Bucket objects: 2 stored, max 3.
+	u.buckets["quota"] = [2]int64{3, 0}
+	wantCode(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 0)), s3err.QuotaExceeded)
+	ow := put("AKIABOB1", "quota", 1, 0)
+	ow.Overwrites = true // an existing empty object: the count does not grow
+	wantNil(t, h.CheckUpload(ctx, ow))
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 5))) // ReplacedSize implies Overwrites
+	u.buckets["quota"] = [2]int64{2, 0}
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 0)))
+
+	// User quota, by name: 9 objects and 9000 bytes stored, max 10 and 10000.
+	wantNil(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1000, 0)))
+	err = h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1001, 0))
+	if e := wantCode(t, err, s3err.QuotaExceeded); !strings.Contains(e.Message, "quota of user ana: 9000 bytes stored + 1001 new > max_bytes 10KB (10000 bytes)") {
+		t.Errorf("message %q", e.Message)
+	}
+	u.users["ana"] = [2]int64{10, 0}
+	if e := wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
+		t.Errorf("message %q", e.Message)
+	}
+	// Both quotas apply: the bucket's first.
+	u.users["ana"] = [2]int64{0, 0}
+	u.buckets["quota"] = [2]int64{0, 1000}
+	if e := wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "quota", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "quota of bucket quota:") {
+		t.Errorf("message %q", e.Message)
+	}
+
+	// Over a lowered quota, shrinking an object is still allowed.
+	u.buckets["quota"] = [2]int64{3, 5000}
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 10, 100)))
+
+	// Multipart: the parts so far count, and starting an upload into a full
+	// bucket is refused at once.
+	u.buckets["quota"] = [2]int64{0, 500}
+	partU := Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.UploadPart, PartNumber: 2, Size: 200, UploadedSoFar: 300}
+	wantNil(t, h.CheckUpload(ctx, partU))
+	partU.Size = 201
+	wantCode(t, h.CheckUpload(ctx, partU), s3err.QuotaExceeded)
+	u.buckets["quota"] = [2]int64{3, 0}
+	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.CreateMultipartUpload, Size: -1}), s3err.QuotaExceeded)
+	// An unknown size with a byte quota is refused rather than guessed.
+	wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", -1, 0)), s3err.MissingContentLength)
+
+	// No quota, no usage query.
+	calls := u.calls
+	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "elsewhere", 1<<30, 0)))
+	if u.calls != calls {
+		t.Error("usage was queried without a quota")
+	}
+}
+
+func TestCheckUploadUsageFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	broken := errors.New("bbolt: database not open")
+	h := holder(t, uploadConfig, Options{Usage: &usage{err: broken}})
+	err := h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.PutObject, Size: 1})
+	e := wantCode(t, err, s3err.ServiceUnavailable)
+	if !errors.Is(err, broken) || e.RetryAfter < 1 || !strings.Contains(err.Error(), "usage of bucket quota") {
+		t.Errorf("error %v does not wrap the cause with context", err)
+	}
+	if strings.Contains(e.Message, "bbolt") {
+		t.Error("internal detail in the client message")
+	}
+	// No usage source at all: quotas cannot be waived silently.
+	h = holder(t, uploadConfig, Options{})
+	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIAANA1", Bucket: "x", Op: classify.PutObject, Size: 1}), s3err.InternalError)
+	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "x", Op: classify.PutObject, Size: 1}))
+}
