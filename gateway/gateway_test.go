@@ -26,7 +26,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/photogate/photogate/gateway"
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/policy"
 	"github.com/photogate/photogate/test/harness"
 )
 
@@ -60,7 +60,7 @@ func newStack(t *testing.T, breakerOpen time.Duration) *stack {
 	t.Cleanup(b.Close)
 	logs := &lockedWriter{}
 	srv := gateway.NewServer(gateway.Config{
-		Backend: b, Policy: oneUser{}, HostID: "test",
+		Backend: b, Policy: fullAccess(t), HostID: "test",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	front := httptest.NewServer(srv)
@@ -407,13 +407,16 @@ func TestOneHugeUnsignedChunk(t *testing.T) {
 	}
 }
 
-// oneUser is the policy of these tests: one user with full access. Policy
-// decisions have their own tests; these exercise the proxy.
-type oneUser struct{}
-
-func (oneUser) Secret(ak string) (string, bool) { return userSecret, ak == userKey }
-func (oneUser) Authorize(context.Context, string, classify.Op, classify.Target) error {
-	return nil
+// fullAccess is the real policy engine with the one user of these tests.
+func fullAccess(t *testing.T) *policy.Holder {
+	t.Helper()
+	e, err := policy.Compile(policy.Config{Users: []policy.UserConfig{{
+		AccessKey: userKey, SecretKey: policy.Secret(userSecret), Grants: policy.FullAccess(),
+	}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return policy.NewHolder(e, policy.Options{})
 }
 
 // TestStalledUploadsAreCut covers a client that stops sending its body and a
@@ -443,7 +446,7 @@ func TestStalledUploadsAreCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	front := httptest.NewServer(gateway.NewServer(gateway.Config{Backend: b, Policy: oneUser{}, BodyIdleTimeout: 300 * time.Millisecond}))
+	front := httptest.NewServer(gateway.NewServer(gateway.Config{Backend: b, Policy: fullAccess(t), BodyIdleTimeout: 300 * time.Millisecond}))
 	defer front.Close()
 
 	t.Run("backend stops reading", func(t *testing.T) {

@@ -27,18 +27,12 @@ import (
 	"github.com/photogate/photogate/metastore/extract"
 )
 
-// Authorizer is the policy the gateway consults: secrets for SigV4 and the
-// per-request permission check.
-type Authorizer interface {
-	Secret(accessKey string) (string, bool)
-	Authorize(ctx context.Context, accessKey string, op classify.Op, t classify.Target) error
-}
-
 // Config assembles a Server.
 type Config struct {
 	Backend     *Backend
-	Policy      Authorizer
-	Index       Index // nil: no metadata index
+	Policy      Policy
+	Index       Index       // nil: no metadata index
+	Sizes       ObjectSizer // nil: quotas cannot credit replaced objects
 	Logger      *slog.Logger
 	BaseDomains []string // virtual-host style: <bucket>.<base domain>
 	HostID      string   // x-amz-id-2 value identifying this instance
@@ -50,8 +44,9 @@ type Config struct {
 // Server serves the S3 API. It is an http.Handler.
 type Server struct {
 	backend     *Backend
-	policy      Authorizer
+	policy      Policy
 	index       Index
+	sizes       ObjectSizer
 	log         *slog.Logger
 	baseDomains []string
 	hostID      string
@@ -71,6 +66,7 @@ func NewServer(cfg Config) *Server {
 		backend:     cfg.Backend,
 		policy:      cfg.Policy,
 		index:       cfg.Index,
+		sizes:       cfg.Sizes,
 		log:         cfg.Logger,
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
@@ -139,14 +135,16 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	}
 	x.target = target
 
-	auth, err := s.verifier.Verify(r)
-	if errors.Is(err, sigv4.ErrAnonymous) {
-		return s3err.New(s3err.AccessDenied, "Anonymous access is not allowed; sign the request with a photogate access key.")
-	}
+	auth, err := s.authenticate(r)
 	if err != nil {
 		return err
 	}
 	x.user = auth.AccessKey
+	release, err := s.policy.Admit(ctx, auth.AccessKey)
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -159,12 +157,15 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	}
 	x.op = op
 
-	if err := s.policy.Authorize(ctx, auth.AccessKey, op, target); err != nil {
+	if err := s.authorize(ctx, auth.AccessKey, op, target, r.Header); err != nil {
 		return err
 	}
 
 	body, err := newUploadBody(r, auth)
 	if err != nil {
+		return err
+	}
+	if err := s.admitUpload(ctx, r, auth.AccessKey, op, target, body); err != nil {
 		return err
 	}
 	x.payload, x.checksum = body.mode, body.algorithm

@@ -124,23 +124,3 @@ func TestReasonsAreDistinct(t *testing.T) {
 		seen[r] = true
 	}
 }
-
-// The deprecated shim keeps the gateway and cmd working until they move.
-func TestCompatUsers(t *testing.T) {
-	u, err := NewUsers([]User{{AccessKey: "AKIA1", SecretKey: "long-enough"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, ok := u.Secret("AKIA1"); !ok || s != "long-enough" {
-		t.Error("secret")
-	}
-	wantNil(t, u.Authorize(context.Background(), "AKIA1", classify.DeleteBucket, classify.Target{Bucket: "any"}))
-	wantNil(t, u.Authorize(context.Background(), "AKIA1", classify.ListBuckets, classify.Target{}))
-	wantCode(t, u.Authorize(context.Background(), "AKIA2", classify.GetObject, classify.Target{Bucket: "any"}), s3err.AccessDenied)
-	if _, err := NewUsers(nil); err == nil {
-		t.Error("no users accepted")
-	}
-	if _, err := NewUsers([]User{{AccessKey: "AKIA1", SecretKey: "short"}}); err == nil {
-		t.Error("short secret accepted")
-	}
-}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/photogate/photogate/policy"
 )
 
 // config is everything `photogate serve` can be told. Precedence: defaults,
@@ -27,7 +29,9 @@ type config struct {
 	TLS             tlsConfig     `yaml:"tls"`
 	AdminTLS        tlsConfig     `yaml:"admin_tls"`
 	Backend         backendConfig `yaml:"backend"`
-	Users           []userConfig  `yaml:"users"`
+	// Users and Policy are documented in docs/policy.md.
+	Users  []policy.UserConfig `yaml:"users"`
+	Policy policy.PolicyConfig `yaml:"policy"`
 }
 
 type logConfig struct {
@@ -56,12 +60,6 @@ type backendConfig struct {
 	// system roots. InsecureSkipVerify turns verification off (tests only).
 	CA                 string `yaml:"ca"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-type userConfig struct {
-	Name      string `yaml:"name"`
-	AccessKey string `yaml:"access_key"`
-	SecretKey string `yaml:"secret_key"`
 }
 
 func defaultConfig() config {
@@ -185,7 +183,7 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 	case ak != "" && sk != "":
 		// The environment's user replaces a file user with the same key and
 		// comes first otherwise.
-		users := []userConfig{{Name: "env", AccessKey: ak, SecretKey: sk}}
+		users := []policy.UserConfig{{Name: "env", AccessKey: ak, SecretKey: policy.Secret(sk), Grants: policy.FullAccess()}}
 		for _, u := range cfg.Users {
 			if u.AccessKey != ak {
 				users = append(users, u)

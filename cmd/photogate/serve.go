@@ -60,7 +60,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			if err != nil {
 				return err
 			}
-			cfg.Users = []userConfig{u}
+			cfg.Users = []policy.UserConfig{u}
 			quickStart = path
 		}
 	}
@@ -68,13 +68,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return errors.New("no users configured: set PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY or list users in the config file")
 	}
 
-	users := make([]policy.User, 0, len(cfg.Users))
-	for _, u := range cfg.Users {
-		users = append(users, policy.User{Name: u.Name, AccessKey: u.AccessKey, SecretKey: u.SecretKey})
-	}
-	pol, err := policy.NewUsers(users)
+	engine, err := compilePolicy(cfg)
 	if err != nil {
-		return fmt.Errorf("users: %w", err)
+		return err
 	}
 	backendTLS, err := tlsutil.ClientConfig(cfg.Backend.CA, cfg.Backend.InsecureSkipVerify)
 	if err != nil {
@@ -114,6 +110,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	index := reconcile.NewIndexer(store, reader, log.With("component", "index"))
+	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}})
 	// Intents a crash left behind are resolved before clients are served;
 	// a backend that is down now is retried by the background loop.
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -132,6 +129,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Backend:     backend,
 		Policy:      pol,
 		Index:       index,
+		Sizes:       indexUsage{store},
 		Logger:      log,
 		BaseDomains: cfg.BaseDomains,
 		HostID:      hostname,
@@ -173,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	go func() { errc <- s3Srv.Serve(s3Ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	log.Info("photogate serving", "version", versionString(), "s3", s3Ln.Addr().String(),
-		"admin", adminLn.Addr().String(), "tls", cfg.TLS.enabled(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(users))
+		"admin", adminLn.Addr().String(), "tls", cfg.TLS.enabled(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(cfg.Users))
 	if quickStart != "" {
 		scheme := "http"
 		if cfg.TLS.enabled() {
@@ -193,6 +191,7 @@ wait:
 				log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "error", err)
 			}
 		}
+		reloadPolicy(args, getenv, cfg.Users, pol, log)
 		goto wait
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
@@ -246,17 +245,17 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 
 // devCredentials loads or creates the key pair used when photogate runs with
 // no configuration at all. The secret goes to a 0600 file, never to the log.
-func devCredentials(dataDir string) (userConfig, string, error) {
+func devCredentials(dataDir string) (policy.UserConfig, string, error) {
 	path := filepath.Join(dataDir, "credentials.env")
 	if raw, err := os.ReadFile(path); err == nil {
-		u := userConfig{Name: "dev"}
+		u := policy.UserConfig{Name: "dev", Grants: policy.FullAccess()}
 		for _, line := range strings.Split(string(raw), "\n") {
 			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
 			switch k {
 			case "AWS_ACCESS_KEY_ID":
 				u.AccessKey = v
 			case "AWS_SECRET_ACCESS_KEY":
-				u.SecretKey = v
+				u.SecretKey = policy.Secret(v)
 			}
 		}
 		if u.AccessKey != "" && u.SecretKey != "" {
@@ -264,7 +263,7 @@ func devCredentials(dataDir string) (userConfig, string, error) {
 		}
 		return u, path, fmt.Errorf("%s: missing AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY", path)
 	}
-	u := userConfig{Name: "dev", AccessKey: "PG" + strings.ToUpper(randomHex(9)), SecretKey: randomHex(20)}
+	u := policy.UserConfig{Name: "dev", AccessKey: "PG" + strings.ToUpper(randomHex(9)), SecretKey: policy.Secret(randomHex(20)), Grants: policy.FullAccess()}
 	content := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", u.AccessKey, u.SecretKey)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		return u, path, fmt.Errorf("write dev credentials: %w", err)
@@ -303,4 +302,69 @@ func redactURL(raw string) string {
 		}
 	}
 	return raw
+}
+
+// compilePolicy turns the users and rules of cfg into a policy engine.
+func compilePolicy(cfg config) (*policy.Engine, error) {
+	if len(cfg.Users) == 0 {
+		return nil, errors.New("no users configured: set PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY or list users in the config file")
+	}
+	for _, u := range cfg.Users {
+		if u.Quota != nil {
+			// The index does not record who uploaded an object yet, so a
+			// per-user quota could not be counted; refusing beats ignoring.
+			return nil, fmt.Errorf("user %q: per-user quotas are not supported yet; use bucket quotas (policy.buckets[].quota)", u.Name)
+		}
+	}
+	e, err := policy.Compile(policy.Config{Users: cfg.Users, Policy: cfg.Policy}, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return e, nil
+}
+
+// reloadPolicy re-reads the configuration on SIGHUP and swaps in the new
+// users and rules; a configuration that does not load leaves the old one in
+// force. The zero-config dev user (not in any file) is kept.
+func reloadPolicy(args []string, getenv func(string) string, current []policy.UserConfig, pol *policy.Holder, log *slog.Logger) {
+	next, err := loadConfig(args, getenv)
+	if err == nil && len(next.Users) == 0 {
+		next.Users = current
+	}
+	var e *policy.Engine
+	if err == nil {
+		e, err = compilePolicy(next)
+	}
+	if err != nil {
+		log.Error("SIGHUP: configuration rejected; keeping the current users and policy", "error", err)
+		return
+	}
+	pol.Swap(e)
+	log.Info("SIGHUP: users and policy reloaded", "users", len(next.Users))
+}
+
+// indexUsage answers policy's usage questions from the index, which counts
+// objects and bytes per bucket exactly and survives restarts.
+type indexUsage struct{ store *metastore.Store }
+
+func (u indexUsage) BucketUsage(ctx context.Context, bucket string) (int64, int64, error) {
+	st, err := u.store.Stats(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, b := range st.Buckets {
+		if b.Name == bucket {
+			return b.Objects, b.Bytes, nil
+		}
+	}
+	return 0, 0, nil
+}
+
+func (u indexUsage) UserUsage(context.Context, string) (int64, int64, error) {
+	return 0, 0, errors.New("per-user usage is not tracked by the index")
+}
+
+func (u indexUsage) ObjectSize(ctx context.Context, bucket, key string) (int64, bool, error) {
+	rec, ok, err := u.store.Get(ctx, bucket, key)
+	return rec.Size, ok, err
 }

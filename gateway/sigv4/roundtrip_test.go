@@ -87,6 +87,7 @@ func newServer(t *testing.T, v *Verifier) *httptest.Server {
 			return
 		}
 		h := w.Header()
+		h.Set("X-Test-Version", strconv.Itoa(res.Version))
 		h.Set("X-Test-Access-Key", res.AccessKey)
 		h.Set("X-Test-Region", res.Region)
 		h.Set("X-Test-Payload", res.PayloadHash)

@@ -1,10 +1,14 @@
 // Package sigv4 authenticates incoming S3 requests signed with AWS Signature
-// Version 4, either in the Authorization header or as a presigned URL.
+// Version 4, either in the Authorization header or as a presigned URL, and,
+// for older clients, with AWS Signature Version 2 in either form
+// ("Authorization: AWS key:signature" or ?AWSAccessKeyId=…&Expires=…&Signature=…).
+// Signature Version 4A is not supported.
 //
-// It is the server side of the algorithm: it rebuilds the canonical request
-// from an *http.Request as net/http delivers it and compares signatures. It
-// never reads the body; for streaming uploads the caller checks each chunk
-// with Result.ChunkSignature and Result.TrailerSignature.
+// It is the server side of the algorithms: it rebuilds the canonical request
+// (or V2 string to sign) from an *http.Request as net/http delivers it and
+// compares signatures. It never reads the body; for SigV4 streaming uploads
+// the caller checks each chunk with Result.ChunkSignature and
+// Result.TrailerSignature. V2 signs no payload at all.
 package sigv4
 
 import (
@@ -29,7 +33,7 @@ const (
 	EmptySHA256              = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
-// Algorithm is the only signing algorithm Verify accepts.
+// Algorithm is the SigV4 signing algorithm Verify accepts.
 const Algorithm = "AWS4-HMAC-SHA256"
 
 // Defaults applied when the corresponding Verifier field is zero.
@@ -45,7 +49,6 @@ const (
 	yyyymmdd       = "20060102"
 	scopeTerm      = "aws4_request"
 	serviceS3      = "s3"
-	onlySigV4      = "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported."
 	sigV4ANotImpl  = "AWS Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported."
 	badPayloadHash = "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, " +
 		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, or a valid sha256 value."
@@ -66,30 +69,56 @@ func (anonymousError) Unwrap() error { return s3err.New(s3err.AccessDenied, "") 
 // SecretLookup returns the secret key for an access key id.
 type SecretLookup func(accessKey string) (secret string, ok bool)
 
-// Verifier checks SigV4 signatures. Its zero value rejects every signed
-// request as InvalidAccessKeyId; set Secrets. It is safe for concurrent use
-// as long as its fields are not modified.
+// Verifier checks SigV4 and SigV2 signatures. Its zero value rejects every
+// signed request as InvalidAccessKeyId; set Secrets. It is safe for
+// concurrent use as long as its fields are not modified.
 type Verifier struct {
 	Secrets          SecretLookup
-	MaxSkew          time.Duration    // 0 means 15 minutes
+	MaxSkew          time.Duration    // 0 means 15 minutes; applies to SigV4 and V2 header auth
 	MaxPresignExpiry time.Duration    // 0 means 7 days (604800 s); larger X-Amz-Expires is rejected
 	Now              func() time.Time // nil means time.Now
+
+	// VirtualHostBucket tells Signature Version 2 verification which bucket
+	// a virtual-hosted-style request addresses: V2 signs "/bucket/key" even
+	// when the bucket is named only by the Host header. It is called with
+	// r.Host as the client sent it (port included, case preserved) and must
+	// return the bucket exactly as it appears there ("photos" for
+	// "photos.s3.example.com:9000"; the whole host name for a CNAME bucket),
+	// or "" when the request is path-style (the host is the endpoint
+	// itself). nil means every request is path-style. SigV4 does not use it.
+	VirtualHostBucket func(host string) string
+	// MaxPresignExpiryV2 bounds how far in the future the Expires of a V2
+	// presigned URL may lie; beyond it the request fails with
+	// AuthorizationQueryParametersError. 0 means no bound, as in AWS (which
+	// documents "any future expiration time" for V2) and MinIO. V2 URLs
+	// carry an absolute expiry rather than a lifetime, so MaxPresignExpiry
+	// does not apply to them.
+	MaxPresignExpiryV2 time.Duration
 }
 
 // Result describes an authenticated request.
 type Result struct {
+	// Version is the signature version: 4 for AWS4-HMAC-SHA256, 2 for
+	// Signature Version 2.
+	Version   int
 	AccessKey string
 	Presigned bool
 	// PayloadHash is x-amz-content-sha256 as sent: a hex digest,
 	// UNSIGNED-PAYLOAD or one of the STREAMING-* values. Header auth without
 	// the header yields EmptySHA256 (as MinIO does); presigned requests yield
 	// UNSIGNED-PAYLOAD unless the client sent the header or query parameter.
+	// V2 signs no payload, so Version 2 always yields UNSIGNED-PAYLOAD (a
+	// Content-MD5 header, if any, is still to be checked against the body);
+	// V2 requests announcing a STREAMING-* payload are refused.
 	PayloadHash string
-	// Signature is the request's signature (lowercase hex); for streaming
-	// payloads it is the seed signature that chains into the first chunk.
+	// Signature is the request's signature: lowercase hex for SigV4 (for
+	// streaming payloads the seed signature that chains into the first
+	// chunk), base64 as sent for V2.
 	Signature string
-	Time      time.Time // X-Amz-Date (or Date)
-	Region    string    // from the credential scope
+	// Time is X-Amz-Date (or Date) for SigV4 and V2 header auth. A V2
+	// presigned URL has no signing time: Time is then its expiry (Expires).
+	Time   time.Time
+	Region string // from the SigV4 credential scope; empty for V2
 
 	key     []byte // derived signing key, needed for chunk signatures
 	scope   string // date/region/service/aws4_request
@@ -98,8 +127,12 @@ type Result struct {
 
 // ChunkSignature is the signature of one aws-chunked chunk
 // (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) whose SHA-256 is chunkSHA256,
-// chained to prevSig (the seed signature for the first chunk).
+// chained to prevSig (the seed signature for the first chunk). For a V2
+// result, which has no signing key, it is "", which matches no signature.
 func (r *Result) ChunkSignature(prevSig string, chunkSHA256 []byte) string {
+	if r.key == nil {
+		return ""
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, "AWS4-HMAC-SHA256-PAYLOAD\n"...)
 	b = r.appendChainHead(b, prevSig)
@@ -113,8 +146,11 @@ func (r *Result) ChunkSignature(prevSig string, chunkSHA256 []byte) string {
 // STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER upload. trailer is the header
 // block as the client hashed it, each "name:value" line ending in '\n' (the
 // bytes before the "\r\nx-amz-trailer-signature:" line); prevSig is the
-// signature of the final, empty chunk.
+// signature of the final, empty chunk. Like ChunkSignature it is "" for V2.
 func (r *Result) TrailerSignature(prevSig string, trailer []byte) string {
+	if r.key == nil {
+		return ""
+	}
 	sum := sha256.Sum256(trailer)
 	b := make([]byte, 0, 256)
 	b = append(b, "AWS4-HMAC-SHA256-TRAILER\n"...)
@@ -133,8 +169,10 @@ func (r *Result) appendChainHead(b []byte, prevSig string) []byte {
 }
 
 // Verify authenticates r (a server-side *http.Request as net/http delivers
-// it). Requests without an Authorization header and without presigned query
-// parameters return ErrAnonymous. Every other failure wraps an *s3err.Error.
+// it), signed with SigV4 or V2. Requests without an Authorization header and
+// without presigned query parameters (SigV4's X-Amz-Algorithm,
+// X-Amz-Credential or X-Amz-Signature; V2's AWSAccessKeyId or Signature)
+// return ErrAnonymous. Every other failure wraps an *s3err.Error.
 func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	return v.verify(r, serviceS3)
 }
@@ -146,9 +184,10 @@ func (v *Verifier) verify(r *http.Request, service string) (*Result, error) {
 	authz, hasAuthz := r.Header["Authorization"]
 	presigned := hasParam(query, "X-Amz-Algorithm") || hasParam(query, "X-Amz-Credential") ||
 		hasParam(query, "X-Amz-Signature")
+	presignedV2 := hasParam(query, v2ParamKey) || hasParam(query, v2ParamSig)
 	switch {
 	case hasAuthz:
-		if presigned {
+		if presigned || presignedV2 {
 			return nil, s3err.New(s3err.InvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm "+
 				"query parameter, Signature query string parameter or the Authorization header should be specified.")
 		}
@@ -158,9 +197,10 @@ func (v *Verifier) verify(r *http.Request, service string) (*Result, error) {
 		}
 		return v.verifyHeader(r, authz[0], query, service)
 	case presigned:
+		// Any V2 parameters alongside are covered by the SigV4 signature.
 		return v.verifyPresigned(r, query, service)
-	case hasParam(query, "Signature") || hasParam(query, "AWSAccessKeyId"):
-		return nil, s3err.New(s3err.NotImplemented, onlySigV4)
+	case presignedV2:
+		return v.verifyPresignedV2(r, query)
 	}
 	return nil, ErrAnonymous
 }
@@ -171,8 +211,8 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, query []param, se
 	case strings.HasPrefix(scheme, Algorithm):
 	case strings.HasPrefix(scheme, algorithmV4A):
 		return nil, s3err.New(s3err.NotImplemented, sigV4ANotImpl)
-	case strings.HasPrefix(scheme, "AWS "):
-		return nil, s3err.New(s3err.NotImplemented, onlySigV4)
+	case strings.HasPrefix(scheme, v2Scheme):
+		return v.verifyHeaderV2(r, scheme, query)
 	case strings.TrimSpace(scheme) == "":
 		return nil, s3err.New(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; it is empty.")
 	default:
@@ -286,6 +326,7 @@ func (v *Verifier) finish(r *http.Request, a *authParams, t time.Time, amzDate s
 		return nil, err
 	}
 	return &Result{
+		Version:     4,
 		AccessKey:   a.cred.accessKey,
 		Presigned:   presigned,
 		PayloadHash: payload,
