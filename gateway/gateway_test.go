@@ -501,3 +501,29 @@ func TestUserMetadataNamesStayLowerCase(t *testing.T) {
 		t.Fatalf("metadata header names as sent: %v", rec.Result().Header)
 	}
 }
+
+func TestBackendErrorsCarryThisRequestsID(t *testing.T) {
+	s := newStack(t, time.Second)
+	s.bucket(t, "errs")
+	req, _ := http.NewRequest(http.MethodGet, s.front.URL+"/errs/missing", nil)
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	resp, err := http.DefaultClient.Do(signer.SignV4(*req, userKey, userSecret, "", "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Code, RequestId, HostId string }
+	if err := xml.Unmarshal(body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 404 || e.Code != "NoSuchKey" || e.RequestId != resp.Header.Get("X-Amz-Request-Id") || e.HostId != "test" {
+		t.Fatalf("%d %+v, header id %s", resp.StatusCode, e, resp.Header.Get("X-Amz-Request-Id"))
+	}
+	if strconv.Itoa(len(body)) != resp.Header.Get("Content-Length") {
+		t.Fatalf("Content-Length %s for a %d-byte body", resp.Header.Get("Content-Length"), len(body))
+	}
+	if !strings.Contains(s.logs.String(), `"backend_request_id"`) {
+		t.Fatal("the backend's request id is not logged")
+	}
+}

@@ -4,8 +4,10 @@
 package gateway
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -332,6 +334,16 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 		}
 		h[k] = vv
 	}
+	if raw == nil && resp.StatusCode >= 400 && r.Method != http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= maxErrorBody {
+		// A backend error: give it this request's ids, so the id a client
+		// reports is the one in photogate's log (which also keeps the
+		// backend's id as backend_request_id).
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		if err != nil {
+			return fmt.Errorf("reading backend error: %w", err)
+		}
+		raw = replaceElement(replaceElement(b, "RequestId", w.Header().Get("X-Amz-Request-Id")), "HostId", s.hostID)
+	}
 	if raw != nil {
 		h.Set("Content-Length", strconv.Itoa(len(raw)))
 		w.WriteHeader(resp.StatusCode)
@@ -350,6 +362,29 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 		return fmt.Errorf("streaming response: %w", err)
 	}
 	return nil
+}
+
+// maxErrorBody bounds the backend error bodies photogate rewrites.
+const maxErrorBody = 64 << 10
+
+// replaceElement replaces the text of the first <name>…</name> in an XML
+// document, if there is one.
+func replaceElement(doc []byte, name, value string) []byte {
+	open, end := []byte("<"+name+">"), []byte("</"+name+">")
+	i := bytes.Index(doc, open)
+	if i < 0 {
+		return doc
+	}
+	j := bytes.Index(doc[i:], end)
+	if j < 0 {
+		return doc
+	}
+	var esc bytes.Buffer
+	_ = xml.EscapeText(&esc, []byte(value))
+	out := make([]byte, 0, len(doc)+esc.Len())
+	out = append(out, doc[:i+len(open)]...)
+	out = append(out, esc.Bytes()...)
+	return append(out, doc[i+j:]...)
 }
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses our pooled buffer.

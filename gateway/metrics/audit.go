@@ -136,7 +136,10 @@ func newRedactor() *redactor {
 			regexp.MustCompile(`(?i)(x-amz-(?:signature|credential|security-token)=)[^&\s"']+`),
 			regexp.MustCompile(`(?i)((?:signature|credential)=)[^,&\s"']+`),
 			regexp.MustCompile(`(?i)(authorization:\s*)[^\r\n"]+`),
-			regexp.MustCompile(`(://)[^/\s@"']+@`),
+			// Everything up to the next "@", "/" included: a secret may
+			// contain "/", and over-redacting a path with "@" in it is
+			// the safe mistake.
+			regexp.MustCompile(`(://)[^\s@"']*@`),
 		},
 		repl: []string{"${1}REDACTED", "${1}REDACTED", "${1}REDACTED", "${1}REDACTED@"},
 	}

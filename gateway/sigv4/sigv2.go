@@ -13,7 +13,9 @@ package sigv4
 // what MinIO's server signs, so accepting one never lets a signature cover
 // more variation than MinIO allows:
 //   - the path: the escaped path exactly as sent (AWS, MinIO, botocore), or
-//     the decoded path re-encoded (minio-go signs s3utils.EncodePath);
+//     the decoded path re-encoded (minio-go signs s3utils.EncodePath); a
+//     path-style request for a bucket itself ("/bucket") also as "/bucket/",
+//     which is how botocore signs it;
 //   - the sub-resources: MinIO's list, or that list plus the ones other
 //     clients sign (botocore, minio-go, s3cmd, the Java and JS SDKs);
 //   - header auth with x-amz-date: an empty date line (the documented rule,
@@ -39,7 +41,7 @@ import (
 )
 
 const (
-	v2Scheme        = "AWS "
+	v2Scheme        = "AWS"
 	v2ParamKey      = "AWSAccessKeyId"
 	v2ParamSig      = "Signature"
 	v2ParamExpires  = "Expires"
@@ -209,11 +211,10 @@ func (v *Verifier) finishV2(r *http.Request, accessKey, sig string, t time.Time,
 // everything before the last ':' (base64 has none), so keys containing ':'
 // still parse; blanks around the parts are tolerated, blanks inside are not.
 func parseV2Authorization(h string) (accessKey, signature string, err error) {
-	rest, ok := strings.CutPrefix(strings.TrimLeft(h, " \t"), v2Scheme)
-	if !ok {
+	if !isV2Scheme(h) {
 		return "", "", s3err.New(s3err.InvalidArgument, v2BadHeader)
 	}
-	rest = trimSpace(rest)
+	rest := trimSpace(strings.TrimLeft(h, " \t")[len(v2Scheme):])
 	i := strings.LastIndexByte(rest, ':')
 	if i < 0 {
 		return "", "", s3err.New(s3err.InvalidArgument, v2BadHeader)
@@ -224,6 +225,13 @@ func parseV2Authorization(h string) (accessKey, signature string, err error) {
 		return "", "", s3err.New(s3err.InvalidArgument, v2BadHeader)
 	}
 	return accessKey, signature, nil
+}
+
+// isV2Scheme reports whether an Authorization value uses the "AWS" scheme:
+// the word alone or followed by a blank.
+func isV2Scheme(h string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(h, " \t"), v2Scheme)
+	return ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t')
 }
 
 // parsePresignedV2 extracts AWSAccessKeyId, Signature and Expires. Each must
@@ -441,6 +449,13 @@ func v2Resources(r *http.Request, query []param, vhost func(string) string) []st
 	paths := []string{raw}
 	if enc := canonicalURI(r.URL.Path); enc != raw {
 		paths = append(paths, enc)
+	}
+	// botocore signs a path-style bucket request ("/bucket?acl") with a
+	// trailing slash ("/bucket/?acl"); both address the bucket itself.
+	for _, p := range paths {
+		if prefix == "" && len(p) > 1 && strings.IndexByte(p[1:], '/') < 0 {
+			paths = append(paths, p+"/")
+		}
 	}
 	subs := []string{v2SubresourceString(query, v2MinIO)}
 	if s := v2SubresourceString(query, v2MinIO|v2Extra); s != subs[0] {

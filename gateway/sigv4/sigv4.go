@@ -80,12 +80,15 @@ type Verifier struct {
 
 	// VirtualHostBucket tells Signature Version 2 verification which bucket
 	// a virtual-hosted-style request addresses: V2 signs "/bucket/key" even
-	// when the bucket is named only by the Host header. It is called with
-	// r.Host as the client sent it (port included, case preserved) and must
-	// return the bucket exactly as it appears there ("photos" for
-	// "photos.s3.example.com:9000"; the whole host name for a CNAME bucket),
-	// or "" when the request is path-style (the host is the endpoint
-	// itself). nil means every request is path-style. SigV4 does not use it.
+	// when the bucket is named only by the Host header, and does not sign the
+	// Host header. It is called with r.Host as received (port included) and
+	// returns the bucket the request will be routed to, as named in the host
+	// ("photos" for "photos.s3.example.com:9000"), or "" for a path-style
+	// request. It must agree exactly with the gateway's own bucket
+	// resolution, and must be set whenever virtual-hosted-style requests are
+	// served: with nil every request is taken as path-style, so a V2
+	// signature for path-style /b/k would also pass for key b/k of any bucket
+	// a Host header names. SigV4 does not use it.
 	VirtualHostBucket func(host string) string
 	// MaxPresignExpiryV2 bounds how far in the future the Expires of a V2
 	// presigned URL may lie; beyond it the request fails with
@@ -211,7 +214,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, query []param, se
 	case strings.HasPrefix(scheme, Algorithm):
 	case strings.HasPrefix(scheme, algorithmV4A):
 		return nil, s3err.New(s3err.NotImplemented, sigV4ANotImpl)
-	case strings.HasPrefix(scheme, v2Scheme):
+	case isV2Scheme(scheme):
 		return v.verifyHeaderV2(r, scheme, query)
 	case strings.TrimSpace(scheme) == "":
 		return nil, s3err.New(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; it is empty.")

@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -25,15 +27,36 @@ const region = "us-east-1"
 // target is what a test points its clients at: the shared gateway, or MinIO
 // itself when PHOTOGATE_E2E_TARGET=minio.
 type target struct {
-	Endpoint  string // http://host:port
+	Endpoint  string // http://host:port or https://host:port
 	Addr      string // host:port
 	AccessKey string
 	SecretKey string
+	CAFile    string           // the test CA to trust for an https Endpoint; "" for http
 	Backend   *harness.MinIO   // the real MinIO behind it, for ground truth
 	Gateway   *harness.Gateway // nil when the target is MinIO
 }
 
 func getTarget(t *testing.T) *target {
+	t.Helper()
+	requireShared(t)
+	if shared.gateway == nil {
+		return minioTarget(shared.minio)
+	}
+	return gatewayTarget(shared.gateway, shared.minio)
+}
+
+// getTLSTarget is getTarget over HTTPS: the shared gateway that serves TLS
+// on its own listener, or a MinIO serving HTTPS when targeting MinIO.
+func getTLSTarget(t *testing.T) *target {
+	t.Helper()
+	requireShared(t)
+	if shared.tlsGateway == nil {
+		return minioTarget(shared.tlsMinIO)
+	}
+	return gatewayTarget(shared.tlsGateway, shared.minio)
+}
+
+func requireShared(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -41,12 +64,37 @@ func getTarget(t *testing.T) *target {
 	if sharedErr != nil {
 		t.Fatalf("shared test setup failed: %v", sharedErr)
 	}
-	if shared.gateway == nil {
-		m := shared.minio
-		return &target{Endpoint: m.Endpoint(), Addr: m.Addr(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(), Backend: m}
+}
+
+// gatewayTarget targets gateway g in front of backend m.
+func gatewayTarget(g *harness.Gateway, m *harness.MinIO) *target {
+	return &target{Endpoint: g.Endpoint(), Addr: g.Addr(), AccessKey: g.AccessKey(), SecretKey: g.SecretKey(),
+		CAFile: g.CAFile(), Backend: m, Gateway: g}
+}
+
+// minioTarget targets MinIO m itself.
+func minioTarget(m *harness.MinIO) *target {
+	return &target{Endpoint: m.Endpoint(), Addr: m.Addr(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(),
+		CAFile: m.CAFile(), Backend: m}
+}
+
+// tls reports whether the target is reached over HTTPS.
+func (tg *target) tls() bool { return strings.HasPrefix(tg.Endpoint, "https://") }
+
+// transport returns an HTTP transport for the target: one that trusts the
+// test CA (and nothing else) for an https target, a plain one otherwise.
+func (tg *target) transport(t *testing.T) *http.Transport {
+	t.Helper()
+	tr := &http.Transport{Proxy: nil, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	if tg.CAFile != "" {
+		pool, err := harness.CertPool(tg.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
-	g := shared.gateway
-	return &target{Endpoint: g.Endpoint(), Addr: g.Addr(), AccessKey: g.AccessKey(), SecretKey: g.SecretKey(), Backend: shared.minio, Gateway: g}
+	return tr
 }
 
 // requireGateway skips gateway-only checks when the target is MinIO.
@@ -68,11 +116,17 @@ func (tg *target) client(t *testing.T) *minio.Client {
 // credentials; maxRetries 1 disables retries (0 keeps the default).
 func (tg *target) clientWith(t *testing.T, access, secret string, maxRetries int) *minio.Client {
 	t.Helper()
-	c, err := minio.New(tg.Addr, &minio.Options{
+	opts := &minio.Options{
 		Creds:      credentials.NewStaticV4(access, secret, ""),
 		Region:     region,
 		MaxRetries: maxRetries,
-	})
+	}
+	if tg.tls() {
+		// A custom transport is how minio-go users trust a private CA.
+		opts.Secure = true
+		opts.Transport = tg.transport(t)
+	}
+	c, err := minio.New(tg.Addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +319,18 @@ func (tg *target) signedRequest(t *testing.T, method, path, rawQuery string, bod
 // do sends req with a plain client (no retries) and reads the response.
 func do(t *testing.T, req *http.Request) s3Response {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Minute}
+	return doWith(t, &http.Client{Timeout: 2 * time.Minute}, req)
+}
+
+// send is do with a client that trusts the target's CA, for raw requests to
+// an https target.
+func (tg *target) send(t *testing.T, req *http.Request) s3Response {
+	t.Helper()
+	return doWith(t, &http.Client{Timeout: 2 * time.Minute, Transport: tg.transport(t)}, req)
+}
+
+func doWith(t *testing.T, client *http.Client, req *http.Request) s3Response {
+	t.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -369,52 +434,87 @@ func (tg *target) checkBucketLogs(t *testing.T, bucket string) []harness.LogEntr
 	return entries
 }
 
-// checkFrontLogs matches every upload that went through an HTTPS front with
-// the gateway's log line for it (by x-amz-request-id) and checks that the
-// gateway logged the body mode and checksum algorithm the client really
-// used. It returns the set of body modes seen, so a test can assert that it
-// exercised the encoding it is about.
-func (tg *target) checkFrontLogs(t *testing.T, front *harness.Front, bucket string) map[string]bool {
+// uploadMode is how an upload's body reached photogate, as its request log
+// line says: the payload mode and the checksum algorithm it verified.
+type uploadMode struct {
+	Payload  string // e.g. "streaming-unsigned-trailer", "signed"
+	Checksum string // e.g. "CRC32", "CRC64NVME"; "" for none
+	Op       string // PutObject or UploadPart; "" in a wanted mode: either
+}
+
+func (m uploadMode) String() string {
+	s := m.Payload + "/" + cmp.Or(m.Checksum, "no-checksum")
+	if m.Op != "" {
+		s = m.Op + ":" + s
+	}
+	return s
+}
+
+// matches reports whether a logged upload m has the wanted mode w.
+func (w uploadMode) matches(m uploadMode) bool {
+	return w.Payload == m.Payload && w.Checksum == m.Checksum && (w.Op == "" || w.Op == m.Op)
+}
+
+// Over HTTPS, the AWS SDKs' default is an aws-chunked body with an unsigned
+// payload and a checksum trailer; CRC32 is their default algorithm, and
+// CRC64NVME the one newer SDKs and S3 itself use for full-object checksums.
+var (
+	unsignedTrailerCRC32     = uploadMode{Payload: "streaming-unsigned-trailer", Checksum: "CRC32"}
+	unsignedTrailerCRC64NVME = uploadMode{Payload: "streaming-unsigned-trailer", Checksum: "CRC64NVME"}
+)
+
+// logBarrier sends one request and waits for its log line. photogate
+// writes a request's line just after the response, so once the barrier's
+// line is there, those of the requests a client finished before are too.
+func (tg *target) logBarrier(t *testing.T, bucket string) {
 	t.Helper()
-	modes := map[string]bool{}
-	for _, x := range front.Exchanges() {
-		if x.Method != http.MethodPut || !strings.HasPrefix(x.Path, "/"+bucket+"/") || x.Status/100 != 2 {
+	if tg.Gateway == nil {
+		return
+	}
+	resp := tg.send(t, tg.signedRequest(t, http.MethodHead, "/"+bucket, "", nil))
+	if id := resp.Header.Get("X-Amz-Request-Id"); id != "" {
+		tg.Gateway.LogFor(id, 5*time.Second)
+	}
+}
+
+// checkUploadModes reads, from photogate's own request log, how every
+// successful upload (PutObject, UploadPart) to bucket reached it, and fails
+// unless there were at least minUploads and each had one of the modes in
+// want. It logs what it saw, so a passing run documents what the client
+// does by default. Through MinIO there is no log to read and it checks
+// nothing.
+func (tg *target) checkUploadModes(t *testing.T, client, bucket string, minUploads int, want ...uploadMode) {
+	t.Helper()
+	if tg.Gateway == nil {
+		return
+	}
+	tg.logBarrier(t, bucket)
+	seen := map[uploadMode]int{}
+	for _, e := range tg.Gateway.RequestLogs(func(e harness.LogEntry) bool { return e.Bucket == bucket }) {
+		if !slices.Contains(uploadOps, e.Op) || e.Status != http.StatusOK {
 			continue
 		}
-		// Only object bodies: not tagging documents, not copies.
-		if strings.Contains(x.RawQuery, "tagging") || x.Header.Get("X-Amz-Copy-Source") != "" {
-			continue
-		}
-		mode := harness.PayloadMode(x.Header)
-		modes[mode] = true
-		if tg.Gateway == nil {
-			continue
-		}
-		if x.RequestID == "" {
-			t.Errorf("PUT %s?%s: response has no x-amz-request-id", x.Path, x.RawQuery)
-			continue
-		}
-		e, ok := tg.Gateway.LogFor(x.RequestID, 5*time.Second)
-		if !ok {
-			t.Errorf("PUT %s: no log line for request_id %s", x.Path, x.RequestID)
-			continue
-		}
-		if e.Payload != mode {
-			t.Errorf("PUT %s sent x-amz-content-sha256 %q: gateway logged payload %q, want %q: %s",
-				x.Path, x.Header.Get("X-Amz-Content-Sha256"), e.Payload, mode, e)
-		}
-		// A trailer checksum arrives inside the aws-chunked body the
-		// gateway decodes, so only the gateway can verify it. A checksum
-		// header may be left to the backend, but if the gateway says it
-		// verified one it must name the right algorithm.
-		algo := harness.ChecksumAlgorithm(x.Header)
-		trailer := x.Header.Get("X-Amz-Trailer") != ""
-		if algo != "" && (trailer || e.Checksum != "") && !strings.EqualFold(e.Checksum, algo) {
-			t.Errorf("PUT %s carried a %s checksum (trailer: %v): gateway logged checksum %q, want %q: %s",
-				x.Path, algo, trailer, e.Checksum, algo, e)
+		m := uploadMode{Payload: e.Payload, Checksum: strings.ToUpper(e.Checksum), Op: e.Op}
+		seen[m]++
+		if !slices.ContainsFunc(want, func(w uploadMode) bool { return w.matches(m) }) {
+			t.Errorf("%s over %s: photogate logged an upload as %s, want one of %v: %s", client, tg.scheme(), m, want, e)
 		}
 	}
-	return modes
+	n := 0
+	for _, c := range seen {
+		n += c
+	}
+	if n < minUploads {
+		t.Errorf("%s over %s: photogate logged %d successful uploads to %s, want at least %d", client, tg.scheme(), n, bucket, minUploads)
+	}
+	t.Logf("%s over %s: uploads as photogate received them (op:payload/checksum: count): %v", client, tg.scheme(), seen)
+}
+
+func (tg *target) scheme() string {
+	if tg.tls() {
+		return "HTTPS"
+	}
+	return "HTTP"
 }
 
 // waitFor polls cond every interval until it is true or timeout passes.

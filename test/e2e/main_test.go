@@ -3,16 +3,19 @@
 // MinIO, and checks byte for byte, by SHA-256, that what they upload is what
 // lands in MinIO and what they download.
 //
-// One MinIO and one gateway are shared by the package (TestMain starts
-// them): tests isolate themselves with their own buckets and run in
-// parallel. Tests that take the backend away start their own pair.
+// One MinIO and two gateways in front of it are shared by the package
+// (TestMain starts them): one serves plain HTTP, the other HTTPS on its own
+// listener (PHOTOGATE_TLS_CERT) with a certificate from a test CA the
+// clients are told to trust. Tests isolate themselves with their own
+// buckets and run in parallel. Tests that take the backend away, or need a
+// differently configured gateway, start their own.
 //
 // Set PHOTOGATE_E2E_TARGET=minio to point every client at MinIO directly
 // instead of at the gateway. That is how the tests themselves are
 // validated: a test that fails against MinIO is wrong, one that passes
-// against MinIO and fails through photogate found a gateway bug.
-// Gateway-only checks (logs, NotImplemented, the circuit breaker) skip in
-// that mode.
+// against MinIO and fails through photogate found a gateway bug. The HTTPS
+// tests then talk to a second MinIO that serves HTTPS itself. Gateway-only
+// checks (logs, NotImplemented, the circuit breaker) skip in that mode.
 package e2e_test
 
 import (
@@ -29,9 +32,11 @@ import (
 
 // suite is what TestMain sets up for the whole package.
 type suite struct {
-	binary  string           // the photogate binary, built once
-	minio   *harness.MinIO   // the shared backend
-	gateway *harness.Gateway // the shared gateway; nil when targeting MinIO
+	binary     string           // the photogate binary, built once
+	minio      *harness.MinIO   // the shared backend
+	gateway    *harness.Gateway // the shared plain-HTTP gateway; nil when targeting MinIO
+	tlsGateway *harness.Gateway // the shared HTTPS gateway, same backend; nil when targeting MinIO
+	tlsMinIO   *harness.MinIO   // the HTTPS target when targeting MinIO; nil otherwise
 }
 
 // shared and sharedErr are written by TestMain before any test runs and
@@ -95,40 +100,53 @@ func setup(tmp string) (*suite, error) {
 	}
 	s.minio = m
 	if targetIsMinIO() {
+		tm, err := harness.LaunchMinIOWith(tmp+"/minio-tls", harness.MinIOOptions{TLS: true})
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		s.tlsMinIO = tm
 		return s, nil
 	}
-	if err := os.MkdirAll(tmp+"/gateway", 0o755); err != nil {
-		m.Close()
-		return nil, err
+	launch := func(dir string, tls bool) (*harness.Gateway, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		return harness.LaunchGateway(harness.GatewayOptions{Binary: s.binary, Backend: m, DataDir: dir, TLS: tls})
 	}
-	g, err := harness.LaunchGateway(harness.GatewayOptions{
-		Binary:  s.binary,
-		Backend: m,
-		DataDir: tmp + "/gateway",
-	})
+	if s.gateway, err = launch(tmp+"/gateway", false); err == nil {
+		s.tlsGateway, err = launch(tmp+"/gateway-tls", true)
+	}
 	if err != nil {
-		m.Close()
+		_ = s.teardown()
 		return nil, err
 	}
-	s.gateway = g
 	return s, nil
 }
 
-// teardown stops the shared gateway and MinIO. An unclean gateway shutdown
-// or a data race the race detector saw fails the package: the shared
+// teardown stops the shared gateways and MinIOs. An unclean gateway
+// shutdown or a data race the race detector saw fails the package: a shared
 // gateway has no single test to blame, but the defect is real.
 func (s *suite) teardown() error {
 	var errs []error
-	if s.gateway != nil {
-		if err := s.gateway.Stop(); err != nil {
-			errs = append(errs, err)
+	for _, g := range []*harness.Gateway{s.gateway, s.tlsGateway} {
+		if g == nil {
+			continue
 		}
-		if r := s.gateway.RaceReports(); r != "" {
-			errs = append(errs, errors.New("data race:\n"+r))
+		var gerrs []error
+		if err := g.Stop(); err != nil {
+			gerrs = append(gerrs, fmt.Errorf("photogate %s: %w", g.Endpoint(), err))
 		}
-		if len(errs) > 0 {
-			fmt.Fprintf(os.Stderr, "photogate stderr (tail):\n%s\n", tail(s.gateway.Stderr(), 8192))
+		if r := g.RaceReports(); r != "" {
+			gerrs = append(gerrs, fmt.Errorf("photogate %s: data race:\n%s", g.Endpoint(), r))
 		}
+		if len(gerrs) > 0 {
+			fmt.Fprintf(os.Stderr, "photogate %s stderr (tail):\n%s\n", g.Endpoint(), tail(g.Stderr(), 8192))
+		}
+		errs = append(errs, gerrs...)
+	}
+	if s.tlsMinIO != nil {
+		s.tlsMinIO.Close()
 	}
 	s.minio.Close()
 	return errors.Join(errs...)

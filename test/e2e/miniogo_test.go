@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/photogate/photogate/test/harness"
 )
@@ -138,27 +136,21 @@ func TestMinioGo(t *testing.T) {
 	})
 }
 
-// TestMinioGoHTTPS drives minio-go over HTTPS, where it does not sign
-// chunks, for known-size and streamed uploads.
+// TestMinioGoHTTPS drives minio-go, with default options and a custom
+// transport trusting the test CA, at the gateway's own HTTPS listener, for
+// known-size and streamed (multipart) uploads.
+//
+// minio-go (v7.4) sends no trailers unless the client is created with
+// TrailingHeaders: true, which is off by default, and without it adds no
+// flexible checksum either. Over HTTPS it neither signs nor chunks the
+// payload: every PutObject and UploadPart is UNSIGNED-PAYLOAD with no
+// checksum, left to TLS alone. (Over HTTP it signs each chunk instead.)
 func TestMinioGoHTTPS(t *testing.T) {
 	t.Parallel()
-	tg := getTarget(t)
-	front := harness.StartTLSFront(t, tg.Endpoint)
-	c, err := minio.New(front.Addr(), &minio.Options{
-		Creds:     credentials.NewStaticV4(tg.AccessKey, tg.SecretKey, ""),
-		Secure:    true,
-		Region:    region,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: front.CertPool()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := getTLSTarget(t)
+	c := tg.client(t)
 	ctx := t.Context()
-	bucket := newBucketName("mgo-tls")
-	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: region}); err != nil {
-		t.Fatalf("MakeBucket over HTTPS: %v", err)
-	}
-	tg.dumpLogsOnFailure(t, bucket)
+	bucket := tg.makeBucket(t, "mgo-tls")
 
 	small := harness.RandomBytes(6<<20 + 1)
 	if _, err := c.PutObject(ctx, bucket, "known.jpg", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
@@ -180,10 +172,9 @@ func TestMinioGoHTTPS(t *testing.T) {
 	if sum, _, err := harness.SHA256Reader(obj); err != nil || sum != harness.SHA256Hex(stream) {
 		t.Errorf("GetObject over HTTPS: sha256 %s (%v), want %s", sum, err, harness.SHA256Hex(stream))
 	}
-	tg.checkFrontLogs(t, front, bucket)
-	if tg.Gateway != nil {
-		tg.checkBucketLogs(t, bucket)
-	}
+	// One PutObject and three parts.
+	tg.checkUploadModes(t, "minio-go", bucket, 4, uploadMode{Payload: "unsigned"})
+	tg.checkBucketLogs(t, bucket)
 }
 
 // isS3Error reports whether err is an S3 error with the given status and,

@@ -302,6 +302,14 @@ func (f *flipReader) Close() error { return f.r.Close() }
 // ending with an x-amz-checksum-crc32 trailer carrying crc.
 func (tg *target) unsignedTrailerRequest(t *testing.T, path string, body []byte, crc uint32) *http.Request {
 	t.Helper()
+	return tg.unsignedTrailerRequestWith(t, path, body, "x-amz-checksum-crc32", binary.BigEndian.AppendUint32(nil, crc))
+}
+
+// unsignedTrailerRequestWith is unsignedTrailerRequest with any checksum
+// trailer: name (e.g. x-amz-checksum-crc64nvme) and the raw checksum bytes,
+// sent base64-encoded as S3 wants them.
+func (tg *target) unsignedTrailerRequestWith(t *testing.T, path string, body []byte, name string, sum []byte) *http.Request {
+	t.Helper()
 	var wire bytes.Buffer
 	for off := 0; off < len(body); off += 64 << 10 {
 		chunk := body[off:min(off+64<<10, len(body))]
@@ -309,13 +317,11 @@ func (tg *target) unsignedTrailerRequest(t *testing.T, path string, body []byte,
 		wire.Write(chunk)
 		wire.WriteString("\r\n")
 	}
-	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], crc)
-	fmt.Fprintf(&wire, "0\r\nx-amz-checksum-crc32:%s\r\n\r\n", base64.StdEncoding.EncodeToString(sum[:]))
+	fmt.Fprintf(&wire, "0\r\n%s:%s\r\n\r\n", name, base64.StdEncoding.EncodeToString(sum))
 
 	req := tg.newRequest(t, http.MethodPut, path, "", wire.Bytes())
 	req.Header.Set("Content-Encoding", "aws-chunked")
-	req.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+	req.Header.Set("X-Amz-Trailer", name)
 	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(body)))
 	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
 	return signer.SignV4(*req, tg.AccessKey, tg.SecretKey, "", region)

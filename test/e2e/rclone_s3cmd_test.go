@@ -57,6 +57,35 @@ func checkTree(t *testing.T, dir string, want map[string]string) {
 func TestRclone(t *testing.T) {
 	t.Parallel()
 	tg := getTarget(t)
+	bucket := rcloneScenario(t, tg, "rclone")
+	tg.checkBucketLogs(t, bucket)
+}
+
+// TestRcloneHTTPS runs the same scenario at the gateway's own HTTPS
+// listener, with default settings and the test CA given by --ca-cert.
+//
+// rclone's S3 backend (1.60, aws-sdk-go v1 underneath) sends no aws-chunked
+// bodies and no flexible checksums; it relies on MD5 (Content-MD5, ETags
+// and its own metadata). Over HTTPS, single-part uploads (PutObject) go as
+// UNSIGNED-PAYLOAD, while multipart parts (UploadPart) carry their
+// SHA-256 in the signature.
+func TestRcloneHTTPS(t *testing.T) {
+	t.Parallel()
+	tg := getTLSTarget(t)
+	bucket := rcloneScenario(t, tg, "rclone-tls")
+	// copy: five single-part files (the empty one too) and the 12 MiB
+	// video in three parts; sync: one new file and one rewritten.
+	tg.checkUploadModes(t, "rclone", bucket, 10,
+		uploadMode{Op: "PutObject", Payload: "unsigned"},
+		uploadMode{Op: "UploadPart", Payload: "signed"})
+	tg.checkBucketLogs(t, bucket)
+}
+
+// rcloneScenario runs rclone copy, check, sync and delete against the
+// target in a fresh bucket, trusting the target's CA (--ca-cert) over
+// HTTPS, and returns the bucket.
+func rcloneScenario(t *testing.T, tg *target, prefix string) string {
+	t.Helper()
 	rclone := harness.Require(t, "rclone")
 	home := t.TempDir()
 	conf := filepath.Join(home, "rclone.conf")
@@ -77,13 +106,16 @@ func TestRclone(t *testing.T) {
 	// No retries: a request the gateway fails once must show up as a
 	// failure here instead of being papered over. Multipart above 5 MiB so
 	// a modest file exercises rclone's multipart path.
+	base := []string{"--retries", "1", "--low-level-retries", "1", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"}
+	if tg.CAFile != "" {
+		base = append(base, "--ca-cert", tg.CAFile)
+	}
 	rc := func(t *testing.T, args ...string) string {
 		t.Helper()
-		base := []string{"--retries", "1", "--low-level-retries", "1", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"}
-		return runCmd(t, env, rclone, append(base, args...)...)
+		return runCmd(t, env, rclone, append(slices.Clone(base), args...)...)
 	}
 
-	bucket := tg.makeBucket(t, "rclone")
+	bucket := tg.makeBucket(t, prefix)
 	remote := "pg:" + bucket + "/library"
 	src := filepath.Join(t.TempDir(), "library")
 	files := map[string]int64{
@@ -137,13 +169,37 @@ func TestRclone(t *testing.T) {
 		rc(t, "delete", remote)
 		tg.assertBackendEmpty(t, bucket, "library/")
 	})
-	tg.checkBucketLogs(t, bucket)
+	return bucket
 }
 
 // TestS3cmd drives s3cmd 2.x (SigV4, path style) through the gateway.
 func TestS3cmd(t *testing.T) {
 	t.Parallel()
 	tg := getTarget(t)
+	bucket := s3cmdScenario(t, tg, "s3cmd")
+	tg.checkBucketLogs(t, bucket)
+}
+
+// TestS3cmdHTTPS runs the same scenario at the gateway's own HTTPS
+// listener: use_https = True and check_ssl_certificate = True in the
+// config, the test CA given by --ca-certs.
+//
+// s3cmd knows nothing of aws-chunked bodies or flexible checksums: over
+// HTTPS as over HTTP it signs each object's and part's SHA-256 and sends
+// Content-MD5.
+func TestS3cmdHTTPS(t *testing.T) {
+	t.Parallel()
+	tg := getTLSTarget(t)
+	bucket := s3cmdScenario(t, tg, "s3cmd-tls")
+	// The small object and two parts of the big one.
+	tg.checkUploadModes(t, "s3cmd", bucket, 3, uploadMode{Payload: "signed"})
+	tg.checkBucketLogs(t, bucket)
+}
+
+// s3cmdScenario runs s3cmd mb, put (single and multipart), get, ls and del
+// against the target in a fresh bucket and returns the bucket.
+func s3cmdScenario(t *testing.T, tg *target, prefix string) string {
+	t.Helper()
 	s3cmd := harness.Require(t, "s3cmd")
 	home := t.TempDir()
 	cfg := filepath.Join(home, "s3cfg")
@@ -152,20 +208,26 @@ access_key = %s
 secret_key = %s
 host_base = %s
 host_bucket = %s
-use_https = False
 signature_v2 = False
 bucket_location = %s
 `, tg.AccessKey, tg.SecretKey, tg.Addr, tg.Addr, region)
+	args := []string{"--config", cfg, "--no-progress"}
+	if tg.tls() {
+		conf += "use_https = True\ncheck_ssl_certificate = True\ncheck_ssl_hostname = True\n"
+		args = append(args, "--ca-certs="+tg.CAFile)
+	} else {
+		conf += "use_https = False\n"
+	}
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := harness.ClientEnv(home)
-	s3 := func(t *testing.T, args ...string) string {
+	s3 := func(t *testing.T, more ...string) string {
 		t.Helper()
-		return runCmd(t, env, s3cmd, append([]string{"--config", cfg, "--no-progress"}, args...)...)
+		return runCmd(t, env, s3cmd, append(slices.Clone(args), more...)...)
 	}
 
-	bucket := newBucketName("s3cmd")
+	bucket := newBucketName(prefix)
 	tg.dumpLogsOnFailure(t, bucket)
 	dir := t.TempDir()
 	small, smallSum := harness.WriteRandomFile(t, dir, "small.jpg", 100_000)
@@ -202,5 +264,5 @@ bucket_location = %s
 	tg.assertBackendMissing(t, bucket, "photos/small.jpg")
 	s3(t, "del", "s3://"+bucket+"/photos/big.raw")
 	tg.assertBackendEmpty(t, bucket, "")
-	tg.checkBucketLogs(t, bucket)
+	return bucket
 }

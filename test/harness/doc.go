@@ -1,8 +1,9 @@
 // Package harness runs the real processes that photogate's integration and
-// end-to-end tests need: a MinIO server as the backend, the photogate binary
-// itself, and a TLS front that lets clients talk HTTPS to a plain-HTTP
-// gateway. It also finds the external S3 clients the tests drive and makes
-// random files to push through them.
+// end-to-end tests need: a MinIO server as the backend and the photogate
+// binary itself, each over plain HTTP or over HTTPS with a certificate from
+// a throw-away test CA (WriteTestCert) that the clients are told to trust.
+// It also finds the external S3 clients the tests drive and makes random
+// files to push through them.
 //
 // Every process is started on free loopback ports with throw-away
 // credentials and data directories, so tests never depend on or disturb

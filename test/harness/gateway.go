@@ -34,7 +34,9 @@ type GatewayOptions struct {
 
 	// Backend, if set, fills BackendEndpoint and the backend keys from a
 	// harness MinIO. Leave all backend fields empty for the embedded
-	// backend.
+	// backend. The CA of a MinIO started with TLS is not passed on by
+	// itself: set PHOTOGATE_BACKEND_CA=<Backend.CAFile()> in Env, so that
+	// tests can also run photogate without it.
 	Backend          *MinIO
 	BackendEndpoint  string
 	BackendAccessKey string
@@ -51,8 +53,10 @@ type GatewayOptions struct {
 	DataDir string
 
 	// TLS serves the S3 API (and, sharing the certificate, the admin API)
-	// over HTTPS with a fresh self-signed certificate for 127.0.0.1, written
-	// to the directory "<DataDir>.tls". Clients trust Gateway.CAFile.
+	// over HTTPS with photogate's own listener (PHOTOGATE_TLS_CERT/KEY),
+	// using a certificate for 127.0.0.1 from a fresh test CA written to the
+	// directory "<DataDir>.tls" (see WriteTestCert). Clients trust
+	// Gateway.CAFile.
 	TLS bool
 
 	// Env holds extra environment variables ("KEY=value"), applied last so
@@ -62,13 +66,13 @@ type GatewayOptions struct {
 
 // Gateway is the photogate binary running as a child process.
 type Gateway struct {
-	opts              GatewayOptions
-	addr, adminAddr   string
-	scheme            string // "http" or "https"
-	certFile, keyFile string // set with TLS
-	httpClient        *http.Client
-	client            *minio.Client
-	stderr, stdout    *logBuffer
+	opts            GatewayOptions
+	addr, adminAddr string
+	scheme          string   // "http" or "https"
+	cert            TestCert // set with TLS
+	httpClient      *http.Client
+	client          *minio.Client
+	stderr, stdout  *logBuffer
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -130,11 +134,11 @@ func LaunchGateway(opts GatewayOptions) (*Gateway, error) {
 	var err error
 	if opts.TLS {
 		g.scheme = "https"
-		if g.certFile, g.keyFile, err = writeSelfSignedCert(filepath.Clean(opts.DataDir) + ".tls"); err != nil {
+		if g.cert, err = WriteTestCert(filepath.Clean(opts.DataDir)+".tls", "cert.pem", "key.pem"); err != nil {
 			return nil, fmt.Errorf("TLS certificate: %w", err)
 		}
 	}
-	if g.httpClient, err = httpClientTrusting(g.certFile, 2*time.Second); err != nil {
+	if g.httpClient, err = httpClientTrusting(g.cert.CAFile, 2*time.Second); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -192,8 +196,8 @@ func (g *Gateway) Start() error {
 		"PHOTOGATE_ADMIN_TOKEN="+g.opts.AdminToken,
 		"PHOTOGATE_LOG_FORMAT=json",
 	)
-	if g.certFile != "" {
-		env = append(env, "PHOTOGATE_TLS_CERT="+g.certFile, "PHOTOGATE_TLS_KEY="+g.keyFile)
+	if g.cert.CertFile != "" {
+		env = append(env, "PHOTOGATE_TLS_CERT="+g.cert.CertFile, "PHOTOGATE_TLS_KEY="+g.cert.KeyFile)
 	}
 	env = append(env, g.opts.Env...)
 	p, err := startProcess(g.opts.Binary, []string{"serve"}, env, g.stdout, g.stderr)
@@ -258,9 +262,13 @@ func (g *Gateway) Addr() string { return g.addr }
 // AdminEndpoint is the admin API's base URL (/healthz, /metrics, /api/v1).
 func (g *Gateway) AdminEndpoint() string { return g.scheme + "://" + g.adminAddr }
 
-// CAFile is the PEM certificate clients must trust with GatewayOptions.TLS,
-// or "" without TLS.
-func (g *Gateway) CAFile() string { return g.certFile }
+// CAFile is the PEM file of the test CA clients must trust with
+// GatewayOptions.TLS, or "" without TLS.
+func (g *Gateway) CAFile() string { return g.cert.CAFile }
+
+// TLSCert is the certificate photogate serves with GatewayOptions.TLS (zero
+// without TLS), for tests that replace or inspect it.
+func (g *Gateway) TLSCert() TestCert { return g.cert }
 
 // HTTPClient returns a client for the gateway's endpoints that trusts its
 // certificate when it serves TLS.

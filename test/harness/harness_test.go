@@ -2,7 +2,12 @@ package harness
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -68,29 +73,70 @@ func TestParseLogLine(t *testing.T) {
 	}
 }
 
-func TestPayloadMode(t *testing.T) {
-	for v, want := range map[string]string{
-		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD":         "streaming-signed",
-		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": "streaming-signed-trailer",
-		"STREAMING-UNSIGNED-PAYLOAD-TRAILER":         "streaming-unsigned-trailer",
-		"UNSIGNED-PAYLOAD":                           "unsigned",
-		SHA256Hex(nil):                               "signed",
-	} {
-		h := http.Header{}
-		h.Set("X-Amz-Content-Sha256", v)
-		if got := PayloadMode(h); got != want {
-			t.Errorf("PayloadMode(%s) = %s, want %s", v, got, want)
+// TestWriteTestCert checks the certificate chain the TLS tests rely on: the
+// server certificate verifies against the CA alone, for 127.0.0.1 and
+// localhost, and is not itself a CA.
+func TestWriteTestCert(t *testing.T) {
+	tc, err := WriteTestCert(t.TempDir(), "cert.pem", "key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := CertPool(tc.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
+			t.Errorf("verify for %s: %v", host, err)
 		}
 	}
-	h := http.Header{}
-	h.Set("X-Amz-Trailer", "x-amz-checksum-crc32c")
-	if got := ChecksumAlgorithm(h); got != "crc32c" {
-		t.Errorf("trailer checksum = %q", got)
+	if leaf.IsCA {
+		t.Error("the server certificate is a CA")
 	}
-	h = http.Header{}
-	h.Set("X-Amz-Checksum-Crc32", "AAAAAA==")
-	h.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-	if got := ChecksumAlgorithm(h); got != "crc32" {
-		t.Errorf("header checksum = %q", got)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: x509.NewCertPool(), DNSName: "127.0.0.1"}); err == nil {
+		t.Error("the server certificate verifies without its CA")
+	}
+}
+
+// TestMinIOTLS checks MinIO serving HTTPS from --certs-dir: an https
+// endpoint, a Client that trusts it, and a TLS handshake that fails
+// without the CA.
+func TestMinIOTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO: skipped with -short")
+	}
+	Require(t, "minio")
+	m := StartMinIOTLS(t)
+	if got := m.Endpoint(); got != "https://"+m.Addr() {
+		t.Fatalf("Endpoint() = %s, want https://%s", got, m.Addr())
+	}
+	ctx := t.Context()
+	if err := m.Client().MakeBucket(ctx, "tls", minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("MakeBucket over HTTPS: %v", err)
+	}
+	body := RandomBytes(1000)
+	if _, err := m.Client().PutObject(ctx, "tls", "k", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("PutObject over HTTPS: %v", err)
+	}
+	resp, err := m.HTTPClient().Get(m.Endpoint() + "/minio/health/live")
+	if err != nil {
+		t.Fatalf("health over HTTPS with the CA: %v", err)
+	}
+	resp.Body.Close()
+	_, err = (&http.Client{Transport: &http.Transport{}}).Get(m.Endpoint() + "/minio/health/live")
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) {
+		t.Errorf("health over HTTPS without the CA: %v, want a certificate verification error", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.certsDir, "CAs", "ca.crt")); err != nil {
+		t.Errorf("the CA is not in MinIO's CAs dir: %v", err)
 	}
 }

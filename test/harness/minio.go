@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,9 @@ type MinIO struct {
 	bin, dataDir, certsDir, home string
 	addr, consoleAddr            string
 	user, password               string
+	scheme                       string   // "http" or "https"
+	cert                         TestCert // set with MinIOOptions.TLS
+	httpClient                   *http.Client
 	client                       *minio.Client
 	out                          *logBuffer
 
@@ -55,12 +60,35 @@ func FindMinIO() (string, error) {
 	return p, nil
 }
 
+// MinIOOptions configures StartMinIOWith and LaunchMinIOWith.
+type MinIOOptions struct {
+	// TLS makes MinIO serve HTTPS: its --certs-dir gets public.crt and
+	// private.key for 127.0.0.1 from a fresh test CA, and the CA itself in
+	// CAs/ (the pool MinIO trusts for its own outgoing connections, as a
+	// deployment with a private CA would have it). Endpoint is then
+	// https://, Client trusts the CA, and CAFile names it for photogate's
+	// PHOTOGATE_BACKEND_CA.
+	TLS bool
+}
+
 // StartMinIO starts a MinIO server with random root credentials on free
 // loopback ports and a fresh data directory, and stops it when the test
 // ends. It fails the test if MinIO cannot be found or started.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	m, err := LaunchMinIO(t.TempDir())
+	return StartMinIOWith(t, MinIOOptions{})
+}
+
+// StartMinIOTLS is StartMinIO serving HTTPS; see MinIOOptions.TLS.
+func StartMinIOTLS(t testing.TB) *MinIO {
+	t.Helper()
+	return StartMinIOWith(t, MinIOOptions{TLS: true})
+}
+
+// StartMinIOWith is StartMinIO with options.
+func StartMinIOWith(t testing.TB, opts MinIOOptions) *MinIO {
+	t.Helper()
+	m, err := LaunchMinIOWith(t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start MinIO: %v", err)
 	}
@@ -76,6 +104,11 @@ func StartMinIO(t testing.TB) *MinIO {
 // LaunchMinIO is StartMinIO for callers without a testing.TB (TestMain).
 // dir holds the data, and must outlive the server; call Close when done.
 func LaunchMinIO(dir string) (*MinIO, error) {
+	return LaunchMinIOWith(dir, MinIOOptions{})
+}
+
+// LaunchMinIOWith is LaunchMinIO with options.
+func LaunchMinIOWith(dir string, opts MinIOOptions) (*MinIO, error) {
 	bin, err := FindMinIO()
 	if err != nil {
 		return nil, err
@@ -87,12 +120,35 @@ func LaunchMinIO(dir string) (*MinIO, error) {
 		home:     filepath.Join(dir, "home"),
 		user:     "minio-" + RandomString(12),
 		password: RandomString(32),
+		scheme:   "http",
 		out:      &logBuffer{},
 	}
 	for _, d := range []string{m.dataDir, m.certsDir, m.home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if opts.TLS {
+		m.scheme = "https"
+		if m.cert, err = WriteTestCert(m.certsDir, "public.crt", "private.key"); err != nil {
+			return nil, fmt.Errorf("MinIO TLS certificate: %w", err)
+		}
+		// MinIO ignores other regular files in the certs dir (ca.pem stays
+		// there for CAFile) and trusts the PEM files in CAs/.
+		pemBytes, err := os.ReadFile(m.cert.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		caDir := filepath.Join(m.certsDir, "CAs")
+		if err := os.MkdirAll(caDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(caDir, "ca.crt"), pemBytes, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if m.httpClient, err = httpClientTrusting(m.cert.CAFile, 2*time.Second); err != nil {
+		return nil, err
 	}
 	// Ports are picked, released and then bound by MinIO, so another
 	// process may grab one in between; retry with fresh ports in that case.
@@ -111,10 +167,15 @@ func LaunchMinIO(dir string) (*MinIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.client, err = minio.New(m.addr, &minio.Options{
+	mopts := &minio.Options{
 		Creds:  credentials.NewStaticV4(m.user, m.password, ""),
 		Region: "us-east-1",
-	})
+	}
+	if opts.TLS {
+		mopts.Secure = true
+		mopts.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: m.httpClient.Transport.(*http.Transport).TLSClientConfig.RootCAs}}
+	}
+	m.client, err = minio.New(m.addr, mopts)
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -150,13 +211,13 @@ func (m *MinIO) Start() error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(m.Endpoint()+"/minio/health/live", p, minioStartTimeout); err != nil {
+	if err := waitHTTPWith(m.httpClient, m.Endpoint()+"/minio/health/live", p, minioStartTimeout); err != nil {
 		p.kill()
 		return fmt.Errorf("MinIO at %s: %w\noutput:\n%s", m.addr, err, m.out.tail(4096))
 	}
 	// Live means the HTTP server is up; ready means the drive is
 	// initialised and S3 calls will succeed.
-	if err := waitHTTP(m.Endpoint()+"/minio/health/ready", p, minioStartTimeout); err != nil {
+	if err := waitHTTPWith(m.httpClient, m.Endpoint()+"/minio/health/ready", p, minioStartTimeout); err != nil {
 		p.kill()
 		return fmt.Errorf("MinIO at %s: %w\noutput:\n%s", m.addr, err, m.out.tail(4096))
 	}
@@ -197,8 +258,17 @@ func (m *MinIO) Kill() {
 // Close stops the server; it is safe to call more than once.
 func (m *MinIO) Close() { _ = m.Stop() }
 
-// Endpoint is the server's base URL, e.g. http://127.0.0.1:41234.
-func (m *MinIO) Endpoint() string { return "http://" + m.addr }
+// Endpoint is the server's base URL, e.g. http://127.0.0.1:41234, or
+// https:// with MinIOOptions.TLS.
+func (m *MinIO) Endpoint() string { return m.scheme + "://" + m.addr }
+
+// CAFile is the PEM file of the test CA that signed MinIO's certificate
+// with MinIOOptions.TLS, or "" without TLS.
+func (m *MinIO) CAFile() string { return m.cert.CAFile }
+
+// HTTPClient returns a client for MinIO's endpoint that trusts its
+// certificate when it serves TLS.
+func (m *MinIO) HTTPClient() *http.Client { return &http.Client{Transport: m.httpClient.Transport} }
 
 // Addr is the server's host:port.
 func (m *MinIO) Addr() string { return m.addr }

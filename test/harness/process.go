@@ -152,13 +152,8 @@ func freeAddr() (string, error) {
 // errExited means the child died while we were waiting for it to come up.
 var errExited = errors.New("process exited during startup")
 
-// waitHTTP polls url until it answers 200, the process exits, or timeout
-// passes.
-func waitHTTP(url string, p *process, timeout time.Duration) error {
-	return waitHTTPWith(&http.Client{Timeout: 2 * time.Second}, url, p, timeout)
-}
-
-// waitHTTPWith is waitHTTP with a given client (for HTTPS endpoints).
+// waitHTTPWith polls url with client until it answers 200, the process
+// exits, or timeout passes.
 func waitHTTPWith(client *http.Client, url string, p *process, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
