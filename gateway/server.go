@@ -73,7 +73,19 @@ func NewServer(cfg Config) *Server {
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
 		bodyIdle:    cmp.Or(cfg.BodyIdleTimeout, 2*time.Minute),
-		verifier:    &sigv4.Verifier{Secrets: cfg.Policy.Secret},
+		verifier: &sigv4.Verifier{
+			Secrets: cfg.Policy.Secret,
+			// SigV2 does not sign the Host header, so the verifier must be
+			// told which bucket a virtual-host request names, exactly as the
+			// gateway resolves it.
+			VirtualHostBucket: func(host string) string {
+				t, err := classify.Resolve(host, "/", cfg.BaseDomains)
+				if err != nil {
+					return ""
+				}
+				return t.Bucket
+			},
+		},
 	}
 	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	return s
@@ -152,7 +164,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	if err != nil {
 		return s3err.Wrap(s3err.InvalidURI, "", err)
 	}
-	stripPresignParams(query)
+	stripPresignParams(query, auth)
 	op, err := classify.Classify(r.Method, target.Bucket, target.Key, query, r.Header)
 	if err != nil {
 		return err
@@ -239,9 +251,18 @@ var presignParams = []string{
 	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Content-Sha256",
 }
 
-func stripPresignParams(q url.Values) {
+func stripPresignParams(q url.Values, auth *sigv4.Result) {
 	for _, p := range presignParams {
 		q.Del(p)
+	}
+	if auth.Version == 2 && auth.Presigned {
+		// V2 presigned URLs: the credentials, and the x-amz-* headers that
+		// clients (botocore) move into the query, signed as headers.
+		for k := range q {
+			if k == "AWSAccessKeyId" || k == "Signature" || k == "Expires" || strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+				q.Del(k)
+			}
+		}
 	}
 }
 

@@ -543,8 +543,8 @@ func TestSubIFDFanOut(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("took %v", el)
 	}
-	if p.Status == StatusOK {
-		t.Errorf("status %s %q", p.Status, p.Reason)
+	if p.Status != StatusPartial || !strings.Contains(p.Reason, "work budget") || p.Make != "Maker" {
+		t.Errorf("status %s %q make %q", p.Status, p.Reason, p.Make)
 	}
 	t.Logf("%s %q in %v", p.Status, p.Reason, time.Since(start))
 }
