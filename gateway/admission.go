@@ -21,6 +21,7 @@ import (
 // *policy.Holder implements it; the access key is "" for anonymous callers.
 type Policy interface {
 	Secret(accessKey string) (string, bool)
+	UserName(accessKey string) (string, bool)
 	AuthAllowed(ip string) error
 	AuthFailed(ip string)
 	Admit(ctx context.Context, accessKey string) (release func(), err error)

@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/signer"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/photogate/photogate/gateway/metrics"
 	"github.com/photogate/photogate/gateway/s3err"
 )
 
@@ -37,6 +38,8 @@ type BackendConfig struct {
 	BreakerOpen     time.Duration
 	// MaxAttempts bounds tries of a request without a body (1 = no retry).
 	MaxAttempts int
+
+	Metrics *metrics.Metrics // nil: not measured
 }
 
 // Backend sends requests to the S3 backend: re-signed with photogate's
@@ -99,6 +102,9 @@ func NewBackend(cfg BackendConfig) (*Backend, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= cfg.BreakerFailures
 		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			cfg.Metrics.BreakerState(from.String(), to.String())
+		},
 		IsSuccessful: func(err error) bool {
 			// Only the backend's own failures count against it: a client that
 			// hangs up or sends a corrupt body says nothing about MinIO.
@@ -106,6 +112,7 @@ func NewBackend(cfg BackendConfig) (*Backend, error) {
 			return err == nil || errors.As(err, &ce)
 		},
 	})
+	cfg.Metrics.WatchBreaker(func() string { return b.breaker.State().String() })
 	return b, nil
 }
 
@@ -120,6 +127,9 @@ type clientError struct{ err error }
 
 func (e clientError) Error() string { return e.err.Error() }
 func (e clientError) Unwrap() error { return e.err }
+
+// ClientFault tells the metrics that the client, not the backend, failed.
+func (clientError) ClientFault() bool { return true }
 
 // statusError marks a 5xx answer; the response is still handed back.
 type statusError struct{ code int }
@@ -140,12 +150,19 @@ func (b *Backend) Do(ctx context.Context, out *http.Request, payloadHash string,
 	out.Header.Set("X-Amz-Content-Sha256", payloadHash)
 	retryable := out.Body == nil || out.Body == http.NoBody
 
+	op := metrics.OperationFrom(ctx)
 	var resp *http.Response
 	var err error
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		resp, err = b.breaker.Execute(func() (*http.Response, error) {
 			return b.roundTrip(ctx, out, trailer, bodyErr)
 		})
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		b.cfg.Metrics.BackendRequest(op, status, time.Since(start), err)
 		if !retryable || attempt >= b.cfg.MaxAttempts || !worthRetry(err) {
 			break
 		}
@@ -156,6 +173,7 @@ func (b *Backend) Do(ctx context.Context, out *http.Request, payloadHash string,
 		if !sleepBackoff(ctx, attempt) {
 			break
 		}
+		b.cfg.Metrics.BackendRetry(op)
 	}
 	var se statusError
 	switch {

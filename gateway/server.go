@@ -24,6 +24,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/metrics"
 	"github.com/photogate/photogate/gateway/s3err"
 	"github.com/photogate/photogate/gateway/sigv4"
 	"github.com/photogate/photogate/metastore/extract"
@@ -41,6 +42,8 @@ type Config struct {
 	// BodyIdleTimeout cancels an upload whose body makes no progress for
 	// this long, in either direction; 0 means 2 minutes.
 	BodyIdleTimeout time.Duration
+	Metrics         *metrics.Metrics // nil: not measured
+	Audit           *metrics.Audit   // nil: no audit log
 }
 
 // Server serves the S3 API. It is an http.Handler.
@@ -53,6 +56,8 @@ type Server struct {
 	baseDomains []string
 	hostID      string
 	bodyIdle    time.Duration
+	metrics     *metrics.Metrics
+	audit       *metrics.Audit
 	verifier    *sigv4.Verifier
 	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
 }
@@ -73,6 +78,8 @@ func NewServer(cfg Config) *Server {
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
 		bodyIdle:    cmp.Or(cfg.BodyIdleTimeout, 2*time.Minute),
+		metrics:     cfg.Metrics,
+		audit:       cfg.Audit,
 		verifier: &sigv4.Verifier{
 			Secrets: cfg.Policy.Secret,
 			// SigV2 does not sign the Host header, so the verifier must be
@@ -105,6 +112,7 @@ type exchange struct {
 	status      int
 	bytesOut    int64
 	err         error
+	keys        []string // DeleteObjects: the keys asked for, for the audit log
 }
 
 func newRequestID() string {
@@ -113,6 +121,7 @@ func newRequestID() string {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	done := s.metrics.RequestStarted()
 	x := &exchange{id: newRequestID()}
 	h := w.Header()
 	h.Set("X-Amz-Request-Id", x.id)
@@ -131,12 +140,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			broken = true
 		case r.Method == http.MethodHead:
 			s3err.WriteHead(rw, err)
+			s.metrics.S3Error(string(x.op), string(s3err.From(err).Code))
 		default:
 			s3err.Write(rw, err, r.URL.Path, x.id, s.hostID)
+			s.metrics.S3Error(string(x.op), string(s3err.From(err).Code))
 		}
 	}
 	x.status, x.bytesOut = rw.status, rw.written
+	done(string(x.op), x.status, x.bytesIn, x.bytesOut)
 	s.logExchange(r, x, time.Since(start))
+	s.auditExchange(r, x)
 	if broken {
 		panic(http.ErrAbortHandler)
 	}
@@ -170,6 +183,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.op = op
+	ctx = metrics.WithOperation(ctx, string(op))
 
 	if err := s.authorize(ctx, auth.AccessKey, op, target, r.Header); err != nil {
 		return err
@@ -191,6 +205,9 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		}
 		if m, err = s.prepare(ctx, op, target, body); err != nil {
 			return err
+		}
+		if m != nil {
+			x.keys = m.keys
 		}
 	}
 
@@ -236,6 +253,34 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 			slog.String("request_id", x.id), slog.Uint64("intent", m.intent), slog.String("error", err.Error()))
 	}
 	return s.copyResponse(w, r, resp, raw)
+}
+
+// auditExchange records every request that changes something (or tried
+// to) in the audit log: who, what, when, and how it ended.
+func (s *Server) auditExchange(r *http.Request, x *exchange) {
+	if s.audit == nil {
+		return
+	}
+	if x.op != "" {
+		if a := x.op.Action(); a != classify.ActionWrite && a != classify.ActionDelete && a != classify.ActionAdmin {
+			return
+		}
+	} else if r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
+		return
+	}
+	user := x.user
+	if name, ok := s.policy.UserName(x.user); ok {
+		user = name
+	}
+	code := ""
+	if x.err != nil {
+		code = string(s3err.From(x.err).Code)
+	}
+	_ = s.audit.Record(r.Context(), metrics.AuditEvent{
+		RequestID: x.id, User: user, Method: r.Method, Op: string(x.op),
+		Bucket: x.target.Bucket, Key: x.target.Key, Keys: x.keys,
+		Status: x.status, Error: code, Remote: r.RemoteAddr,
+	})
 }
 
 func (s *Server) abandon(ctx context.Context, m *mutation) {

@@ -25,6 +25,9 @@ type config struct {
 	BaseDomains     []string      `yaml:"base_domains"`
 	AdminToken      string        `yaml:"admin_token"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MinFreeDisk is the free space under data_dir below which /readyz
+	// fails ("1GiB"; a full disk stops every index write).
+	MinFreeDisk string `yaml:"min_free_disk"`
 	Log             logConfig     `yaml:"log"`
 	TLS             tlsConfig     `yaml:"tls"`
 	AdminTLS        tlsConfig     `yaml:"admin_tls"`
@@ -37,6 +40,7 @@ type config struct {
 type logConfig struct {
 	Format string `yaml:"format"` // json or text
 	Level  string `yaml:"level"`  // debug, info, warn, error
+	Audit  string `yaml:"audit"`  // audit log of every mutation: a file path, "-" for stderr, "" for off
 }
 
 // tlsConfig names a PEM certificate (chain) and key. Both empty: plain HTTP.
@@ -68,6 +72,7 @@ func defaultConfig() config {
 		AdminListen:     "127.0.0.1:9081",
 		DataDir:         "./data",
 		ShutdownTimeout: 30 * time.Second,
+		MinFreeDisk:     "1GiB",
 		Log:             logConfig{Format: "text", Level: "info"},
 		Backend: backendConfig{
 			Region:          "us-east-1",
@@ -91,6 +96,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	endpoint := fs.String("backend-endpoint", "", "backend URL, empty for the embedded backend (PHOTOGATE_BACKEND_ENDPOINT)")
 	logFormat := fs.String("log-format", "", "json or text (PHOTOGATE_LOG_FORMAT)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (PHOTOGATE_LOG_LEVEL)")
+	auditLog := fs.String("audit-log", "", "audit log of every mutation: a file, - for stderr (PHOTOGATE_AUDIT_LOG)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate for HTTPS on the S3 listener (PHOTOGATE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "PEM key for --tls-cert (PHOTOGATE_TLS_KEY)")
 	backendCA := fs.String("backend-ca", "", "PEM CA bundle trusted for an https backend (PHOTOGATE_BACKEND_CA)")
@@ -125,6 +131,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	set(&cfg.Backend.Endpoint, *endpoint)
 	set(&cfg.Log.Format, *logFormat)
 	set(&cfg.Log.Level, *logLevel)
+	set(&cfg.Log.Audit, *auditLog)
 	set(&cfg.TLS.Cert, *tlsCert)
 	set(&cfg.TLS.Key, *tlsKey)
 	set(&cfg.Backend.CA, *backendCA)
@@ -139,6 +146,8 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 		"PHOTOGATE_ADMIN_TOKEN":        &cfg.AdminToken,
 		"PHOTOGATE_LOG_FORMAT":         &cfg.Log.Format,
 		"PHOTOGATE_LOG_LEVEL":          &cfg.Log.Level,
+		"PHOTOGATE_AUDIT_LOG":          &cfg.Log.Audit,
+		"PHOTOGATE_MIN_FREE_DISK":      &cfg.MinFreeDisk,
 		"PHOTOGATE_BACKEND_ENDPOINT":   &cfg.Backend.Endpoint,
 		"PHOTOGATE_BACKEND_ACCESS_KEY": &cfg.Backend.AccessKey,
 		"PHOTOGATE_BACKEND_SECRET_KEY": &cfg.Backend.SecretKey,
@@ -201,6 +210,9 @@ func (c config) validate() error {
 	case "json", "text":
 	default:
 		return fmt.Errorf("log format %q: want json or text", c.Log.Format)
+	}
+	if _, err := policy.ParseSize(c.MinFreeDisk); err != nil {
+		return fmt.Errorf("min_free_disk: %w", err)
 	}
 	if c.Listen == "" || c.AdminListen == "" {
 		return errors.New("listen and admin_listen must be set")

@@ -60,3 +60,25 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDevCredentialsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	made, path, err := devCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "AWS_SECRET_ACCESS_KEY="+string(made.SecretKey)+"\n") || strings.Contains(string(raw), "REDACTED") {
+		t.Fatalf("credentials file does not hold the usable secret: %q", raw)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file mode %v, want 0600", fi.Mode().Perm())
+	}
+	again, _, err := devCredentials(dir)
+	if err != nil || again.AccessKey != made.AccessKey || again.SecretKey != made.SecretKey || len(again.Grants) == 0 {
+		t.Fatalf("reloaded %+v, %v", again, err)
+	}
+}

@@ -18,8 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/gateway/embedded"
+	"github.com/photogate/photogate/gateway/metrics"
 	"github.com/photogate/photogate/gateway/tlsutil"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/api"
@@ -72,6 +75,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.ReadBuildInfo(version))
+	audit, closeAudit, err := openAudit(cfg.Log.Audit, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+
 	backendTLS, err := tlsutil.ClientConfig(cfg.Backend.CA, cfg.Backend.InsecureSkipVerify)
 	if err != nil {
 		return err
@@ -89,6 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		BreakerFailures: cfg.Backend.BreakerFailures,
 		BreakerOpen:     cfg.Backend.BreakerOpen,
 		MaxAttempts:     cfg.Backend.MaxAttempts,
+		Metrics:         m,
 	})
 	if err != nil {
 		return err
@@ -109,8 +121,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	m.WatchIndex(store)
+	m.WatchDisk(cfg.DataDir)
 	index := reconcile.NewIndexer(store, reader, log.With("component", "index"))
-	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}})
+	index.OnCommit = m.IndexCommit
+	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m})
 	// Intents a crash left behind are resolved before clients are served;
 	// a backend that is down now is retried by the background loop.
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -130,6 +145,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Policy:      pol,
 		Index:       index,
 		Sizes:       indexUsage{store},
+		Metrics:     m,
+		Audit:       audit,
 		Logger:      log,
 		BaseDomains: cfg.BaseDomains,
 		HostID:      hostname,
@@ -137,9 +154,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if cfg.AdminToken == "" {
 		log.Warn("admin API /api/ is disabled: set PHOTOGATE_ADMIN_TOKEN to enable search and stats")
 	}
+	minFree, _ := policy.ParseSize(cfg.MinFreeDisk) // validated with the config
+	disk := metrics.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
+	disk.Required = true // a full data dir breaks every upload (the index cannot commit)
 	admin := gateway.NewAdmin(gateway.AdminConfig{
-		Backend: backend, Logger: log, Version: versionString(),
-		API: api.New(api.Config{Index: store, Token: cfg.AdminToken, Logger: log.With("component", "api")}),
+		Gatherer: reg,
+		Ready: m.Ready([]metrics.Check{
+			metrics.BackendProbe(backend.Probe),
+			metrics.IndexProbe(func(ctx context.Context) error {
+				if _, err := store.Stats(ctx); err != nil {
+					return err
+				}
+				return store.Commit(ctx, 0) // an empty commit: one real fsynced write
+			}),
+			disk,
+		}, 2*time.Second),
+		API: api.New(api.Config{Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api")}),
 	})
 
 	s3Srv := newHTTPServer(s3, log)
@@ -243,6 +273,22 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
+// openAudit opens the audit log: a file (appended, 0600), "-" for w, or
+// nothing for "".
+func openAudit(dest string, w io.Writer) (*metrics.Audit, func(), error) {
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return metrics.NewAuditLogger(w), func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	return metrics.NewAuditLogger(f), func() { f.Close() }, nil
+}
+
 // devCredentials loads or creates the key pair used when photogate runs with
 // no configuration at all. The secret goes to a 0600 file, never to the log.
 func devCredentials(dataDir string) (policy.UserConfig, string, error) {
@@ -263,8 +309,10 @@ func devCredentials(dataDir string) (policy.UserConfig, string, error) {
 		}
 		return u, path, fmt.Errorf("%s: missing AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY", path)
 	}
-	u := policy.UserConfig{Name: "dev", AccessKey: "PG" + strings.ToUpper(randomHex(9)), SecretKey: policy.Secret(randomHex(20)), Grants: policy.FullAccess()}
-	content := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", u.AccessKey, u.SecretKey)
+	secret := randomHex(20)
+	u := policy.UserConfig{Name: "dev", AccessKey: "PG" + strings.ToUpper(randomHex(9)), SecretKey: policy.Secret(secret), Grants: policy.FullAccess()}
+	// The plain string: policy.Secret prints as [REDACTED] by design.
+	content := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", u.AccessKey, secret)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		return u, path, fmt.Errorf("write dev credentials: %w", err)
 	}

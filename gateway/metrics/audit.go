@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,7 +19,8 @@ type AuditEvent struct {
 	Time      time.Time // zero: now
 	RequestID string    // the x-amz-request-id the client saw, also in the request log
 	User      string    // user name; "" for an unauthenticated caller
-	Op        string    // S3 operation, e.g. PutObject, DeleteObjects, PutBucketPolicy
+	Method    string    // HTTP method; tells what an unclassified request tried
+	Op        string    // S3 operation, e.g. PutObject, DeleteObjects, PutBucketPolicy; "" if unclassified
 	Bucket    string
 	Key       string
 	Keys      []string // DeleteObjects: the keys requested (Key is then empty)
@@ -34,6 +36,7 @@ type auditLine struct {
 	Kind      string   `json:"kind"`
 	RequestID string   `json:"request_id,omitempty"`
 	User      string   `json:"user"`
+	Method    string   `json:"method,omitempty"`
 	Op        string   `json:"op"`
 	Bucket    string   `json:"bucket,omitempty"`
 	Key       string   `json:"key,omitempty"`
@@ -85,7 +88,8 @@ func (a *Audit) Record(ctx context.Context, ev AuditEvent) error {
 		Kind:      "audit",
 		RequestID: ev.RequestID,
 		User:      validUTF8(user),
-		Op:        ev.Op,
+		Method:    ev.Method,
+		Op:        cmp.Or(ev.Op, UnknownOperation),
 		Bucket:    validUTF8(ev.Bucket),
 		Key:       validUTF8(ev.Key),
 		Status:    ev.Status,

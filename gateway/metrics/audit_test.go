@@ -18,7 +18,7 @@ func TestAuditRecordOneLine(t *testing.T) {
 	a := NewAuditLogger(&buf)
 	when := time.Date(2026, 3, 1, 12, 0, 0, 5, time.FixedZone("CET", 3600))
 	err := a.Record(context.Background(), AuditEvent{
-		Time: when, RequestID: "18A2B", User: "alice", Op: "PutObject",
+		Time: when, RequestID: "18A2B", User: "alice", Method: "PUT", Op: "PutObject",
 		Bucket: "photos", Key: "2024/<beach>.jpg", Status: 200, Remote: "10.0.0.7:51234",
 	})
 	if err != nil {
@@ -34,7 +34,7 @@ func TestAuditRecordOneLine(t *testing.T) {
 	}
 	want := map[string]any{
 		"time": "2026-03-01T11:00:00.000000005Z", "kind": "audit", "request_id": "18A2B", "user": "alice",
-		"op": "PutObject", "bucket": "photos", "key": "2024/<beach>.jpg", "status": float64(200), "remote": "10.0.0.7:51234",
+		"method": "PUT", "op": "PutObject", "bucket": "photos", "key": "2024/<beach>.jpg", "status": float64(200), "remote": "10.0.0.7:51234",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -56,13 +56,20 @@ func TestAuditDefaultsAndKeys(t *testing.T) {
 	if err := a.Record(context.Background(), AuditEvent{Op: "DeleteObjects", Bucket: "photos", Keys: []string{"a.jpg", "b\xff.jpg"}, Status: 403, Error: "AccessDenied"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.Record(context.Background(), AuditEvent{Method: "DELETE", Bucket: "photos", Status: 403, Error: "SignatureDoesNotMatch"}); err != nil {
+		t.Fatal(err)
+	}
+	first, second, _ := bytes.Cut(buf.Bytes(), []byte("\n"))
+	if !bytes.Contains(second, []byte(`"op":"unknown"`)) || !bytes.Contains(second, []byte(`"method":"DELETE"`)) {
+		t.Errorf("unclassified request: %s", second)
+	}
 	var got struct {
 		Time  time.Time `json:"time"`
 		User  string    `json:"user"`
 		Keys  []string  `json:"keys"`
 		Error string    `json:"error"`
 	}
-	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+	if err := json.Unmarshal(first, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Time.Before(before) || got.User != "anonymous" || got.Error != "AccessDenied" {

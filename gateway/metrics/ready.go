@@ -118,7 +118,10 @@ func (h *readyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // run performs one round and reports whether every required check passed.
 func (h *readyHandler) run(parent context.Context) (ReadyResponse, bool) {
-	ctx, cancel := context.WithTimeout(parent, h.timeout)
+	// The round runs to its own timeout even if the prober hangs up first
+	// (a kubelet with a shorter timeoutSeconds): the gauges then record
+	// what the checks found, not a cancellation dressed up as a failure.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), h.timeout)
 	defer cancel()
 	type done struct {
 		i   int
@@ -179,13 +182,13 @@ wait:
 	}
 
 	ok := true
-	for i, c := range h.checks {
+	for _, c := range h.checks {
 		res := resp.Checks[c.Name]
 		if res.Status != "ok" && c.Required {
 			ok = false
 		}
 		if h.metrics != nil {
-			h.metrics.checks.WithLabelValues(h.checks[i].Name).Set(boolFloat(res.Status == "ok"))
+			h.metrics.checks.WithLabelValues(c.Name).Set(boolFloat(res.Status == "ok"))
 		}
 	}
 	if !ok {

@@ -259,3 +259,21 @@ func TestReadyNoChecks(t *testing.T) {
 		t.Fatalf("code %d %+v", code, resp)
 	}
 }
+
+func TestReadyProberHangingUpDoesNotFailChecks(t *testing.T) {
+	m, reg := newTest(t)
+	h := m.Ready([]Check{{Name: "backend", Required: true, Run: func(ctx context.Context) error {
+		select {
+		case <-time.After(50 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}}, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the prober is already gone
+	h.ServeHTTP(httptest.NewRecorder(), readyRequest().WithContext(ctx))
+	if v := value(t, reg, "photogate_readiness_check", lbl("check", "backend")); v != 1 {
+		t.Fatalf("readiness_check{backend} = %v after the prober hung up, want 1", v)
+	}
+}

@@ -31,6 +31,10 @@ type Indexer struct {
 	locks keyLocks
 	wake  chan struct{} // a job was queued: work it now, not at the next tick
 
+	// OnCommit, when set, observes every index write (intent or commit):
+	// its duration, which includes waiting for the shared fsync.
+	OnCommit func(time.Duration, error)
+
 	mu      sync.Mutex
 	tickets map[uint64]ticket // intents of requests still running in this process
 }
@@ -52,7 +56,9 @@ func (ix *Indexer) Begin(ctx context.Context, op classify.Op, bucket string, key
 	// The ticket is taken first so that no write to these keys can slip
 	// between the backend's answer and this intent being known.
 	t := ix.locks.begin(bucket, keys)
+	start := time.Now()
 	id, err := ix.store.BeginIntent(ctx, metastore.Intent{Op: string(op), Bucket: bucket, Keys: keys})
+	ix.observe(start, err)
 	if err != nil {
 		ix.locks.end(t)
 		return 0, err
@@ -246,7 +252,10 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 // commit writes muts (clearing intent id, if any) and wakes the job worker
 // when they queued a job.
 func (ix *Indexer) commit(ctx context.Context, id uint64, muts ...metastore.Mutation) error {
-	if err := ix.store.Commit(ctx, id, muts...); err != nil {
+	start := time.Now()
+	err := ix.store.Commit(ctx, id, muts...)
+	ix.observe(start, err)
+	if err != nil {
 		return err
 	}
 	for _, m := range muts {
@@ -256,6 +265,12 @@ func (ix *Indexer) commit(ctx context.Context, id uint64, muts ...metastore.Muta
 		}
 	}
 	return nil
+}
+
+func (ix *Indexer) observe(start time.Time, err error) {
+	if ix.OnCommit != nil {
+		ix.OnCommit(time.Since(start), err)
+	}
 }
 
 func (ix *Indexer) poke() {
