@@ -27,11 +27,11 @@ type config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MinFreeDisk is the free space under data_dir below which /readyz
 	// fails ("1GiB"; a full disk stops every index write).
-	MinFreeDisk string `yaml:"min_free_disk"`
-	Log             logConfig     `yaml:"log"`
-	TLS             tlsConfig     `yaml:"tls"`
-	AdminTLS        tlsConfig     `yaml:"admin_tls"`
-	Backend         backendConfig `yaml:"backend"`
+	MinFreeDisk string        `yaml:"min_free_disk"`
+	Log         logConfig     `yaml:"log"`
+	TLS         tlsConfig     `yaml:"tls"`
+	AdminTLS    tlsConfig     `yaml:"admin_tls"`
+	Backend     backendConfig `yaml:"backend"`
 	// Users and Policy are documented in docs/policy.md.
 	Users  []policy.UserConfig `yaml:"users"`
 	Policy policy.PolicyConfig `yaml:"policy"`

@@ -26,6 +26,8 @@ const usage = `photogate — an S3 gateway for photo libraries
 Usage:
   photogate serve [flags]     run the S3 gateway and its admin API
   photogate search [flags]    search the photo index through the admin API
+  photogate check [flags]     compare the index with the backend, object by object
+  photogate repair [flags]    make the index equal to the backend again
   photogate dev-cert [flags]  write a development CA and a certificate for localhost
   photogate version           print the version
   photogate help              show this help
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = serve(ctx, args[1:], stdout, stderr, getenv)
 	case "search":
 		err = searchCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "check", "repair":
+		err = checkCommand(ctx, args[1:], stdout, stderr, getenv, args[0] == "repair")
 	case "dev-cert":
 		err = devCert(args[1:], stdout)
 	case "version", "--version", "-v":

@@ -169,7 +169,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			}),
 			disk,
 		}, 2*time.Second),
-		API: api.New(api.Config{Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api")}),
+		API: api.New(api.Config{
+			Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
+			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
+		}),
 	})
 
 	s3Srv := newHTTPServer(s3, log)

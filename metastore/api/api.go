@@ -41,6 +41,9 @@ type Config struct {
 	// accident.
 	Token  string
 	Logger *slog.Logger // nil: discard
+	// Checker, when set, serves POST /api/v1/check: a full comparison of
+	// index and backend, with ?repair=true fixing what it finds.
+	Checker Checker
 	// Timeout bounds each request's work in the index. Zero means 30s.
 	// A search that filters on something no index narrows walks the whole
 	// index inside one bbolt read transaction, and a long read transaction
@@ -49,6 +52,13 @@ type Config struct {
 }
 
 const defaultTimeout = 30 * time.Second
+
+// checkTimeout bounds a full check: it lists the whole backend.
+const checkTimeout = time.Hour
+
+// Checker compares the index with the backend, object by object (and
+// repairs the differences when asked); the report is answered as JSON.
+type Checker func(ctx context.Context, repair bool) (report any, err error)
 
 // New returns a handler for the /api/v1/ routes (mount it at "/api/" on the
 // admin mux; it expects the full path, so no http.StripPrefix).
@@ -86,6 +96,11 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("/api/v1/facets", h.get(h.facets))
 	mux.HandleFunc("/api/v1/stats", h.get(h.stats))
 	mux.HandleFunc("/api/v1/objects/{bucket}/{key...}", h.get(h.object))
+	if cfg.Checker != nil {
+		mux.HandleFunc("/api/v1/check", func(w http.ResponseWriter, r *http.Request) {
+			h.check(w, r, cfg.Checker)
+		})
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, http.StatusNotFound, ErrorBody{Code: CodeNotFound, Message: "no such API route: " + r.URL.Path})
 	})
@@ -128,7 +143,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	timeout := h.timeout
+	if r.URL.Path == "/api/v1/check" {
+		timeout = checkTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -148,6 +167,31 @@ func (h *handler) authenticate(r *http.Request) string {
 		return "wrong token"
 	}
 	return ""
+}
+
+// check runs a full index/backend comparison (POST, as it may repair).
+func (h *handler) check(w http.ResponseWriter, r *http.Request, c Checker) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		h.writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use POST"})
+		return
+	}
+	repair := false
+	switch v := r.URL.Query().Get("repair"); v {
+	case "", "false":
+	case "true":
+		repair = true
+	default:
+		h.writeError(w, http.StatusBadRequest, ErrorBody{Code: CodeInvalidParameter, Param: "repair", Message: "want true or false"})
+		return
+	}
+	rep, err := c(r.Context(), repair)
+	if err != nil {
+		h.fail(w, r, "check", err)
+		return
+	}
+	h.log.Info("admin API: index check", "repair", repair, "report", rep)
+	h.writeJSON(w, r, http.StatusOK, rep)
 }
 
 // get admits GET and HEAD only.

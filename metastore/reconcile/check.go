@@ -24,7 +24,7 @@ type Report struct {
 	Buckets  int     `json:"buckets"`
 	Objects  int     `json:"objects"` // in the backend
 	Indexed  int     `json:"indexed"`
-	Drift    []Drift `json:"drift"`
+	Drift    []Drift `json:"drift"` // never null in JSON
 	Repaired int     `json:"repaired"`
 }
 
@@ -34,7 +34,7 @@ type Report struct {
 // Both sides are walked in key order side by side, so memory is bounded by
 // the drift found, not by the number of objects.
 func (ix *Indexer) Check(ctx context.Context, repair bool) (Report, error) {
-	var rep Report
+	rep := Report{Drift: []Drift{}}
 	buckets, err := ix.backend.Buckets(ctx)
 	if err != nil {
 		return rep, err

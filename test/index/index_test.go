@@ -7,6 +7,7 @@ package index_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/test/harness"
@@ -64,6 +67,7 @@ func readManifest(t *testing.T, dir string) []manifestRow {
 type env struct {
 	g      *harness.Gateway
 	m      *harness.MinIO
+	bin    string
 	awsEnv []string
 }
 
@@ -87,7 +91,7 @@ func start(t *testing.T) *env {
 	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 1MB\n  multipart_chunksize = 5MB\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{g: g, m: m, awsEnv: []string{
+	e := &env{g: g, m: m, bin: bin, awsEnv: []string{
 		"PATH=" + filepath.Dir(aws) + ":" + os.Getenv("PATH"), "HOME=" + home,
 		"AWS_CONFIG_FILE=" + cfg, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
 		"AWS_ACCESS_KEY_ID=" + g.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + g.SecretKey(),
@@ -288,5 +292,38 @@ assert len(r.get("Deleted", [])) == 3, r
 	e.aws(t, "s3", "rb", "s3://lib")
 	if st := e.settle(t); st.Objects != 0 {
 		t.Fatalf("after deleting everything the index still has %d objects", st.Objects)
+	}
+}
+
+func TestCheckAndRepairCommands(t *testing.T) {
+	e := start(t)
+	e.aws(t, "s3", "mb", "s3://drift")
+	e.aws(t, "s3", "cp", filepath.Join(photosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://drift/through-photogate.jpg", "--only-show-errors")
+	e.settle(t)
+	// Written straight to MinIO, behind photogate's back.
+	data, err := os.ReadFile(filepath.Join(photosDir(t), "jpeg/iphone6_gps_8mp.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Client().PutObject(context.Background(), "drift", "behind-its-back.jpg", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(cmd string) (string, error) {
+		c := exec.Command(e.bin, cmd, "--admin-url", e.g.AdminEndpoint(), "--token", e.g.AdminToken())
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("check")
+	if err == nil || !strings.Contains(out, "missing 1") || !strings.Contains(out, "behind-its-back.jpg") {
+		t.Fatalf("check should report the missing object and fail: %v\n%s", err, out)
+	}
+	if out, err := run("repair"); err != nil || !strings.Contains(out, "repaired 1") {
+		t.Fatalf("repair: %v\n%s", err, out)
+	}
+	if out, err := run("check"); err != nil || !strings.Contains(out, "drift 0") {
+		t.Fatalf("check after repair: %v\n%s", err, out)
+	}
+	if it, ok := e.object(t, "drift", "behind-its-back.jpg"); !ok || it.Model != "iPhone 6" {
+		t.Fatalf("repaired record: %+v", it)
 	}
 }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/photogate/photogate/metastore/reconcile"
+)
+
+// checkCommand runs `photogate check` (report drift between index and
+// backend; exit status 1 when there is any) and `photogate repair` (fix it).
+// Both ask the running photogate, which owns the index, via the admin API.
+func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, repair bool) error {
+	name := map[bool]string{false: "check", true: "repair"}[repair]
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	adminURL := fs.String("admin-url", cmp.Or(getenv("PHOTOGATE_ADMIN_URL"), "http://127.0.0.1:9081"), "photogate's admin listener (PHOTOGATE_ADMIN_URL)")
+	token := fs.String("token", "", "admin bearer token (default: PHOTOGATE_ADMIN_TOKEN)")
+	caCert := fs.String("ca-cert", "", "PEM CA for an https admin URL with a private CA")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := newAdminClient(*adminURL, cmp.Or(*token, getenv("PHOTOGATE_ADMIN_TOKEN")), *caCert, 2*time.Hour)
+	if err != nil {
+		return err
+	}
+	u := c.base.JoinPath("api", "v1", "check")
+	if repair {
+		u.RawQuery = "repair=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("admin API request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body := io.LimitReader(resp.Body, maxResponse)
+	if resp.StatusCode != http.StatusOK {
+		return readAPIError(resp, body)
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	var rep reconcile.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("admin API answered with something that is not a check report: %w", err)
+	}
+	if *asJSON {
+		_, err = stdout.Write(append(raw, '\n'))
+	} else {
+		err = printReport(stdout, rep, repair)
+	}
+	if err != nil {
+		return err
+	}
+	if !repair && len(rep.Drift) > 0 {
+		return errors.New("the index differs from the backend: run photogate repair")
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep reconcile.Report, repair bool) error {
+	kinds := map[string]int{}
+	for _, d := range rep.Drift {
+		kinds[d.Kind]++
+	}
+	if _, err := fmt.Fprintf(w, "buckets %d, objects in the backend %d, indexed %d, drift %d (missing %d, stale %d, orphan %d)\n",
+		rep.Buckets, rep.Objects, rep.Indexed, len(rep.Drift), kinds["missing"], kinds["stale"], kinds["orphan"]); err != nil {
+		return err
+	}
+	const show = 50
+	for i, d := range rep.Drift {
+		if i == show {
+			fmt.Fprintf(w, "… and %d more (use --json for all)\n", len(rep.Drift)-show)
+			break
+		}
+		fmt.Fprintf(w, "%-8s %s/%q\n", d.Kind, d.Bucket, d.Key)
+	}
+	if repair {
+		fmt.Fprintf(w, "repaired %d\n", rep.Repaired)
+	}
+	return nil
+}
