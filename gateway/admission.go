@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
 	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/metrics"
 	"github.com/photogate/photogate/gateway/s3err"
 	"github.com/photogate/photogate/gateway/sigv4"
 	"github.com/photogate/photogate/policy"
@@ -29,6 +32,7 @@ type Policy interface {
 	CheckDeclaredType(bucket, contentType string) error
 	CheckUpload(ctx context.Context, u policy.Upload) error
 	TypesRestricted(bucket string) bool
+	MultipartTotalMatters(accessKey, bucket string) bool
 	CheckType(bucket string, head []byte) error
 	Throttle(ctx context.Context, accessKey string, r io.Reader) io.Reader
 }
@@ -37,6 +41,41 @@ type Policy interface {
 // quotas can credit what an upload replaces.
 type ObjectSizer interface {
 	ObjectSize(ctx context.Context, bucket, key string) (size int64, exists bool, err error)
+}
+
+// rangeLength is the length of an x-amz-copy-source-range "bytes=first-last".
+func rangeLength(v string) (int64, bool) {
+	first, last, ok := strings.Cut(strings.TrimPrefix(v, "bytes="), "-")
+	if !ok || !strings.HasPrefix(v, "bytes=") {
+		return 0, false
+	}
+	a, err1 := strconv.ParseInt(first, 10, 64)
+	b, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || a < 0 || b < a {
+		return 0, false
+	}
+	return b - a + 1, true
+}
+
+// sourceSize is the size of a copy's source: from the index, else from the
+// backend (-1 when neither knows, e.g. it does not exist).
+func (s *Server) sourceSize(ctx context.Context, src classify.Target) (int64, error) {
+	if s.sizes != nil {
+		size, ok, err := s.sizes.ObjectSize(ctx, src.Bucket, src.Key)
+		if err == nil && ok {
+			return size, nil
+		}
+	}
+	req := &http.Request{Method: http.MethodHead, URL: &url.URL{Path: "/" + src.Bucket + "/" + src.Key}, Header: http.Header{}}
+	resp, err := s.backend.Do(metrics.WithOperation(ctx, string(classify.HeadObject)), req, sigv4.EmptySHA256, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return -1, nil // the backend will answer the copy with the right error
+	}
+	return resp.ContentLength, nil
 }
 
 func clientIP(r *http.Request) string {
@@ -75,26 +114,50 @@ func (s *Server) authorize(ctx context.Context, user string, op classify.Op, t c
 	if op != classify.CopyObject && op != classify.UploadPartCopy {
 		return nil
 	}
-	src, err := copySource(h.Get("X-Amz-Copy-Source"))
+	src, version, err := copySource(h.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return err
 	}
-	return s.policy.Authorize(ctx, user, classify.GetObject, src.Bucket, src.Key)
+	if err := s.policy.Authorize(ctx, user, classify.GetObject, src.Bucket, src.Key); err != nil {
+		return err
+	}
+	// Forward exactly what was authorised, in one unambiguous spelling, so
+	// the backend cannot read the header differently (a "bucket:" prefix
+	// is a URL scheme to MinIO's parser, naming another bucket).
+	h.Set("X-Amz-Copy-Source", canonicalCopySource(src, version))
+	return nil
 }
 
 // copySource parses x-amz-copy-source: "bucket/key" or "/bucket/key",
-// URL-encoded, optionally with "?versionId=".
-func copySource(v string) (classify.Target, error) {
-	v, _, _ = strings.Cut(v, "?")
-	p, err := url.PathUnescape(strings.TrimPrefix(v, "/"))
+// URL-encoded, optionally with "?versionId=". The bucket and key must be
+// valid as a request's would be.
+func copySource(v string) (classify.Target, string, error) {
+	raw, query, _ := strings.Cut(v, "?")
+	version := ""
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil || len(q) != 1 || !q.Has("versionId") {
+			return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Invalid copy source: only ?versionId= may follow the key.")
+		}
+		version = q.Get("versionId")
+	}
+	p, err := url.PathUnescape(raw)
 	if err != nil {
-		return classify.Target{}, s3err.New(s3err.InvalidArgument, "Invalid copy source encoding.")
+		return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Invalid copy source encoding.")
 	}
-	b, k, ok := strings.Cut(p, "/")
-	if !ok || b == "" || k == "" {
-		return classify.Target{}, s3err.New(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	t, err := classify.Resolve("", "/"+strings.TrimPrefix(p, "/"), nil)
+	if err != nil || t.Bucket == "" || t.Key == "" {
+		return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	return classify.Target{Bucket: b, Key: k}, nil
+	return t, version, nil
+}
+
+func canonicalCopySource(t classify.Target, version string) string {
+	v := s3utils.EncodePath("/" + t.Bucket + "/" + t.Key)
+	if version != "" {
+		v += "?versionId=" + url.QueryEscape(version)
+	}
+	return v
 }
 
 // admitUpload applies the size, type and quota rules before any body byte
@@ -114,11 +177,33 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 		}
 	}
 	u := policy.Upload{User: user, Bucket: t.Bucket, Key: t.Key, Op: op, Size: -1, UploadedSoFar: -1}
-	if op == classify.PutObject || op == classify.UploadPart {
+	switch op {
+	case classify.PutObject, classify.UploadPart:
 		u.Size = body.length
+	case classify.CopyObject, classify.UploadPartCopy:
+		// The copy is as large as its source (ranges of UploadPartCopy
+		// are bounded by it too).
+		src, _, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
+		if err != nil {
+			return err
+		}
+		if u.Size, err = s.sourceSize(ctx, src); err != nil {
+			return err
+		}
+		if n, ok := rangeLength(r.Header.Get("X-Amz-Copy-Source-Range")); ok && op == classify.UploadPartCopy {
+			u.Size = n
+		}
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("partNumber")); err == nil {
-		u.PartNumber = n
+	u.PartNumber = partNumber(r.URL.Query())
+	if (op == classify.UploadPart || op == classify.UploadPartCopy || op == classify.CompleteMultipartUpload) &&
+		s.policy.MultipartTotalMatters(user, t.Bucket) {
+		// The parts already stored count towards the object's size and the
+		// quota; a re-sent part replaces its earlier version.
+		so, err := s.backend.uploadedSoFar(ctx, t, r.URL.Query().Get("uploadId"), u.PartNumber)
+		if err != nil {
+			return err
+		}
+		u.UploadedSoFar = so
 	}
 	for k, vv := range r.Header {
 		if name, ok := strings.CutPrefix(k, "X-Amz-Meta-"); ok {

@@ -222,3 +222,17 @@ func exceeded(q quota, objects, bytes, grows, delta int64) string {
 func usageUnavailable(cause error) error {
 	return &s3err.Error{Code: s3err.ServiceUnavailable, Message: "Storage usage is unavailable; please retry.", RetryAfter: 1, Cause: cause}
 }
+
+// MultipartTotalMatters reports whether uploads into bucket by accessKey are
+// subject to a limit on a multipart upload's running total (max_multipart_size
+// or a byte quota), so the caller must find out what the upload's parts
+// already hold; elsewhere that costs a backend listing for nothing.
+func (h *Holder) MultipartTotalMatters(accessKey, bucket string) bool {
+	e := h.Load()
+	r := e.rule(bucket)
+	if r.maxMultipart > 0 || r.quota.maxBytes > 0 {
+		return true
+	}
+	usr := e.users[accessKey]
+	return usr != nil && usr.quota.maxBytes > 0
+}

@@ -130,3 +130,22 @@ func decodeStrict(body []byte, v any) error {
 		}
 	}
 }
+
+// PartsPage is one page of a ListParts answer, as far as sizes go.
+type PartsPage struct {
+	Parts []struct {
+		PartNumber int   `xml:"PartNumber"`
+		Size       int64 `xml:"Size"`
+	} `xml:"Part"`
+	IsTruncated          bool   `xml:"IsTruncated"`
+	NextPartNumberMarker string `xml:"NextPartNumberMarker"`
+}
+
+// ParseListParts parses a ListPartsResult from the backend.
+func ParseListParts(body []byte) (PartsPage, error) {
+	var p PartsPage
+	if err := xml.Unmarshal(body, &p); err != nil {
+		return p, fmt.Errorf("parse ListPartsResult: %w", err)
+	}
+	return p, nil
+}

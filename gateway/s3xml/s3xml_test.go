@@ -71,6 +71,13 @@ func TestParseTagging(t *testing.T) {
 	}
 }
 
+func TestParseListParts(t *testing.T) {
+	p, err := ParseListParts([]byte(`<ListPartsResult><Part><PartNumber>1</PartNumber><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><Size>7</Size></Part><IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker></ListPartsResult>`))
+	if err != nil || len(p.Parts) != 2 || p.Parts[0].Size != 5242880 || !p.IsTruncated || p.NextPartNumberMarker != "2" {
+		t.Fatalf("%+v %v", p, err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<Delete><Object><Key>a</Key><VersionId>1</VersionId></Object><Quiet>true</Quiet></Delete>`))
 	f.Add([]byte(`<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>`))
@@ -88,5 +95,6 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %d tags", len(tags))
 		}
 		_, _ = DeleteFailures(body)
+		_, _ = ParseListParts(body)
 	})
 }

@@ -33,7 +33,7 @@ func TestGrants(t *testing.T) {
 		writer.entry("    grants:\n      - buckets: \"photos-*\"\n        actions: [read, write, delete, list]\n") +
 		fmt.Sprintf("policy:\n  buckets:\n    - bucket: %s\n      public_read: true\n", public)
 	e := start(t, cfg, reader, writer)
-	makeBuckets(t, photos, other, public)
+	e.makeBuckets(t, photos, other, public)
 	seedPhoto := harness.RandomBytes(50_000)
 	secret := harness.RandomBytes(40_000)
 	publicPhoto := harness.RandomBytes(30_000)

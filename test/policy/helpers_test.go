@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,6 @@ import (
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 
-	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/test/harness"
 )
 
@@ -371,13 +371,27 @@ func wantSDKErr(t *testing.T, what string, err error, status int, code string) (
 
 // --- MinIO, the ground truth ---
 
-func makeBuckets(t *testing.T, names ...string) {
+// makeBuckets creates the buckets straight in MinIO. If the test fails,
+// photogate's request log lines for them are logged: the evidence a
+// failure report needs.
+func (e *env) makeBuckets(t *testing.T, names ...string) {
 	t.Helper()
 	for _, b := range names {
 		if err := backend.Client().MakeBucket(t.Context(), b, minio.MakeBucketOptions{Region: region}); err != nil {
 			t.Fatalf("MinIO MakeBucket %s: %v", b, err)
 		}
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var b strings.Builder
+		for _, l := range e.g.RequestLogs(func(l harness.LogEntry) bool { return slices.Contains(names, l.Bucket) }) {
+			b.WriteString(l.String())
+			b.WriteByte('\n')
+		}
+		t.Logf("photogate's request log for %v:\n%s", names, b.String())
+	})
 }
 
 // seed stores an object straight in MinIO, bypassing photogate.
@@ -446,7 +460,15 @@ func (e *env) indexed(t *testing.T, bucket string) (objects, size int64) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("admin stats: %d %s", resp.StatusCode, b)
 	}
-	var st api.StatsResponse
+	// The fields of GET /api/v1/stats this test needs (see
+	// metastore/api.StatsResponse).
+	var st struct {
+		Buckets []struct {
+			Bucket  string `json:"bucket"`
+			Objects int64  `json:"objects"`
+			Bytes   int64  `json:"bytes"`
+		} `json:"buckets"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatalf("admin stats: %v", err)
 	}

@@ -43,7 +43,7 @@ func TestRateLimit(t *testing.T) {
 	cfg := "users:\n" + rater.entry("    grants:\n      - buckets: \"rate-*\"\n        actions: [read, write, list]\n"+
 		"    limits:\n      requests_per_second: 2\n      burst: 2\n")
 	e := start(t, cfg, rater)
-	makeBuckets(t, bucket)
+	e.makeBuckets(t, bucket)
 	photo := harness.RandomBytes(20_000)
 	seed(t, bucket, "photo.jpg", photo)
 	url := e.objectURL(bucket, "photo.jpg")
@@ -207,7 +207,7 @@ func TestUploadBandwidth(t *testing.T) {
 	grants := "    grants:\n      - buckets: \"bw-*\"\n        actions: [read, write, list]\n"
 	cfg := "users:\n" + slow.entry(grants+"    limits:\n      upload_bytes_per_second: 1MiB\n") + fast.entry(grants)
 	e := start(t, cfg, slow, fast)
-	makeBuckets(t, bucket)
+	e.makeBuckets(t, bucket)
 
 	upload := func(u user, key string) time.Duration {
 		t.Helper()
@@ -243,7 +243,7 @@ func TestAuthFailureLimit(t *testing.T) {
 	cfg := "users:\n" + victim.entry("    grants:\n      - buckets: \"brute-*\"\n        actions: [read, write, list]\n") +
 		"policy:\n  limits:\n    auth_failures_per_minute: 5\n    auth_failure_burst: 5\n"
 	e := start(t, cfg, victim)
-	makeBuckets(t, bucket)
+	e.makeBuckets(t, bucket)
 	guesser := victim
 	guesser.SecretKey = harness.RandomString(40)
 	e.noLeak("wrong secret the guesser signed with", guesser.SecretKey)

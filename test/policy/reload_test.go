@@ -37,7 +37,7 @@ func TestReload(t *testing.T) {
 	invalid := "users:\n" + x.entry("    grants:\n      - buckets: \"hup-*\"\n        actions: [read, list]\n") +
 		bob.entry("    grants:\n      - buckets: \"hup-*\"\n        actions: [read, wirte]\n")
 	e := start(t, readOnly, x, bob)
-	makeBuckets(t, bucket)
+	e.makeBuckets(t, bucket)
 
 	// One client for the whole test, counting the connections it opens.
 	var dials atomic.Int64

@@ -115,7 +115,7 @@ func TestMaxObjectSize(t *testing.T) {
 		"    - bucket: \"small-*\"\n      max_object_size: 1MiB\n"+
 		// S3 parts are at least 5 MiB, so a multipart test needs a larger limit.
 		"    - bucket: \"mp-*\"\n      max_object_size: 6MiB\n")
-	makeBuckets(t, bucket, multi, free)
+	e.makeBuckets(t, bucket, multi, free)
 	admin := e.admin()
 
 	// put sends an UNSIGNED-PAYLOAD PUT declaring size bytes, with
@@ -280,7 +280,7 @@ func TestAllowedTypes(t *testing.T) {
 	t.Parallel()
 	bucket := bucketName("img")
 	e := start(t, "policy:\n  buckets:\n    - bucket: \"img-*\"\n      allowed_types: [\"image/*\"]\n")
-	makeBuckets(t, bucket)
+	e.makeBuckets(t, bucket)
 	admin := e.admin()
 	impostor := zipImpostor(t)
 
@@ -395,7 +395,7 @@ func TestQuota(t *testing.T) {
 		"    - bucket: \"count-*\"\n      quota: {max_objects: 3}\n"+
 		"    - bucket: \"bytes-*\"\n      quota: {max_bytes: 1000}\n"+
 		"    - bucket: \"mpq-*\"\n      quota: {max_bytes: 8MiB}\n")
-	makeBuckets(t, counted, sized, multi)
+	e.makeBuckets(t, counted, sized, multi)
 	c := e.minio(t, e.admin())
 
 	put := func(t *testing.T, bucket, key string, body []byte) error {

@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/gateway/metrics"
+	"github.com/photogate/photogate/gateway/s3xml"
+	"github.com/photogate/photogate/gateway/sigv4"
+)
+
+// maxPartsPages bounds the listing: S3 allows 10000 parts, 1000 a page.
+const maxPartsPages = 11
+
+// uploadedSoFar asks the backend how many bytes a multipart upload's parts
+// hold, leaving out part skip (which an UploadPart of that number replaces).
+func (b *Backend) uploadedSoFar(ctx context.Context, t classify.Target, uploadID string, skip int) (int64, error) {
+	ctx = metrics.WithOperation(ctx, string(classify.ListParts))
+	var total int64
+	marker := ""
+	for range maxPartsPages {
+		q := url.Values{"uploadId": {uploadID}, "max-parts": {"1000"}}
+		if marker != "" {
+			q.Set("part-number-marker", marker)
+		}
+		path := "/" + t.Bucket + "/" + t.Key
+		req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: path, RawQuery: q.Encode()}, Header: http.Header{}}
+		resp, err := b.Do(ctx, req, sigv4.EmptySHA256, nil, nil)
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("list parts: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("list parts: backend answered %d", resp.StatusCode)
+		}
+		page, err := s3xml.ParseListParts(body)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range page.Parts {
+			if p.PartNumber != skip {
+				total += p.Size
+			}
+		}
+		if !page.IsTruncated || page.NextPartNumberMarker == "" || page.NextPartNumberMarker == marker {
+			return total, nil
+		}
+		marker = page.NextPartNumberMarker
+	}
+	return 0, fmt.Errorf("list parts: more than %d pages", maxPartsPages)
+}
+
+// partNumber is the request's partNumber, 0 when absent.
+func partNumber(q url.Values) int {
+	n, _ := strconv.Atoi(q.Get("partNumber"))
+	return n
+}
