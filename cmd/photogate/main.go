@@ -18,8 +18,13 @@ import (
 	"github.com/photogate/photogate/gateway/tlsutil"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=...
+// -X main.commit=..." (make build does); builds without VCS stamping (as in
+// CI, -buildvcs=false) would otherwise not know their commit.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const usage = `photogate — an S3 gateway for photo libraries
 

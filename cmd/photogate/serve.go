@@ -76,7 +76,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.ReadBuildInfo(version))
+	build := metrics.ReadBuildInfo(version)
+	if commit != "" {
+		build.Commit = commit
+	}
+	m := metrics.New(reg, build)
 	audit, closeAudit, err := openAudit(cfg.Log.Audit, stderr)
 	if err != nil {
 		return err
