@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/photogate/photogate/gateway/classify"
 	"github.com/photogate/photogate/gateway/s3err"
@@ -70,4 +71,20 @@ func (h *Holder) authorizeAnonymous(e *Engine, op classify.Op, bucket string) er
 	}
 	h.refused(ReasonAccessDenied, "")
 	return s3err.New(s3err.AccessDenied, "Anonymous access is not allowed; sign the request with a photogate access key.")
+}
+
+// IsAdmin reports whether accessKey holds the admin action on every bucket
+// (a grant whose pattern is "*"): what the admin API asks of a signed
+// caller, since it answers about all buckets at once.
+func (h *Holder) IsAdmin(accessKey string) bool {
+	u, ok := h.Load().users[accessKey]
+	if !ok {
+		return false
+	}
+	for _, g := range u.grants {
+		if g.actions.has(classify.ActionAdmin) && slices.Contains(g.patterns, "*") {
+			return true
+		}
+	}
+	return false
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/gateway/embedded"
 	"github.com/photogate/photogate/gateway/metrics"
+	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/gateway/sigv4"
 	"github.com/photogate/photogate/gateway/tlsutil"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/api"
@@ -156,7 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		HostID:      hostname,
 	})
 	if cfg.AdminToken == "" {
-		log.Warn("admin API /api/ is disabled: set PHOTOGATE_ADMIN_TOKEN to enable search and stats")
+		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
 	minFree, _ := policy.ParseSize(cfg.MinFreeDisk) // validated with the config
 	disk := metrics.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
@@ -176,6 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		API: api.New(api.Config{
 			Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
 			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
+			Signed:  signedAdmin(pol),
 		}),
 	})
 
@@ -357,6 +360,36 @@ func redactURL(raw string) string {
 		}
 	}
 	return raw
+}
+
+// signedAdmin admits SigV4-signed admin API requests from users with the
+// admin grant on every bucket, throttling addresses that keep failing just
+// as the S3 listener does.
+func signedAdmin(pol *policy.Holder) func(*http.Request) error {
+	verifier := &sigv4.Verifier{Secrets: pol.Secret}
+	return func(r *http.Request) error {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		if err := pol.AuthAllowed(ip); err != nil {
+			return err
+		}
+		res, err := verifier.Verify(r)
+		if err != nil {
+			if s3err.Is(err, s3err.SignatureDoesNotMatch) || s3err.Is(err, s3err.InvalidAccessKeyID) {
+				pol.AuthFailed(ip)
+			}
+			return err
+		}
+		if res.Version != 4 {
+			return errors.New("the admin API takes SigV4 only")
+		}
+		if !pol.IsAdmin(res.AccessKey) {
+			return fmt.Errorf("user %s lacks the admin grant on every bucket", res.AccessKey)
+		}
+		return nil
+	}
 }
 
 // compilePolicy turns the users and rules of cfg into a policy engine.

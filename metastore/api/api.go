@@ -39,7 +39,12 @@ type Config struct {
 	// the API (403 on every route): an index of someone's photos, with
 	// their GPS positions, is not something to serve unauthenticated by
 	// accident.
-	Token  string
+	Token string
+	// Signed, when set, admits requests signed with SigV4 (Authorization:
+	// AWS4-HMAC-SHA256 ...) instead of the token: it verifies the signature
+	// and that the signer may administer every bucket, and returns nil to
+	// admit. With Signed set the API is enabled even without a Token.
+	Signed func(r *http.Request) error
 	Logger *slog.Logger // nil: discard
 	// Checker, when set, serves POST /api/v1/check: a full comparison of
 	// index and backend, with ?repair=true fixing what it finds.
@@ -72,8 +77,10 @@ func New(cfg Config) http.Handler {
 		panic("api.New: Config.Index is nil")
 	}
 	h := &handler{
-		index:   cfg.Index,
-		enabled: cfg.Token != "",
+		index:    cfg.Index,
+		enabled:  cfg.Token != "" || cfg.Signed != nil,
+		hasToken: cfg.Token != "",
+		signed:   cfg.Signed,
 		// Only a digest of the token is kept: comparing fixed-size
 		// digests in constant time hides the token's length as well as
 		// its bytes, which subtle.ConstantTimeCompare on the raw strings
@@ -111,6 +118,8 @@ func New(cfg Config) http.Handler {
 type handler struct {
 	index    Searcher
 	enabled  bool
+	hasToken bool
+	signed   func(*http.Request) error
 	tokenSum [sha256.Size]byte
 	log      *slog.Logger
 	timeout  time.Duration
@@ -139,7 +148,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("WWW-Authenticate", "Bearer")
 		h.writeError(w, http.StatusUnauthorized, ErrorBody{
 			Code:    CodeUnauthorized,
-			Message: "send the admin token as 'Authorization: Bearer <token>'",
+			Message: "send the admin token as 'Authorization: Bearer <token>', or sign the request (SigV4) as a user with the admin grant on every bucket",
 		})
 		return
 	}
@@ -159,8 +168,17 @@ func (h *handler) authenticate(r *http.Request) string {
 		return "no Authorization header"
 	}
 	scheme, cred, _ := strings.Cut(auth, " ")
+	if scheme == "AWS4-HMAC-SHA256" && h.signed != nil {
+		if err := h.signed(r); err != nil {
+			return "signed request refused: " + err.Error()
+		}
+		return ""
+	}
 	if !strings.EqualFold(scheme, "Bearer") { // auth schemes are case-insensitive (RFC 9110 §11.1)
 		return "not a bearer token"
+	}
+	if !h.hasToken {
+		return "no admin token is configured; sign the request (SigV4) as a user with admin on every bucket"
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(cred)))
 	if subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {

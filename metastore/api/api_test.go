@@ -830,3 +830,32 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// With no token but signed requests admitted, the token path must stay
+// shut: an empty bearer credential would otherwise match the empty token.
+func TestSignedOnlyAPIRefusesBearer(t *testing.T) {
+	admitted := 0
+	f := newServer(t, openStore(t), api.Config{Signed: func(r *http.Request) error {
+		if r.Header.Get("X-Test-Signer") != "admin" {
+			return errors.New("not an admin")
+		}
+		admitted++
+		return nil
+	}})
+	for _, auth := range []string{"Bearer ", "Bearer", "Bearer x", ""} {
+		if got := f.do(t, http.MethodGet, "/api/v1/stats", auth); got.status != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %d, want 401", auth, got.status)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/stats", nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x")
+	req.Header.Set("X-Test-Signer", "admin")
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || admitted != 1 {
+		t.Fatalf("signed admin: %d (admitted %d)", resp.StatusCode, admitted)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/test/harness"
@@ -71,7 +72,7 @@ type env struct {
 	awsEnv []string
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, extraEnv ...string) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs MinIO, the photogate binary and aws-cli")
@@ -83,7 +84,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := harness.StartGateway(t, harness.GatewayOptions{Binary: bin, Backend: m})
+	g := harness.StartGateway(t, harness.GatewayOptions{Binary: bin, Backend: m, Env: extraEnv})
 	home := t.TempDir()
 	cfg := filepath.Join(home, "config")
 	// A 1 MiB multipart threshold sends the larger photos as multipart
@@ -325,5 +326,50 @@ func TestCheckAndRepairCommands(t *testing.T) {
 	}
 	if it, ok := e.object(t, "drift", "behind-its-back.jpg"); !ok || it.Model != "iPhone 6" {
 		t.Fatalf("repaired record: %+v", it)
+	}
+}
+
+// TestAdminAPIForSignedAdmins: /api/ takes the bearer token or a SigV4
+// signature of a user with the admin grant on every bucket.
+func TestAdminAPIForSignedAdmins(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "users.yaml")
+	if err := os.WriteFile(cfg, []byte(`users:
+  - name: viewer
+    access_key: VIEWERKEY01
+    secret_key: viewer-secret-0001
+    grants: [{buckets: "*", actions: [read, list]}]
+  - name: ops
+    access_key: OPSKEY0001
+    secret_key: ops-secret-00001
+    grants: [{buckets: "*", actions: [read, write, delete, list, admin]}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "PHOTOGATE_CONFIG="+cfg)
+	get := func(ak, sk string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.g.AdminEndpoint()+"/api/v1/stats", nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		resp, err := http.DefaultClient.Do(signer.SignV4(*req, ak, sk, "", "us-east-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("OPSKEY0001", "ops-secret-00001"); code != http.StatusOK {
+		t.Errorf("signed by an admin of every bucket: %d, want 200", code)
+	}
+	if code := get("VIEWERKEY01", "viewer-secret-0001"); code != http.StatusUnauthorized {
+		t.Errorf("signed by a user without admin: %d, want 401", code)
+	}
+	if code := get("OPSKEY0001", "wrong-secret-0000"); code != http.StatusUnauthorized {
+		t.Errorf("wrong secret: %d, want 401", code)
+	}
+	if code := e.apiGet(t, "/api/v1/stats", nil); code != http.StatusOK {
+		t.Errorf("the bearer token still works: %d", code)
+	}
+	if strings.Contains(e.g.Stderr(), "ops-secret-00001") || strings.Contains(e.g.Stderr(), "viewer-secret-0001") {
+		t.Error("a secret reached the log")
 	}
 }
