@@ -1,6 +1,8 @@
 package sigv4
 
 import (
+	"github.com/photogate/photogate/test/harness"
+
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -105,11 +107,9 @@ func needPython(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("interop test")
 	}
-	py, err := exec.LookPath("python3")
-	if err != nil || exec.Command(py, "-c", "import botocore").Run() != nil {
-		t.Skip("botocore not installed")
-	}
-	return py
+	// Under CI=true a missing client fails the test instead of skipping it.
+	harness.Require(t, "boto3") // boto3 brings botocore
+	return harness.Require(t, "python3")
 }
 
 // botocoreScript signs with botocore's own V2 signers: HmacV1Auth for the
@@ -231,10 +231,7 @@ func TestInteropBotocoreV2(t *testing.T) {
 
 func TestInteropAWSCLIPresignV2(t *testing.T) {
 	needPython(t)
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("aws CLI not installed")
-	}
+	aws := harness.Require(t, "aws")
 	srv, rec := newInteropServer(t, rtVerifier())
 	for _, key := range []string{"plain.txt", "a b+c.txt", "ü/日本.txt"} {
 		cmd := exec.Command(aws, "s3", "presign", "s3://bucket/"+key, "--endpoint-url", srv.URL, "--expires-in", "600")
@@ -257,10 +254,7 @@ func TestInteropS3cmdV2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop test")
 	}
-	s3cmd, err := exec.LookPath("s3cmd")
-	if err != nil {
-		t.Skip("s3cmd not installed")
-	}
+	s3cmd := harness.Require(t, "s3cmd")
 	srv, rec := newInteropServer(t, rtVerifier())
 	dir := t.TempDir()
 	host := strings.TrimPrefix(srv.URL, "http://")
