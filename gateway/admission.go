@@ -32,7 +32,7 @@ type Policy interface {
 	CheckDeclaredType(bucket, contentType string) error
 	CheckUpload(ctx context.Context, u policy.Upload) error
 	TypesRestricted(bucket string) bool
-	MultipartTotalMatters(accessKey, bucket string) bool
+	UploadNeeds(accessKey, bucket string) policy.UploadNeeds
 	CheckType(bucket string, head []byte) error
 	Throttle(ctx context.Context, accessKey string, r io.Reader) io.Reader
 }
@@ -176,11 +176,14 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 			return err
 		}
 	}
+	// Sizes of copy sources, existing parts and replaced objects each cost a
+	// lookup; fetch only those the bucket's and user's rules use.
+	needs := s.policy.UploadNeeds(user, t.Bucket)
 	u := policy.Upload{User: user, Bucket: t.Bucket, Key: t.Key, Op: op, Size: -1, UploadedSoFar: -1}
-	switch op {
-	case classify.PutObject, classify.UploadPart:
+	switch {
+	case op == classify.PutObject || op == classify.UploadPart:
 		u.Size = body.length
-	case classify.CopyObject, classify.UploadPartCopy:
+	case (op == classify.CopyObject || op == classify.UploadPartCopy) && needs.Sizes:
 		// The copy is as large as its source (ranges of UploadPartCopy
 		// are bounded by it too).
 		src, _, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
@@ -195,8 +198,7 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 		}
 	}
 	u.PartNumber = partNumber(r.URL.Query())
-	if (op == classify.UploadPart || op == classify.UploadPartCopy || op == classify.CompleteMultipartUpload) &&
-		s.policy.MultipartTotalMatters(user, t.Bucket) {
+	if (op == classify.UploadPart || op == classify.UploadPartCopy || op == classify.CompleteMultipartUpload) && needs.Sizes {
 		// The parts already stored count towards the object's size and the
 		// quota; a re-sent part replaces its earlier version.
 		so, err := s.backend.uploadedSoFar(ctx, t, r.URL.Query().Get("uploadId"), u.PartNumber)
@@ -212,7 +214,7 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 			}
 		}
 	}
-	if s.sizes != nil && (op == classify.PutObject || op == classify.CopyObject || op == classify.CompleteMultipartUpload) {
+	if s.sizes != nil && needs.Replaced && (op == classify.PutObject || op == classify.CopyObject || op == classify.CompleteMultipartUpload) {
 		size, exists, err := s.sizes.ObjectSize(ctx, t.Bucket, t.Key)
 		if err != nil {
 			return s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable.", err)

@@ -223,16 +223,29 @@ func usageUnavailable(cause error) error {
 	return &s3err.Error{Code: s3err.ServiceUnavailable, Message: "Storage usage is unavailable; please retry.", RetryAfter: 1, Cause: cause}
 }
 
-// MultipartTotalMatters reports whether uploads into bucket by accessKey are
-// subject to a limit on a multipart upload's running total (max_multipart_size
-// or a byte quota), so the caller must find out what the upload's parts
-// already hold; elsewhere that costs a backend listing for nothing.
-func (h *Holder) MultipartTotalMatters(accessKey, bucket string) bool {
+// UploadNeeds says which facts about an upload CheckUpload will use for
+// accessKey in bucket. Each costs the caller a lookup (the index, or a
+// backend HEAD or part listing), so callers fetch only what is needed.
+type UploadNeeds struct {
+	// Sizes: a size limit or a byte quota applies, so the sizes of copy
+	// sources and of a multipart upload's existing parts matter.
+	Sizes bool
+	// Replaced: a quota applies, so the object an upload replaces matters.
+	Replaced bool
+}
+
+// UploadNeeds reports what CheckUpload needs to know for uploads by
+// accessKey into bucket.
+func (h *Holder) UploadNeeds(accessKey, bucket string) UploadNeeds {
 	e := h.Load()
 	r := e.rule(bucket)
-	if r.maxMultipart > 0 || r.quota.maxBytes > 0 {
-		return true
+	var uq quota
+	if usr := e.users[accessKey]; usr != nil {
+		uq = usr.quota
 	}
-	usr := e.users[accessKey]
-	return usr != nil && usr.quota.maxBytes > 0
+	anyQuota := r.quota.maxBytes > 0 || r.quota.maxObjects > 0 || uq.maxBytes > 0 || uq.maxObjects > 0
+	return UploadNeeds{
+		Sizes:    r.maxObject > 0 || r.maxMultipart > 0 || r.quota.maxBytes > 0 || uq.maxBytes > 0,
+		Replaced: anyQuota,
+	}
 }

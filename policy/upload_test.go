@@ -209,3 +209,25 @@ func TestCheckUploadUsageFailsClosed(t *testing.T) {
 	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIAANA1", Bucket: "x", Op: classify.PutObject, Size: 1}), s3err.InternalError)
 	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "x", Op: classify.PutObject, Size: 1}))
 }
+
+func TestUploadNeeds(t *testing.T) {
+	h := holder(t, `
+users:
+  - {name: a, access_key: AKIANEEDS01, secret_key: secret-needs-1, grants: [{buckets: "*", actions: [write]}]}
+policy:
+  buckets:
+    - {bucket: sized, max_object_size: 1MiB}
+    - {bucket: counted, quota: {max_objects: 10}}
+    - {bucket: weighed, quota: {max_bytes: 1GiB}}
+`, Options{})
+	for bucket, want := range map[string]UploadNeeds{
+		"plain":   {},
+		"sized":   {Sizes: true},
+		"counted": {Replaced: true},
+		"weighed": {Sizes: true, Replaced: true},
+	} {
+		if got := h.UploadNeeds("AKIANEEDS01", bucket); got != want {
+			t.Errorf("%s: %+v, want %+v", bucket, got, want)
+		}
+	}
+}
