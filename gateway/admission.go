@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -90,18 +91,57 @@ func clientIP(r *http.Request) string {
 // failing so that guessing secrets is slow. An unsigned request comes back
 // as the anonymous caller (access key ""), for policy to judge.
 func (s *Server) authenticate(r *http.Request) (*sigv4.Result, error) {
-	ip := clientIP(r)
-	if err := s.policy.AuthAllowed(ip); err != nil {
-		return nil, err
-	}
-	auth, err := s.verifier.Verify(r)
-	switch {
-	case errors.Is(err, sigv4.ErrAnonymous):
+	auth, err := verifyThrottled(s.policy, s.verifier, r)
+	if errors.Is(err, sigv4.ErrAnonymous) {
 		return &sigv4.Result{PayloadHash: sigv4.UnsignedPayload}, nil
-	case s3err.Is(err, s3err.SignatureDoesNotMatch), s3err.Is(err, s3err.InvalidAccessKeyID):
-		s.policy.AuthFailed(ip)
 	}
 	return auth, err
+}
+
+// throttle is the part of Policy that slows down secret guessing.
+type throttle interface {
+	AuthAllowed(ip string) error
+	AuthFailed(ip string)
+}
+
+// verifyThrottled verifies r's signature unless its address is throttled,
+// and counts a wrong key or signature against the address.
+func verifyThrottled(t throttle, v *sigv4.Verifier, r *http.Request) (*sigv4.Result, error) {
+	ip := clientIP(r)
+	if err := t.AuthAllowed(ip); err != nil {
+		return nil, err
+	}
+	res, err := v.Verify(r)
+	if s3err.Is(err, s3err.SignatureDoesNotMatch) || s3err.Is(err, s3err.InvalidAccessKeyID) {
+		t.AuthFailed(ip)
+	}
+	return res, err
+}
+
+// AdminPolicy is what SignedAdmin needs: secrets, the failure throttle, and
+// whether a user administers every bucket.
+type AdminPolicy interface {
+	throttle
+	Secret(accessKey string) (string, bool)
+	IsAdmin(accessKey string) bool
+}
+
+// SignedAdmin admits SigV4-signed requests to the admin API from users with
+// the admin grant on every bucket, throttled like the S3 listener.
+func SignedAdmin(p AdminPolicy) func(*http.Request) error {
+	v := &sigv4.Verifier{Secrets: p.Secret}
+	return func(r *http.Request) error {
+		res, err := verifyThrottled(p, v, r)
+		switch {
+		case err != nil:
+			return err
+		case res.Version != 4:
+			return errors.New("the admin API takes SigV4 only")
+		case !p.IsAdmin(res.AccessKey):
+			return fmt.Errorf("user %s lacks the admin grant on every bucket", res.AccessKey)
+		}
+		return nil
+	}
 }
 
 // authorize checks the operation, and for copies also read access to the

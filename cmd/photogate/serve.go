@@ -23,8 +23,6 @@ import (
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/gateway/embedded"
 	"github.com/photogate/photogate/gateway/metrics"
-	"github.com/photogate/photogate/gateway/s3err"
-	"github.com/photogate/photogate/gateway/sigv4"
 	"github.com/photogate/photogate/gateway/tlsutil"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/api"
@@ -178,7 +176,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		API: api.New(api.Config{
 			Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
 			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
-			Signed:  signedAdmin(pol),
+			Signed:  gateway.SignedAdmin(pol),
 		}),
 	})
 
@@ -360,36 +358,6 @@ func redactURL(raw string) string {
 		}
 	}
 	return raw
-}
-
-// signedAdmin admits SigV4-signed admin API requests from users with the
-// admin grant on every bucket, throttling addresses that keep failing just
-// as the S3 listener does.
-func signedAdmin(pol *policy.Holder) func(*http.Request) error {
-	verifier := &sigv4.Verifier{Secrets: pol.Secret}
-	return func(r *http.Request) error {
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		if err := pol.AuthAllowed(ip); err != nil {
-			return err
-		}
-		res, err := verifier.Verify(r)
-		if err != nil {
-			if s3err.Is(err, s3err.SignatureDoesNotMatch) || s3err.Is(err, s3err.InvalidAccessKeyID) {
-				pol.AuthFailed(ip)
-			}
-			return err
-		}
-		if res.Version != 4 {
-			return errors.New("the admin API takes SigV4 only")
-		}
-		if !pol.IsAdmin(res.AccessKey) {
-			return fmt.Errorf("user %s lacks the admin grant on every bucket", res.AccessKey)
-		}
-		return nil
-	}
 }
 
 // compilePolicy turns the users and rules of cfg into a policy engine.
