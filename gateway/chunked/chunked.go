@@ -58,6 +58,11 @@ type Options struct {
 	// Signer verifies chunk and trailer signatures; nil means unsigned
 	// chunks (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
 	Signer Signer
+	// Unverified, with no Signer, reads signed framing (chunk-signature
+	// extensions, a trailer signature) without verifying it: for a listener
+	// that only an authenticated proxy can reach, like photogate's embedded
+	// backend. Never for bodies from clients.
+	Unverified bool
 	// SeedSignature is the request's signature, which the first chunk's
 	// signature chains to.
 	SeedSignature string
@@ -103,6 +108,7 @@ const (
 type Reader struct {
 	br       *bufio.Reader
 	signer   Signer
+	signed   bool // the framing carries signatures (verified only with a signer)
 	prevSig  string
 	declared []string
 	maxChunk int64
@@ -124,6 +130,7 @@ func NewReader(src io.Reader, opts Options) *Reader {
 	r := &Reader{
 		br:       bufio.NewReaderSize(src, bufSize),
 		signer:   opts.Signer,
+		signed:   opts.Signer != nil || opts.Unverified,
 		prevSig:  opts.SeedSignature,
 		maxChunk: opts.MaxChunkSize,
 		trailer:  make(http.Header, len(opts.Trailers)),
@@ -240,14 +247,16 @@ func (r *Reader) readHeader() error {
 	if err != nil {
 		return err
 	}
-	if r.signer != nil {
+	if r.signed {
 		if !hasExt || !bytes.HasPrefix(ext, []byte(chunkSigExtPrefix)) {
 			return malformed("chunk header without chunk-signature")
 		}
 		if err := parseSig(r.sig[:], ext[len(chunkSigExtPrefix):]); err != nil {
 			return err
 		}
-		r.h.Reset()
+		if r.signer != nil {
+			r.h.Reset()
+		}
 	}
 	// Unsigned chunks may carry extensions (some encoders add an empty or
 	// meaningless chunk-signature); nothing depends on them.
@@ -364,7 +373,7 @@ func (r *Reader) readTrailers() error {
 			// In signed mode with trailers, minio-go sends a blank line
 			// between the trailers and their signature; anywhere else a
 			// blank line ends the section.
-			if r.signer != nil && len(r.declared) > 0 && !sigSeen {
+			if r.signed && len(r.declared) > 0 && !sigSeen {
 				if blanks++; blanks > maxBlankLines {
 					return malformed("trailer section has too many blank lines")
 				}
@@ -379,7 +388,7 @@ func (r *Reader) readTrailers() error {
 		lname := strings.ToLower(string(bytes.TrimSpace(name)))
 		value = bytes.Trim(value, " \t")
 		if lname == trailerSigName {
-			if r.signer == nil {
+			if !r.signed {
 				return malformed("trailer signature in an unsigned stream")
 			}
 			if sigSeen {
@@ -391,11 +400,13 @@ func (r *Reader) readTrailers() error {
 			if err := parseSig(r.sig[:], value); err != nil {
 				return err
 			}
-			want := r.signer.TrailerSignature(r.prevSig, canon)
-			if subtle.ConstantTimeCompare([]byte(want), r.sig[:]) != 1 {
-				return s3err.New(s3err.SignatureDoesNotMatch, "The trailer signature does not match.")
+			if r.signer != nil {
+				want := r.signer.TrailerSignature(r.prevSig, canon)
+				if subtle.ConstantTimeCompare([]byte(want), r.sig[:]) != 1 {
+					return s3err.New(s3err.SignatureDoesNotMatch, "The trailer signature does not match.")
+				}
+				r.prevSig = want
 			}
-			r.prevSig = want
 			sigSeen = true
 			continue
 		}
@@ -452,7 +463,7 @@ func (r *Reader) missingMsg(sigSeen bool) string {
 			return fmt.Sprintf("The request body terminated before the trailer %q.", d)
 		}
 	}
-	if r.signer != nil && len(r.declared) > 0 && !sigSeen {
+	if r.signed && len(r.declared) > 0 && !sigSeen {
 		return "The request body terminated before the trailer signature."
 	}
 	return "The request body terminated unexpectedly."

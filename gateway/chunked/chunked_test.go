@@ -925,3 +925,23 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestUnverifiedReadsSignedFraming: without a Signer, signed framing is an
+// error, unless Unverified says the signatures are to be skipped.
+func TestUnverifiedReadsSignedFraming(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 70000)
+	for _, st := range []style{styleAWS, styleMinio} {
+		body := encode(data, 65536, newAWSSigner("another-secret", testRegion, testTime), strings.Repeat("0", 64),
+			[]kv{{"x-amz-checksum-crc32", "AAAAAA=="}}, st)
+		opts := Options{Trailers: []string{"x-amz-checksum-crc32"}}
+		if _, err := io.ReadAll(NewReader(bytes.NewReader(body), opts)); err == nil {
+			t.Fatalf("style %d: signed framing accepted as unsigned", st)
+		}
+		opts.Unverified = true
+		r := NewReader(bytes.NewReader(body), opts)
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, data) || r.Trailer().Get("X-Amz-Checksum-Crc32") != "AAAAAA==" {
+			t.Fatalf("style %d: %d bytes, %v, trailer %v", st, len(got), err, r.Trailer())
+		}
+	}
+}

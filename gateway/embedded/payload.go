@@ -1,24 +1,18 @@
 package embedded
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/minio/crc64nvme"
+
+	"github.com/photogate/photogate/gateway/chunked"
+	"github.com/photogate/photogate/gateway/integrity"
+	"github.com/photogate/photogate/gateway/s3err"
 )
 
 // Payload decoding for object and part uploads.
@@ -36,10 +30,6 @@ import (
 // and only photogate, which already authenticated the client, can reach this
 // listener.
 
-const (
-	maxChunkHeaderLen = 4 << 10  // "hex;chunk-signature=<64 hex>" is ~90 bytes
-	maxTrailerLen     = 16 << 10 // a few "name:value" lines
-)
 
 // Errors are gofakes3 error values with codes gofakes3 knows the HTTP status
 // of: the same reader feeds gofakes3's PutObject handler, which maps an
@@ -48,9 +38,6 @@ func errIncompleteBody(format string, args ...any) error {
 	return gofakes3.ErrorMessagef(gofakes3.ErrIncompleteBody, format, args...)
 }
 
-func errBadDigest(format string, args ...any) error {
-	return gofakes3.ErrorMessagef(gofakes3.ErrBadDigest, format, args...)
-}
 
 // isAWSChunked reports whether the request body uses aws-chunked framing.
 func isAWSChunked(h http.Header) bool {
@@ -80,24 +67,6 @@ func stripAWSChunked(v string) string {
 	return strings.Join(keep, ",")
 }
 
-// newChecksum returns the hash for an x-amz-checksum-<alg> name, or nil if
-// the algorithm is not one S3 defines.
-func newChecksum(name string) hash.Hash {
-	switch strings.TrimPrefix(strings.ToLower(name), "x-amz-checksum-") {
-	case "crc32":
-		return crc32.NewIEEE()
-	case "crc32c":
-		return crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	case "crc64nvme":
-		return crc64nvme.New()
-	case "sha1":
-		return sha1.New()
-	case "sha256":
-		return sha256.New()
-	}
-	return nil
-}
-
 // decodedBody is a request body with framing removed and integrity checks
 // attached; Size is the exact payload length.
 type decodedBody struct {
@@ -109,79 +78,94 @@ type decodedBody struct {
 // (Content-Length, Content-Encoding, ...) are applied by rewriteDecodedHeaders.
 // checkMD5 adds Content-MD5 verification (gofakes3 does its own for PUT).
 // A non-nil error is an S3 error suitable for the client.
+//
+// The framing and checks are photogate's own (gateway/chunked,
+// gateway/integrity); chunk signatures are not verified (see above), but the
+// trailer or header checksum, a literal x-amz-content-sha256, Content-MD5
+// and the exact length are, and the end of the body is held back until they
+// pass, so a failing body is never stored.
 func decodeBody(r *http.Request, checkMD5 bool) (decodedBody, error) {
-	body, err := decodePayload(r)
-	if err != nil || !checkMD5 {
-		return body, err
-	}
-	v, ok := r.Header["Content-Md5"]
-	if !ok {
-		return body, nil
-	}
-	want, err := base64.StdEncoding.DecodeString(strings.Join(v, ""))
-	if err != nil || len(want) != md5.Size {
-		return decodedBody{}, gofakes3.ErrInvalidDigest
-	}
-	body.Reader = &verifyingReader{r: body.Reader, h: md5.New(), want: want, what: "Content-MD5"}
-	return body, nil
-}
-
-func decodePayload(r *http.Request) (decodedBody, error) {
 	h := r.Header
-	var rd io.Reader
-	var size int64
+	alg, headerSum, err := integrity.AlgorithmFromHeaders(h)
+	if err != nil {
+		return decodedBody{}, gofakesError(err)
+	}
+	expect := integrity.Expect{Length: r.ContentLength, Algorithm: alg}
+	if headerSum != "" {
+		expect.Checksum = func() string { return headerSum }
+	}
+	if checkMD5 {
+		expect.MD5 = h.Get("Content-Md5")
+	}
+	var src io.Reader = r.Body
 	if isAWSChunked(h) {
-		var err error
-		size, err = strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+		size, err := strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		if err != nil || size < 0 {
 			return decodedBody{}, gofakes3.ErrorMessage(gofakes3.ErrMissingContentLength,
 				"aws-chunked uploads need a valid x-amz-decoded-content-length")
 		}
-		// The decoder checks the length itself, at the end of the framing.
-		d := &chunkedDecoder{br: bufio.NewReaderSize(r.Body, 64<<10), want: size}
-		// Only a trailer the client announced is checked: S3 requires
-		// x-amz-trailer to name it, and without the name we cannot know
-		// which checksum to compute while streaming.
-		if name := strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer"))); strings.HasPrefix(name, "x-amz-checksum-") {
-			if sum := newChecksum(name); sum != nil {
-				d.trailerName, d.sum = name, sum
+		var trailers []string
+		for _, v := range h.Values("X-Amz-Trailer") {
+			for n := range strings.SplitSeq(v, ",") {
+				if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+					trailers = append(trailers, n)
+				}
 			}
 		}
-		rd = d
-	} else {
-		size = r.ContentLength
-		rd = r.Body
-		if size >= 0 {
-			rd = &exactReader{r: rd, want: size}
+		// Signed framing is read but not verified: only photogate reaches
+		// this listener, and it authenticated the client already.
+		signed := strings.HasPrefix(h.Get("X-Amz-Content-Sha256"), "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+		d := chunked.NewReader(r.Body, chunked.Options{Trailers: trailers, MaxChunkSize: 5 << 30, Unverified: signed})
+		src, expect.Length = d, size
+		for _, name := range trailers {
+			if talg, ok := integrity.TrailerAlgorithm(name); ok && expect.Algorithm == "" {
+				expect.Algorithm = talg
+				expect.Checksum = func() string { return d.Trailer().Get(name) }
+			}
 		}
+	} else if v := h.Get("X-Amz-Content-Sha256"); len(v) == 64 {
 		// A literal payload hash is a promise about the bytes; S3 checks it
 		// and so do we (photogate may pass the client's through).
-		// UNSIGNED-PAYLOAD carries no promise, nor do the STREAMING-* modes
-		// (their chunk signatures are not checked, see above).
-		if v := h.Get("X-Amz-Content-Sha256"); len(v) == 64 {
-			if want, err := hex.DecodeString(v); err == nil {
-				rd = &verifyingReader{r: rd, h: sha256.New(), want: want, what: "x-amz-content-sha256"}
-			}
+		if _, err := hex.DecodeString(v); err == nil {
+			expect.SHA256 = v
 		}
 	}
-	// A checksum sent as a header rather than a trailer is just as checkable,
-	// whatever the framing.
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "x-amz-checksum-") || len(vs) == 0 {
-			continue
-		}
-		sum := newChecksum(lk) // nil for x-amz-checksum-type/-algorithm/-mode
-		if sum == nil {
-			continue
-		}
-		want, err := base64.StdEncoding.DecodeString(vs[0])
-		if err != nil || len(want) != sum.Size() {
-			return decodedBody{}, gofakes3.ErrorMessagef(gofakes3.ErrInvalidDigest, "%s is not a valid base64 checksum", lk)
-		}
-		rd = &verifyingReader{r: rd, h: sum, want: want, what: lk}
+	ir, err := integrity.NewReader(src, expect)
+	if err != nil {
+		return decodedBody{}, gofakesError(err)
 	}
-	return decodedBody{Reader: rd, Size: size}, nil
+	return decodedBody{Reader: gofakesReader{ir}, Size: expect.Length}, nil
+}
+
+// gofakesError turns photogate's S3 errors into gofakes3's: the same reader
+// feeds gofakes3's PutObject handler, which knows the HTTP status of its own
+// codes only (anything else becomes 500).
+func gofakesError(err error) error {
+	var e *s3err.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	code := gofakes3.ErrorCode(e.Code)
+	switch {
+	case e.Code == s3err.XAmzContentSHA256Mismatch || e.Code == s3err.XAmzContentChecksumMismatch:
+		code = gofakes3.ErrBadDigest
+	case e.Code == s3err.InvalidRequest:
+		code = gofakes3.ErrIncompleteBody // malformed framing, as AWS answers it
+	case code.Status() == http.StatusInternalServerError && e.Code != s3err.InternalError:
+		code = gofakes3.ErrInvalidArgument
+	}
+	return gofakes3.ErrorMessage(code, e.Description())
+}
+
+// gofakesReader reports read errors as gofakes3 errors.
+type gofakesReader struct{ r io.Reader }
+
+func (g gofakesReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = gofakesError(err)
+	}
+	return n, err
 }
 
 // rewriteDecodedHeaders makes r's headers describe the decoded body, so that
@@ -208,198 +192,4 @@ func rewriteDecodedHeaders(r *http.Request, body decodedBody) {
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-// chunkedDecoder removes aws-chunked framing, in all its variants:
-//
-//	hex-size[;chunk-signature=sig]\r\n data \r\n ... 0[;chunk-signature=sig]\r\n
-//	[trailer-name:value\r\n ...] [x-amz-trailer-signature:sig\r\n] \r\n
-//
-// The trailer section is parsed leniently by lines because minio-go ends
-// trailer lines with a bare "\n" (signer.StreamingUnsignedV4) while the AWS
-// SDKs use "\r\n".
-type chunkedDecoder struct {
-	br          *bufio.Reader
-	want        int64 // x-amz-decoded-content-length
-	total       int64 // payload bytes returned so far
-	remaining   int64 // payload bytes left in the current chunk
-	inChunk     bool  // a chunk's data was started and its CRLF is pending
-	done        bool
-	err         error
-	trailerName string    // announced checksum trailer, if verifiable
-	sum         hash.Hash // running checksum for trailerName
-}
-
-func (d *chunkedDecoder) Read(p []byte) (int, error) {
-	if d.err != nil {
-		return 0, d.err
-	}
-	if d.remaining == 0 {
-		if err := d.nextChunk(); err != nil {
-			d.err = err
-			return 0, err
-		}
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if int64(len(p)) > d.remaining {
-		p = p[:d.remaining]
-	}
-	n, err := d.br.Read(p)
-	d.remaining -= int64(n)
-	d.total += int64(n)
-	if d.sum != nil {
-		d.sum.Write(p[:n])
-	}
-	if d.total > d.want {
-		d.err = errIncompleteBody("aws-chunked payload is longer than x-amz-decoded-content-length %d", d.want)
-		return n, d.err
-	}
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = errIncompleteBody("aws-chunked body ended inside a chunk")
-		}
-		d.err = err
-		return n, err
-	}
-	return n, nil
-}
-
-// nextChunk consumes the CRLF closing the previous chunk and the next chunk
-// header; on the final (zero-length) chunk it parses the trailers and
-// returns io.EOF, or an error if the payload failed a check.
-func (d *chunkedDecoder) nextChunk() error {
-	if d.done {
-		return io.EOF
-	}
-	if d.inChunk {
-		if err := d.expectCRLF(); err != nil {
-			return err
-		}
-		d.inChunk = false
-	}
-	line, err := d.readLine(maxChunkHeaderLen)
-	if err != nil {
-		return errIncompleteBody("aws-chunked chunk header: %v", err)
-	}
-	sizeField, _, _ := strings.Cut(line, ";")
-	size, err := strconv.ParseInt(strings.TrimSpace(sizeField), 16, 64)
-	if err != nil || size < 0 {
-		return errIncompleteBody("aws-chunked chunk header %q is malformed", truncate(line, 64))
-	}
-	if size == 0 {
-		d.done = true
-		return d.finish()
-	}
-	d.remaining = size
-	d.inChunk = true
-	return nil
-}
-
-func (d *chunkedDecoder) finish() error {
-	trailers := map[string]string{}
-	read := 0
-	for {
-		line, err := d.br.ReadString('\n')
-		read += len(line)
-		if read > maxTrailerLen {
-			return errIncompleteBody("aws-chunked trailer section is too long")
-		}
-		if name, value, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			trailers[strings.ToLower(strings.TrimSpace(name))] = strings.TrimSpace(value)
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return fmt.Errorf("read aws-chunked trailer: %w", err)
-		}
-	}
-	if d.total != d.want {
-		return errIncompleteBody("aws-chunked payload has %d bytes, x-amz-decoded-content-length says %d", d.total, d.want)
-	}
-	if d.sum != nil {
-		v, ok := trailers[d.trailerName]
-		if !ok {
-			return errIncompleteBody("announced trailer %s is missing", d.trailerName)
-		}
-		want, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || !bytes.Equal(want, d.sum.Sum(nil)) {
-			return errBadDigest("the %s you specified did not match the calculated checksum", d.trailerName)
-		}
-	}
-	return io.EOF
-}
-
-func (d *chunkedDecoder) expectCRLF() error {
-	var b [2]byte
-	if _, err := io.ReadFull(d.br, b[:]); err != nil || b != [2]byte{'\r', '\n'} {
-		return errIncompleteBody("aws-chunked chunk is not terminated by CRLF")
-	}
-	return nil
-}
-
-// readLine reads up to "\n", refusing lines longer than limit so a garbage
-// body cannot make us buffer without bound.
-func (d *chunkedDecoder) readLine(limit int) (string, error) {
-	var sb strings.Builder
-	for {
-		frag, err := d.br.ReadSlice('\n')
-		sb.Write(frag)
-		if sb.Len() > limit {
-			return "", errors.New("line too long")
-		}
-		if err == nil {
-			return strings.TrimRight(sb.String(), "\r\n"), nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return "", err
-		}
-	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-// verifyingReader hashes what passes through and fails the read that
-// reaches EOF if the digest is not the promised one. Failing at EOF (rather
-// than after the copy) means the spooling code never commits a bad body.
-type verifyingReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want []byte
-	what string
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	if errors.Is(err, io.EOF) && !bytes.Equal(v.h.Sum(nil), v.want) {
-		return n, errBadDigest("the %s you specified did not match what we received", v.what)
-	}
-	return n, err
-}
-
-// exactReader turns a body shorter than its declared length into
-// IncompleteBody rather than an anonymous unexpected EOF.
-type exactReader struct {
-	r         io.Reader
-	want, got int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	e.got += int64(n)
-	if errors.Is(err, io.EOF) && e.got != e.want {
-		return n, errIncompleteBody("body has %d bytes, Content-Length says %d", e.got, e.want)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return n, errIncompleteBody("body ended after %d of %d bytes", e.got, e.want)
-	}
-	return n, err
 }

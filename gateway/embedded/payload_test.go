@@ -222,6 +222,7 @@ func TestChunkedDecoder(t *testing.T) {
 	crc := crc32b64(payload)
 	for _, tc := range []struct {
 		name, body, trailer string
+		mode                string // x-amz-content-sha256; "" is STREAMING-UNSIGNED-PAYLOAD-TRAILER
 		hdr                 string // x-amz-checksum-crc32 header
 		want                int64
 		err                 string
@@ -231,7 +232,7 @@ func TestChunkedDecoder(t *testing.T) {
 			body: "14\r\n0123456789abcdefghij\r\n0\r\nx-amz-checksum-crc32:" + crc + "\r\n\r\n"},
 		{name: "minio-go trailer", trailer: "x-amz-checksum-crc32",
 			body: "14\r\n0123456789abcdefghij\r\n0\r\nx-amz-checksum-crc32:" + crc + "\n\r\n\r\n"},
-		{name: "signed with trailer", trailer: "x-amz-checksum-crc32",
+		{name: "signed with trailer", trailer: "x-amz-checksum-crc32", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
 			body: "14;chunk-signature=" + strings.Repeat("a", 64) + "\r\n0123456789abcdefghij\r\n0;chunk-signature=" + strings.Repeat("b", 64) +
 				"\r\nx-amz-checksum-crc32:" + crc + "\n\r\nx-amz-trailer-signature:" + strings.Repeat("c", 64) + "\r\n\r\n"},
 		{name: "wrong checksum", trailer: "x-amz-checksum-crc32", err: "BadDigest",
@@ -252,7 +253,11 @@ func TestChunkedDecoder(t *testing.T) {
 				want = tc.want
 			}
 			r := httptest.NewRequest(http.MethodPut, "/b/k", strings.NewReader(tc.body))
-			r.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+			mode := "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+			if tc.mode != "" {
+				mode = tc.mode
+			}
+			r.Header.Set("X-Amz-Content-Sha256", mode)
 			r.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(want))
 			if tc.trailer != "" {
 				r.Header.Set("X-Amz-Trailer", tc.trailer)

@@ -125,6 +125,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
+// Description is the message the client sees: Message, or the code's
+// default.
+func (e *Error) Description() string { return e.message() }
+
 func (e *Error) message() string {
 	if e.Message != "" {
 		return e.Message
