@@ -38,10 +38,17 @@ type Policy interface {
 	Throttle(ctx context.Context, accessKey string, r io.Reader) io.Reader
 }
 
-// ObjectSizer tells the size of an object photogate already indexed, so
-// quotas can credit what an upload replaces.
-type ObjectSizer interface {
-	ObjectSize(ctx context.Context, bucket, key string) (size int64, exists bool, err error)
+// IndexLookup tells what photogate's index knows about an object, so that
+// size rules can skip a backend HEAD of a copy source and quotas can credit
+// what an upload replaces.
+type IndexLookup interface {
+	Lookup(ctx context.Context, bucket, key string) (obj IndexedObject, exists bool, err error)
+}
+
+// IndexedObject is the part of an index record that policy uses.
+type IndexedObject struct {
+	Size  int64
+	Owner string // user name whose upload wrote it; "" unknown
 }
 
 // rangeLength is the length of an x-amz-copy-source-range "bytes=first-last".
@@ -61,10 +68,10 @@ func rangeLength(v string) (int64, bool) {
 // sourceSize is the size of a copy's source: from the index, else from the
 // backend (-1 when neither knows, e.g. it does not exist).
 func (s *Server) sourceSize(ctx context.Context, src classify.Target) (int64, error) {
-	if s.sizes != nil {
-		size, ok, err := s.sizes.ObjectSize(ctx, src.Bucket, src.Key)
+	if s.lookup != nil {
+		obj, ok, err := s.lookup.Lookup(ctx, src.Bucket, src.Key)
 		if err == nil && ok {
-			return size, nil
+			return obj.Size, nil
 		}
 	}
 	req := &http.Request{Method: http.MethodHead, URL: &url.URL{Path: "/" + src.Bucket + "/" + src.Key}, Header: http.Header{}}
@@ -254,12 +261,12 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 			}
 		}
 	}
-	if s.sizes != nil && needs.Replaced && (op == classify.PutObject || op == classify.CopyObject || op == classify.CompleteMultipartUpload) {
-		size, exists, err := s.sizes.ObjectSize(ctx, t.Bucket, t.Key)
+	if s.lookup != nil && needs.Replaced && (op == classify.PutObject || op == classify.CopyObject || op == classify.CompleteMultipartUpload) {
+		obj, exists, err := s.lookup.Lookup(ctx, t.Bucket, t.Key)
 		if err != nil {
 			return s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable.", err)
 		}
-		u.ReplacedSize, u.Overwrites = size, exists
+		u.ReplacedSize, u.ReplacedOwner, u.Overwrites = obj.Size, obj.Owner, exists
 	}
 	if err := s.policy.CheckUpload(ctx, u); err != nil {
 		return err

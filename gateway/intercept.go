@@ -22,18 +22,28 @@ import (
 // applies the outcome, which updates the index and clears the intent in one
 // step. An intent that is neither (photogate crashed, or the answer was
 // lost) is resolved against the backend later.
+//
+// owner is the user name making the request (what per-user quotas count);
+// "" for anonymous requests.
 type Index interface {
-	Begin(ctx context.Context, op classify.Op, bucket string, keys []string) (uint64, error)
+	Begin(ctx context.Context, op classify.Op, bucket string, keys []string, owner string) (uint64, error)
 	Abandon(ctx context.Context, intent uint64) error
 	Apply(ctx context.Context, intent uint64, o Outcome) error
 }
 
 // Outcome is what a successful mutation did, as far as the gateway saw it.
 type Outcome struct {
-	Op            classify.Op
-	Bucket        string
-	Upload        *Upload           // PutObject: the object as written
-	Refresh       []string          // keys to re-read from the backend (copies, completed uploads, version deletes)
+	Op     classify.Op
+	Bucket string
+	Owner  string  // user name that made the request; owns what it wrote
+	Upload *Upload // PutObject: the object as written
+	// Refresh lists keys to re-read from the backend: what copies and
+	// completed uploads wrote, and what version deletes left current.
+	Refresh []string
+	// ETag is what a CopyObject or CompleteMultipartUpload wrote (its
+	// Refresh key), from the response; "" when unknown. A read-back that
+	// finds another ETag found a concurrent writer's object.
+	ETag          string
 	Deleted       []string          // keys whose current version is gone
 	TagKey        string            // PutObjectTagging / DeleteObjectTagging
 	Tags          map[string]string // the new tag set of TagKey (empty when deleted)
@@ -56,6 +66,7 @@ type Upload struct {
 // mutation is the gateway's bookkeeping for one intercepted request.
 type mutation struct {
 	intent uint64
+	owner  string
 	keys   []string          // DeleteObjects: the keys requested
 	byVer  map[string]bool   // keys deleted by version id: refreshed, not deleted
 	tags   map[string]string // PutObjectTagging
@@ -65,8 +76,8 @@ type mutation struct {
 // DeleteObjects, the tags of PutObjectTagging) and records the intent. The
 // small XML bodies involved are read whole and verified first, then
 // forwarded from memory.
-func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target, body *uploadBody) (*mutation, error) {
-	m := &mutation{}
+func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target, body *uploadBody, owner string) (*mutation, error) {
+	m := &mutation{owner: owner}
 	keys := []string{t.Key}
 	switch op {
 	case classify.CreateBucket:
@@ -102,7 +113,7 @@ func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target,
 			return nil, err
 		}
 	}
-	id, err := s.index.Begin(ctx, op, t.Bucket, keys)
+	id, err := s.index.Begin(ctx, op, t.Bucket, keys, owner)
 	if err != nil {
 		return nil, s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable; nothing was changed.", err)
 	}
@@ -130,13 +141,14 @@ func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, 
 			return raw, s.index.Abandon(ctx, m.intent)
 		}
 	}
-	o := Outcome{Op: op, Bucket: t.Bucket}
+	o := Outcome{Op: op, Bucket: t.Bucket, Owner: m.owner}
 	versioned := r.URL.Query().Get("versionId") != ""
 	switch op {
 	case classify.PutObject:
 		o.Upload = uploadFrom(r, resp, t.Key, body)
 	case classify.CopyObject, classify.CompleteMultipartUpload:
 		o.Refresh = []string{t.Key}
+		o.ETag, _ = s3xml.WrittenETag(raw) // unknown: the read-back is taken as this request's
 	case classify.DeleteObject:
 		if versioned {
 			o.Refresh = []string{t.Key}

@@ -35,7 +35,7 @@ type Config struct {
 	Backend     *Backend
 	Policy      Policy
 	Index       Index       // nil: no metadata index
-	Sizes       ObjectSizer // nil: quotas cannot credit replaced objects
+	Lookup      IndexLookup // nil: quotas cannot credit replaced objects
 	Logger      *slog.Logger
 	BaseDomains []string // virtual-host style: <bucket>.<base domain>
 	HostID      string   // x-amz-id-2 value identifying this instance
@@ -51,7 +51,7 @@ type Server struct {
 	backend     *Backend
 	policy      Policy
 	index       Index
-	sizes       ObjectSizer
+	lookup      IndexLookup
 	log         *slog.Logger
 	baseDomains []string
 	hostID      string
@@ -73,7 +73,7 @@ func NewServer(cfg Config) *Server {
 		backend:     cfg.Backend,
 		policy:      cfg.Policy,
 		index:       cfg.Index,
-		sizes:       cfg.Sizes,
+		lookup:      cfg.Lookup,
 		log:         cfg.Logger,
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
@@ -203,7 +203,8 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		if op == classify.PutObject {
 			body.teePrefix(extract.PrefixSize)
 		}
-		if m, err = s.prepare(ctx, op, target, body); err != nil {
+		owner, _ := s.policy.UserName(auth.AccessKey)
+		if m, err = s.prepare(ctx, op, target, body, owner); err != nil {
 			return err
 		}
 		if m != nil {

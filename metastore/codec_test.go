@@ -15,6 +15,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		r.TakenAt = time.Date(1850, 1, 1, 0, 0, 0, 999, time.UTC) // before 1970, outside UnixNano's range
 		r.FNumber = 2.8
 		r.Reason = "ünïcode ✓"
+		r.Owner = "alice"
 	})
 	out, err := decodeRecord("b", "k", encodeRecord(&in))
 	if err != nil {

@@ -16,6 +16,7 @@ type txn struct {
 	records *bolt.Bucket
 	idx     map[string]*bolt.Bucket // secondary indexes by name
 	bstats  *bolt.Bucket
+	ostats  *bolt.Bucket
 	sstats  *bolt.Bucket
 	facets  *bolt.Bucket
 }
@@ -43,6 +44,9 @@ func openTxn(tx *bolt.Tx) (*txn, error) {
 		}
 	}
 	if t.bstats, err = get(bkBucketStats); err != nil {
+		return nil, err
+	}
+	if t.ostats, err = get(bkOwnerStats); err != nil {
 		return nil, err
 	}
 	if t.sstats, err = get(bkStatusStats); err != nil {
@@ -144,6 +148,9 @@ func facetKey(field byte, bucket, folded string) []byte {
 // putRecord inserts or replaces a record with everything derived from it:
 // the old record's index entries and counter contributions are removed
 // first, then the new one's added, all in the caller's transaction.
+//
+// A record without an Owner takes the replaced record's: r is copied
+// rather than changed, because bbolt may run a batch function twice.
 func (t *txn) putRecord(r *Record) error {
 	rk := recordKey(r.Bucket, r.Key)
 	if old := t.records.Get(rk); old != nil {
@@ -153,6 +160,11 @@ func (t *txn) putRecord(r *Record) error {
 		}
 		if err := t.unindex(&prev); err != nil {
 			return err
+		}
+		if r.Owner == "" && prev.Owner != "" {
+			inherited := *r
+			inherited.Owner = prev.Owner
+			r = &inherited
 		}
 	}
 	if err := t.records.Put(rk, encodeRecord(r)); err != nil {
@@ -230,16 +242,13 @@ func (t *txn) unindex(r *Record) error {
 // deleted, so the stats buckets list exactly the buckets, statuses and
 // facet values that exist; search uses stat_bucket as the list of buckets.
 func (t *txn) count(r *Record, delta int64) error {
-	bk := []byte(r.Bucket)
-	objects, size := decodeBucketStat(t.bstats.Get(bk))
-	objects += delta
-	size += delta * r.Size
-	if objects <= 0 {
-		if err := t.bstats.Delete(bk); err != nil {
-			return fmt.Errorf("bucket stats %s: %w", r.Bucket, err)
-		}
-	} else if err := t.bstats.Put(bk, encodeBucketStat(objects, size)); err != nil {
+	if err := addUsage(t.bstats, r.Bucket, delta, r.Size); err != nil {
 		return fmt.Errorf("bucket stats %s: %w", r.Bucket, err)
+	}
+	if r.Owner != "" {
+		if err := addUsage(t.ostats, r.Owner, delta, r.Size); err != nil {
+			return fmt.Errorf("owner stats %s: %w", r.Owner, err)
+		}
 	}
 	if err := addCounter(t.sstats, []byte(r.Status), delta); err != nil {
 		return fmt.Errorf("status stats: %w", err)
@@ -264,6 +273,19 @@ func (t *txn) addFacet(k []byte, display string, delta int64) error {
 		shown = display
 	}
 	return t.facets.Put(k, encodeFacet(n, shown))
+}
+
+// addUsage adds (delta 1) or removes (delta -1) one object of size bytes
+// to the objects/bytes counter of name, deleting it when no object is left.
+func addUsage(b *bolt.Bucket, name string, delta, size int64) error {
+	k := []byte(name)
+	objects, bytes := decodeBucketStat(b.Get(k))
+	objects += delta
+	bytes += delta * size
+	if objects <= 0 {
+		return b.Delete(k)
+	}
+	return b.Put(k, encodeBucketStat(objects, bytes))
 }
 
 func encodeBucketStat(objects, size int64) []byte {

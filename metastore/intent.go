@@ -19,6 +19,7 @@ type Intent struct {
 	Op      string // S3 operation, e.g. "PutObject", "DeleteObjects"
 	Bucket  string
 	Keys    []string // affected keys: one for most operations, none for bucket operations
+	Owner   string   // user name making the request: owns what it writes
 	Created time.Time
 }
 
@@ -33,6 +34,9 @@ func (s *Store) BeginIntent(ctx context.Context, in Intent) (uint64, error) {
 	}
 	if err := validateBucket(in.Bucket); err != nil {
 		return 0, fmt.Errorf("intent %s: %w", in.Op, err)
+	}
+	if len(in.Owner) > maxOwnerLen {
+		return 0, fmt.Errorf("%w: intent %s: owner name of %d bytes exceeds %d", ErrInvalid, in.Op, len(in.Owner), maxOwnerLen)
 	}
 	if len(in.Keys) > maxIntentKeys {
 		return 0, fmt.Errorf("%w: intent %s has %d keys, at most %d", ErrInvalid, in.Op, len(in.Keys), maxIntentKeys)
@@ -127,15 +131,20 @@ func (s *Store) PendingIntents(ctx context.Context) ([]Intent, error) {
 	return out, nil
 }
 
-const intentV1 = 1
+// Intent encodings; v2 appends Owner.
+const (
+	intentV1 = 1
+	intentV2 = 2
+)
 
 func encodeIntent(in *Intent) []byte {
 	e := encoder{}
-	e.byte1(intentV1)
+	e.byte1(intentV2)
 	e.str(in.Op)
 	e.str(in.Bucket)
 	e.time(in.Created)
 	e.strs(in.Keys)
+	e.str(in.Owner)
 	return e.b
 }
 
@@ -145,13 +154,17 @@ func decodeIntent(k, v []byte) (Intent, error) {
 	}
 	in := Intent{ID: binary.BigEndian.Uint64(k)}
 	d := decoder{b: v}
-	if ver := d.byte1(); d.err == nil && ver != intentV1 {
+	ver := d.byte1()
+	if d.err == nil && ver != intentV1 && ver != intentV2 {
 		return Intent{}, fmt.Errorf("%w: intent %d: unknown encoding version %d", ErrCorrupt, in.ID, ver)
 	}
 	in.Op = d.str()
 	in.Bucket = d.str()
 	in.Created = d.time()
 	in.Keys = d.strs()
+	if ver >= intentV2 {
+		in.Owner = d.str()
+	}
 	if err := d.done(); err != nil {
 		return Intent{}, fmt.Errorf("%w: intent %d: %v", ErrCorrupt, in.ID, err)
 	}

@@ -46,6 +46,13 @@ type Record struct {
 	UserMeta     map[string]string // x-amz-meta-*, without the prefix
 	Tags         map[string]string
 
+	// Owner is the name of the user whose write made this version, which
+	// per-user quotas count. "" means unknown (found by a repair, or
+	// indexed before owners were recorded); a Put with an empty Owner
+	// keeps the owner of the record it replaces, so re-reading an object
+	// (tags, background extraction, repair) never moves it between users.
+	Owner string
+
 	// Photo fields, filled by the extractor.
 	Format                      string // jpeg, png, webp, heic, ...
 	MIME                        string // sniffed, as opposed to ContentType
@@ -76,6 +83,7 @@ type Record struct {
 const (
 	maxBucketLen  = 255
 	maxKeyLen     = 4096
+	maxOwnerLen   = 255 // a counter key; user names are operator-chosen and short
 	maxIndexValue = 256 // longer field values are indexed by a prefix; filters compare in full
 )
 
@@ -95,6 +103,9 @@ func validateRecord(r *Record) error {
 	}
 	if r.Size < 0 {
 		return fmt.Errorf("%w: negative size %d", ErrInvalid, r.Size)
+	}
+	if len(r.Owner) > maxOwnerLen {
+		return fmt.Errorf("%w: owner name of %d bytes exceeds %d", ErrInvalid, len(r.Owner), maxOwnerLen)
 	}
 	return nil
 }

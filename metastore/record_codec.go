@@ -2,9 +2,12 @@ package metastore
 
 import "fmt"
 
-// recordV1 is the first record encoding. Bucket and Key are not in the
-// value: they are the primary key.
-const recordV1 = 1
+// Record encodings. Bucket and Key are not in the value: they are the
+// primary key. V2 appends Owner; v1 records decode with no owner.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
 
 // GPS presence byte.
 const (
@@ -15,7 +18,7 @@ const (
 
 func encodeRecord(r *Record) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
-	e.byte1(recordV1)
+	e.byte1(recordV2)
 	e.str(r.VersionID)
 	e.varint(r.Size)
 	e.str(r.ETag)
@@ -60,13 +63,15 @@ func encodeRecord(r *Record) []byte {
 	e.str(r.Status)
 	e.str(r.Reason)
 	e.time(r.IndexedAt)
+	e.str(r.Owner)
 	return e.b
 }
 
 // decodeRecord decodes the value stored under recordKey(bucket, key).
 func decodeRecord(bucket, key string, v []byte) (Record, error) {
 	d := decoder{b: v}
-	if ver := d.byte1(); d.err == nil && ver != recordV1 {
+	ver := d.byte1()
+	if d.err == nil && ver != recordV1 && ver != recordV2 {
 		return Record{}, fmt.Errorf("%w: record %s/%s: unknown encoding version %d", ErrCorrupt, bucket, key, ver)
 	}
 	r := Record{Bucket: bucket, Key: key}
@@ -113,6 +118,9 @@ func decodeRecord(bucket, key string, v []byte) (Record, error) {
 	r.Status = d.str()
 	r.Reason = d.str()
 	r.IndexedAt = d.time()
+	if ver >= recordV2 {
+		r.Owner = d.str()
+	}
 	if err := d.done(); err != nil {
 		return Record{}, fmt.Errorf("%w: record %s/%s: %v", ErrCorrupt, bucket, key, err)
 	}

@@ -8,9 +8,12 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a file
 // with a newer version (an older binary must not half-understand a newer
-// index) and upgrades an older one in place; version 1 is the first, so there
-// is nothing to upgrade yet.
-const SchemaVersion = 1
+// index) and upgrades an older one in place.
+//
+// Version 2 added record owners and the per-owner counters (stat_owner).
+// Version 1 records have no owner, so upgrading only creates the empty
+// bucket and restamps the file.
+const SchemaVersion = 2
 
 // Top-level bbolt buckets. They are strings, not []byte variables, so that
 // no package-level state can be mutated; the conversion is per transaction,
@@ -33,6 +36,7 @@ const (
 
 	// Counters kept in the same transaction as the records.
 	bkBucketStats = "stat_bucket" // bucket -> objects(8) bytes(8)
+	bkOwnerStats  = "stat_owner"  // owner -> objects(8) bytes(8); records without an owner are not counted
 	bkStatusStats = "stat_status" // status -> count(8)
 	bkFacets      = "facets"      // field(1) bucket 0x00 normvalue -> uvarint count, display
 
@@ -48,7 +52,7 @@ func allBuckets() []string {
 	return []string{
 		bkMeta, bkRecords,
 		bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxLens, bkIdxTag, bkIdxCType, bkIdxFormat, bkIdxGeo,
-		bkBucketStats, bkStatusStats, bkFacets,
+		bkBucketStats, bkOwnerStats, bkStatusStats, bkFacets,
 		bkIntents, bkJobs, bkJobDue, bkJobStats,
 	}
 }

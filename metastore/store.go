@@ -119,8 +119,11 @@ func initSchema(tx *bolt.Tx) error {
 		return fmt.Errorf("%w: schema version stamp of %d bytes", ErrCorrupt, len(v))
 	case binary.BigEndian.Uint32(v) > SchemaVersion:
 		return fmt.Errorf("%w: file has version %d, this binary reads up to %d", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
+	case binary.BigEndian.Uint32(v) < SchemaVersion:
+		// Every upgrade so far only adds buckets, created above in this
+		// same transaction, so restamping completes it.
+		return meta.Put([]byte(metaSchemaKey), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	}
-	// Older versions would be migrated here, in this transaction.
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Verify checks the store's internal invariants: every secondary index
-// entry, bucket counter, status counter and facet counter is exactly what
+// entry, bucket and owner counter, status counter and facet counter is exactly what
 // the records imply, and every queued job has its due entry. It reads the
 // whole file in one transaction (O(records)); it is for `photogate check`
 // and tests. It says nothing about drift against the backend.
@@ -33,6 +33,7 @@ func (s *Store) Verify(ctx context.Context) error {
 		}
 		type bstat struct{ objects, size int64 }
 		wantBuckets := map[string]bstat{}
+		wantOwners := map[string]bstat{}
 		wantStatus := map[string]int64{}
 		wantFacets := map[string]int64{}
 		n := 0
@@ -52,6 +53,10 @@ func (s *Store) Verify(ctx context.Context) error {
 			}
 			bs := wantBuckets[r.Bucket]
 			wantBuckets[r.Bucket] = bstat{bs.objects + 1, bs.size + r.Size}
+			if r.Owner != "" {
+				ow := wantOwners[r.Owner]
+				wantOwners[r.Owner] = bstat{ow.objects + 1, ow.size + r.Size}
+			}
 			wantStatus[r.Status]++
 			for _, f := range facetValues(&r) {
 				wantFacets[string(facetKey(f.field, r.Bucket, f.folded))]++
@@ -84,6 +89,15 @@ func (s *Store) Verify(ctx context.Context) error {
 		})
 		if !maps.Equal(gotBuckets, wantBuckets) {
 			report("stat_bucket: have %v, records say %v", gotBuckets, wantBuckets)
+		}
+		gotOwners := map[string]bstat{}
+		_ = t.ostats.ForEach(func(k, v []byte) error {
+			o, sz := decodeBucketStat(v)
+			gotOwners[string(k)] = bstat{o, sz}
+			return nil
+		})
+		if !maps.Equal(gotOwners, wantOwners) {
+			report("stat_owner: have %v, records say %v", gotOwners, wantOwners)
 		}
 		gotStatus := map[string]int64{}
 		_ = t.sstats.ForEach(func(k, v []byte) error {

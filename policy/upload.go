@@ -32,6 +32,10 @@ type Upload struct {
 	// ReplacedSize is the size of the object the upload overwrites (from
 	// the index), 0 if the key is new.
 	ReplacedSize int64
+	// ReplacedOwner is the user name the index attributes the replaced
+	// object to ("" unknown). Only its owner's quota is credited with it:
+	// overwriting someone else's object moves it into the writer's usage.
+	ReplacedOwner string
 	// Overwrites says the key already holds an object, so the object count
 	// does not grow. ReplacedSize > 0 implies it; set it for an existing
 	// empty object.
@@ -167,37 +171,41 @@ func (h *Holder) sizeUnknown(u Upload, name string) error {
 }
 
 // checkQuotas refuses an upload that would take a bucket or the user over a
-// quota. An upload that adds no object and no bytes (an overwrite with a
-// smaller or equal object) is never refused, so an owner over a lowered
-// quota can still shrink what they hold.
+// quota. An upload that adds no object and no bytes to what a quota counts
+// (an overwrite of one's own object with a smaller or equal one) is never
+// refused, so an owner over a lowered quota can still shrink what they hold.
 func (h *Holder) checkQuotas(ctx context.Context, u Upload, name string, bucketQuota, userQuota quota, added int64) error {
-	grows := int64(1)
-	if u.Overwrites || u.ReplacedSize > 0 {
-		grows = 0
+	// The bucket always gets the replaced object's credit; the user only
+	// when the replaced object counted as theirs.
+	bucketGrowth := growth(added, u.Overwrites || u.ReplacedSize > 0, u.ReplacedSize)
+	userGrowth := growth(added, false, 0)
+	if u.ReplacedOwner == name {
+		userGrowth = bucketGrowth
 	}
-	delta := added - max(u.ReplacedSize, 0)
-	if !bucketQuota.set() && !userQuota.set() || grows == 0 && delta <= 0 {
+	bucketApplies := bucketQuota.set() && bucketGrowth.any()
+	userApplies := userQuota.set() && userGrowth.any()
+	if !bucketApplies && !userApplies {
 		return nil
 	}
 	if h.usage == nil {
 		return s3err.New(s3err.InternalError, "A storage quota applies but photogate has no usage source; refusing rather than ignoring the quota.")
 	}
-	if bucketQuota.set() {
+	if bucketApplies {
 		objects, bytes, err := h.usage.BucketUsage(ctx, u.Bucket)
 		if err != nil {
 			return usageUnavailable(fmt.Errorf("usage of bucket %s: %w", u.Bucket, err))
 		}
-		if msg := exceeded(bucketQuota, objects, bytes, grows, delta); msg != "" {
+		if msg := exceeded(bucketQuota, objects, bytes, bucketGrowth); msg != "" {
 			h.refused(ReasonQuota, name)
 			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of bucket %s: %s.", u.Bucket, msg))
 		}
 	}
-	if userQuota.set() {
+	if userApplies {
 		objects, bytes, err := h.usage.UserUsage(ctx, name)
 		if err != nil {
 			return usageUnavailable(fmt.Errorf("usage of user %s: %w", name, err))
 		}
-		if msg := exceeded(userQuota, objects, bytes, grows, delta); msg != "" {
+		if msg := exceeded(userQuota, objects, bytes, userGrowth); msg != "" {
 			h.refused(ReasonQuota, name)
 			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of user %s: %s.", name, msg))
 		}
@@ -205,14 +213,28 @@ func (h *Holder) checkQuotas(ctx context.Context, u Upload, name string, bucketQ
 	return nil
 }
 
+// usageGrowth is how much an upload adds to what one quota counts.
+type usageGrowth struct{ objects, bytes int64 }
+
+func (g usageGrowth) any() bool { return g.objects > 0 || g.bytes > 0 }
+
+// growth is what an upload of added bytes adds when it replaces (or not) an
+// object of replacedSize that counts towards the same quota.
+func growth(added int64, replaces bool, replacedSize int64) usageGrowth {
+	if !replaces {
+		return usageGrowth{1, added}
+	}
+	return usageGrowth{0, added - max(replacedSize, 0)}
+}
+
 // exceeded describes how q would be exceeded, "" if it would not. Reaching a
 // quota exactly is allowed.
-func exceeded(q quota, objects, bytes, grows, delta int64) string {
+func exceeded(q quota, objects, bytes int64, g usageGrowth) string {
 	switch {
-	case q.maxObjects > 0 && grows > 0 && objects+grows > q.maxObjects:
+	case q.maxObjects > 0 && g.objects > 0 && objects+g.objects > q.maxObjects:
 		return fmt.Sprintf("%d objects stored + 1 new > max_objects %d", objects, q.maxObjects)
-	case q.maxBytes > 0 && delta > 0 && bytes+delta > q.maxBytes:
-		return fmt.Sprintf("%d bytes stored + %d new > max_bytes %s", bytes, delta, Size(q.maxBytes).describe())
+	case q.maxBytes > 0 && g.bytes > 0 && bytes+g.bytes > q.maxBytes:
+		return fmt.Sprintf("%d bytes stored + %d new > max_bytes %s", bytes, g.bytes, Size(q.maxBytes).describe())
 	}
 	return ""
 }

@@ -161,6 +161,28 @@ func TestCheckUploadQuotas(t *testing.T) {
 	if e := wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
 		t.Errorf("message %q", e.Message)
 	}
+	// Overwriting her own object credits ana with it; overwriting someone
+	// else's (or an object of unknown owner) does not: it becomes hers.
+	u.users["ana"] = [2]int64{10, 9000}
+	own := put("AKIAANA1", "elsewhere", 1500, 500)
+	own.ReplacedOwner = "ana"
+	wantNil(t, h.CheckUpload(ctx, own)) // 9000 - 500 + 1500 = 10000, objects stay 10
+	own.Size = 1501
+	wantCode(t, h.CheckUpload(ctx, own), s3err.QuotaExceeded)
+	for _, owner := range []string{"bob", ""} {
+		theirs := put("AKIAANA1", "elsewhere", 1, 500)
+		theirs.ReplacedOwner = owner
+		if e := wantCode(t, h.CheckUpload(ctx, theirs), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
+			t.Errorf("overwriting %q's object: %q", owner, e.Message)
+		}
+	}
+	// ... while the bucket (no quota here) and the replaced object's owner
+	// are not asked at all.
+	u.users["ana"] = [2]int64{0, 0}
+	theirs := put("AKIAANA1", "elsewhere", 600, 500)
+	theirs.ReplacedOwner = "bob"
+	wantNil(t, h.CheckUpload(ctx, theirs))
+
 	// Both quotas apply: the bucket's first.
 	u.users["ana"] = [2]int64{0, 0}
 	u.buckets["quota"] = [2]int64{0, 1000}

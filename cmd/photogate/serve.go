@@ -148,7 +148,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Backend:     backend,
 		Policy:      pol,
 		Index:       index,
-		Sizes:       indexUsage{store},
+		Lookup:      indexUsage{store},
 		Metrics:     m,
 		Audit:       audit,
 		Logger:      log,
@@ -365,13 +365,6 @@ func compilePolicy(cfg config) (*policy.Engine, error) {
 	if len(cfg.Users) == 0 {
 		return nil, errors.New("no users configured: set PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY or list users in the config file")
 	}
-	for _, u := range cfg.Users {
-		if u.Quota != nil {
-			// The index does not record who uploaded an object yet, so a
-			// per-user quota could not be counted; refusing beats ignoring.
-			return nil, fmt.Errorf("user %q: per-user quotas are not supported yet; use bucket quotas (policy.buckets[].quota)", u.Name)
-		}
-	}
 	e, err := policy.Compile(policy.Config{Users: cfg.Users, Policy: cfg.Policy}, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -400,27 +393,19 @@ func reloadPolicy(args []string, getenv func(string) string, current []policy.Us
 }
 
 // indexUsage answers policy's usage questions from the index, which counts
-// objects and bytes per bucket exactly and survives restarts.
+// objects and bytes per bucket and per owner exactly, in the transactions
+// that change them, and survives restarts.
 type indexUsage struct{ store *metastore.Store }
 
 func (u indexUsage) BucketUsage(ctx context.Context, bucket string) (int64, int64, error) {
-	st, err := u.store.Stats(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, b := range st.Buckets {
-		if b.Name == bucket {
-			return b.Objects, b.Bytes, nil
-		}
-	}
-	return 0, 0, nil
+	return u.store.BucketUsage(ctx, bucket)
 }
 
-func (u indexUsage) UserUsage(context.Context, string) (int64, int64, error) {
-	return 0, 0, errors.New("per-user usage is not tracked by the index")
+func (u indexUsage) UserUsage(ctx context.Context, user string) (int64, int64, error) {
+	return u.store.OwnerUsage(ctx, user)
 }
 
-func (u indexUsage) ObjectSize(ctx context.Context, bucket, key string) (int64, bool, error) {
+func (u indexUsage) Lookup(ctx context.Context, bucket, key string) (gateway.IndexedObject, bool, error) {
 	rec, ok, err := u.store.Get(ctx, bucket, key)
-	return rec.Size, ok, err
+	return gateway.IndexedObject{Size: rec.Size, Owner: rec.Owner}, ok, err
 }

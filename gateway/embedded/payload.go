@@ -30,14 +30,12 @@ import (
 // and only photogate, which already authenticated the client, can reach this
 // listener.
 
-
 // Errors are gofakes3 error values with codes gofakes3 knows the HTTP status
 // of: the same reader feeds gofakes3's PutObject handler, which maps an
 // unknown code to 500, and our own handlers.
 func errIncompleteBody(format string, args ...any) error {
 	return gofakes3.ErrorMessagef(gofakes3.ErrIncompleteBody, format, args...)
 }
-
 
 // isAWSChunked reports whether the request body uses aws-chunked framing.
 func isAWSChunked(h http.Header) bool {

@@ -1,14 +1,17 @@
 // Package s3xml parses the few S3 XML documents photogate must understand
 // to keep its index true: which keys a DeleteObjects request names and which
-// it actually deleted, and the tag set of PutObjectTagging. Everything else
+// it actually deleted, the tag set of PutObjectTagging, the ETag a copy or
+// completed multipart upload wrote, and multipart part listings. Everything else
 // passes through photogate as opaque bytes.
 package s3xml
 
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/photogate/photogate/gateway/s3err"
@@ -68,6 +71,25 @@ func DeleteFailures(body []byte) ([]ObjectID, error) {
 		return nil, fmt.Errorf("parse DeleteResult: %w", err)
 	}
 	return res.Errors, nil
+}
+
+type writeResult struct {
+	ETag string `xml:"ETag"`
+}
+
+// WrittenETag returns the ETag a CopyObjectResult, CopyPartResult or
+// CompleteMultipartUploadResult reports, without the quotes S3 puts around
+// it: the index uses it to tell its own write from a concurrent one.
+func WrittenETag(body []byte) (string, error) {
+	var res writeResult
+	if err := xml.Unmarshal(body, &res); err != nil {
+		return "", fmt.Errorf("parse write result: %w", err)
+	}
+	etag := strings.Trim(res.ETag, `"`)
+	if etag == "" {
+		return "", errors.New("parse write result: no ETag")
+	}
+	return etag, nil
 }
 
 type tagging struct {

@@ -82,6 +82,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<Delete><Object><Key>a</Key><VersionId>1</VersionId></Object><Quiet>true</Quiet></Delete>`))
 	f.Add([]byte(`<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>`))
 	f.Add([]byte(`<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Key>b</Key></Error></DeleteResult>`))
+	f.Add([]byte(`<CopyObjectResult><LastModified>2026-01-01T00:00:00Z</LastModified><ETag>&#34;9b2cf535f27731c974343645a3985328&#34;</ETag></CopyObjectResult>`))
 	f.Add([]byte(`<!DOCTYPE x [<!ENTITY a "aaaa">]><Delete><Object><Key>&a;</Key></Object></Delete>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if objs, err := ParseDelete(body); err == nil {
@@ -96,5 +97,26 @@ func FuzzParse(f *testing.F) {
 		}
 		_, _ = DeleteFailures(body)
 		_, _ = ParseListParts(body)
+		if etag, err := WrittenETag(body); err == nil && (etag == "" || strings.HasPrefix(etag, `"`) || strings.HasSuffix(etag, `"`)) {
+			t.Fatalf("WrittenETag returned %q", etag)
+		}
 	})
+}
+
+func TestWrittenETag(t *testing.T) {
+	for body, want := range map[string]string{
+		`<?xml version="1.0" encoding="UTF-8"?>
+<CopyObjectResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LastModified>2026-11-27T10:00:00.000Z</LastModified><ETag>&#34;9b2cf535f27731c974343645a3985328&#34;</ETag></CopyObjectResult>`: "9b2cf535f27731c974343645a3985328",
+		`<CompleteMultipartUploadResult><Location>http://x/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>"3858f62230ac3c915f300c664312c11f-9"</ETag></CompleteMultipartUploadResult>`: "3858f62230ac3c915f300c664312c11f-9",
+	} {
+		got, err := WrittenETag([]byte(body))
+		if err != nil || got != want {
+			t.Errorf("WrittenETag = %q, %v; want %q", got, err, want)
+		}
+	}
+	for _, body := range []string{``, `<CopyObjectResult/>`, `<CopyObjectResult><ETag>""</ETag></CopyObjectResult>`, `<Error><Code>NoSuchKey</Code></Error>`, `<a><ETag>x</a>`} {
+		if got, err := WrittenETag([]byte(body)); err == nil {
+			t.Errorf("WrittenETag(%q) = %q, want an error", body, got)
+		}
+	}
 }

@@ -292,12 +292,16 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 		Objects:        st.Objects,
 		Bytes:          st.Bytes,
 		Buckets:        make([]BucketStats, len(st.Buckets)),
+		Users:          make([]UserStats, len(st.Owners)),
 		Extraction:     make(map[string]int64, len(st.Status)),
 		PendingIntents: st.PendingIntents,
 		Jobs:           make(map[string]JobStats, len(st.Jobs)),
 	}
 	for i, b := range st.Buckets {
 		resp.Buckets[i] = BucketStats{Bucket: b.Name, Objects: b.Objects, Bytes: b.Bytes}
+	}
+	for i, o := range st.Owners {
+		resp.Users[i] = UserStats{User: o.Name, Objects: o.Objects, Bytes: o.Bytes}
 	}
 	for k, n := range st.Status {
 		resp.Extraction[k] = n

@@ -34,7 +34,7 @@ func records() []metastore.Record {
 		{
 			Bucket: "photos", Key: "2024/a.jpg", Size: 5_000_000, ETag: `"aaa"`, ContentType: "image/jpeg",
 			LastModified: time.Date(2024, 5, 1, 14, 0, 0, 0, paris), // stored in a zone: the API must answer in UTC
-			UserMeta:     map[string]string{"owner": "ann"}, Tags: map[string]string{"album": "paris"},
+			UserMeta:     map[string]string{"owner": "ann"}, Tags: map[string]string{"album": "paris"}, Owner: "ann",
 			Format: "jpeg", MIME: "image/jpeg", Width: 8192, Height: 5464, DisplayWidth: 8192, DisplayHeight: 5464,
 			Orientation: 1, Megapixels: 44.8, Aspect: "landscape",
 			TakenAt: time.Date(2024, 5, 1, 12, 0, 0, 0, paris), TakenOffset: "+02:00",
@@ -493,7 +493,7 @@ func TestItemShape(t *testing.T) {
 	wantFields := []string{"bucket", "key", "size", "etag", "content_type", "last_modified", "taken_at", "taken_offset",
 		"make", "model", "lens", "iso", "f_number", "exposure_time", "focal_length", "focal_length_35mm", "format", "mime",
 		"width", "height", "display_width", "display_height", "orientation", "megapixels", "aspect", "gps", "tags",
-		"user_metadata", "extraction"}
+		"user_metadata", "owner", "extraction"}
 	got := sortedKeys(raw.Items[0])
 	slices.Sort(wantFields)
 	if !slices.Equal(got, wantFields) {
@@ -615,7 +615,7 @@ func TestObject(t *testing.T) {
 	}
 	checkJSONHeaders(t, r)
 	it := decode[api.Item](t, r)
-	if it.Bucket != "photos" || it.Key != "2024/a.jpg" || it.Make != "Canon" || it.GPS == nil || it.GPS.Alt == nil ||
+	if it.Bucket != "photos" || it.Key != "2024/a.jpg" || it.Make != "Canon" || it.Owner != "ann" || it.GPS == nil || it.GPS.Alt == nil ||
 		*it.GPS.Alt != 35 || !it.TakenAt.Equal(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("item %+v", it)
 	}
@@ -857,5 +857,18 @@ func TestSignedOnlyAPIRefusesBearer(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || admitted != 1 {
 		t.Fatalf("signed admin: %d (admitted %d)", resp.StatusCode, admitted)
+	}
+}
+
+func TestStatsCountsUsers(t *testing.T) {
+	f := newFixture(t)
+	r := f.get(t, "/api/v1/stats")
+	st := decode[api.StatsResponse](t, r)
+	if r.status != http.StatusOK || st.SchemaVersion != metastore.SchemaVersion {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	// Only a.jpg has an owner in the fixture.
+	if want := []api.UserStats{{User: "ann", Objects: 1, Bytes: 5_000_000}}; !slices.Equal(st.Users, want) {
+		t.Fatalf("users = %+v, want %+v", st.Users, want)
 	}
 }

@@ -42,6 +42,7 @@ type Item struct {
 	GPS             *GPS              `json:"gps,omitempty"`
 	Tags            map[string]string `json:"tags,omitempty"`
 	UserMetadata    map[string]string `json:"user_metadata,omitempty"`
+	Owner           string            `json:"owner,omitempty"` // user whose upload wrote it, when known
 	Extraction      Extraction        `json:"extraction"`
 }
 
@@ -85,6 +86,7 @@ type StatsResponse struct {
 	Objects        int64               `json:"objects"`
 	Bytes          int64               `json:"bytes"`
 	Buckets        []BucketStats       `json:"buckets"`
+	Users          []UserStats         `json:"users"`      // what per-user quotas count, by user name
 	Extraction     map[string]int64    `json:"extraction"` // objects per extraction status
 	PendingIntents int                 `json:"pending_intents"`
 	Jobs           map[string]JobStats `json:"jobs"` // by kind
@@ -93,6 +95,15 @@ type StatsResponse struct {
 // BucketStats counts one S3 bucket.
 type BucketStats struct {
 	Bucket  string `json:"bucket"`
+	Objects int64  `json:"objects"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// UserStats counts the objects a user's uploads made. Objects whose
+// uploader is unknown (written to the backend directly and found by a
+// repair) count towards no user.
+type UserStats struct {
+	User    string `json:"user"`
 	Objects int64  `json:"objects"`
 	Bytes   int64  `json:"bytes"`
 }
@@ -159,6 +170,7 @@ func itemFromRecord(r *metastore.Record) Item {
 		Aspect:          r.Aspect,
 		Tags:            r.Tags,
 		UserMetadata:    r.UserMeta,
+		Owner:           r.Owner,
 		Extraction:      Extraction{Status: r.Status, Reason: r.Reason},
 	}
 	// The index stores odd metadata as given (see metastore.validateRecord)

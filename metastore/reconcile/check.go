@@ -128,7 +128,9 @@ var errStopScan = errors.New("scan stopped")
 func (ix *Indexer) repair(ctx context.Context, drift []Drift) (int, error) {
 	for i, d := range drift {
 		_, done := ix.locks.write(ticket{}, []string{lockName(d.Bucket, d.Key)})
-		muts, err := ix.readBack(ctx, d.Bucket, d.Key)
+		// Who wrote an object behind photogate's back is unknown; a stale
+		// record keeps its owner.
+		muts, err := ix.readBack(ctx, d.Bucket, d.Key, nil)
 		if err == nil {
 			err = ix.commit(ctx, 0, muts...)
 		}

@@ -52,12 +52,14 @@ func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Inde
 var _ gateway.Index = (*Indexer)(nil)
 
 // Begin records the intent durably before the gateway forwards the request.
-func (ix *Indexer) Begin(ctx context.Context, op classify.Op, bucket string, keys []string) (uint64, error) {
+// The owner is recorded with it, so that recovery can attribute what the
+// request wrote even if photogate never saw the answer.
+func (ix *Indexer) Begin(ctx context.Context, op classify.Op, bucket string, keys []string, owner string) (uint64, error) {
 	// The ticket is taken first so that no write to these keys can slip
 	// between the backend's answer and this intent being known.
 	t := ix.locks.begin(bucket, keys)
 	start := time.Now()
-	id, err := ix.store.BeginIntent(ctx, metastore.Intent{Op: string(op), Bucket: bucket, Keys: keys})
+	id, err := ix.store.BeginIntent(ctx, metastore.Intent{Op: string(op), Bucket: bucket, Keys: keys, Owner: owner})
 	ix.observe(start, err)
 	if err != nil {
 		ix.locks.end(t)
@@ -104,6 +106,26 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) erro
 	}
 	contended, done := ix.locks.write(t, names)
 	defer done()
+	// What this request wrote is its owner's. Uncontended, whatever the
+	// key holds now is what it wrote; contended, only an object with the
+	// ETag the backend answered this request with is.
+	written := map[string]string{} // key -> ETag this request wrote
+	if u := o.Upload; u != nil {
+		written[u.Key] = u.ETag
+	}
+	if o.Op == classify.CopyObject || o.Op == classify.CompleteMultipartUpload {
+		for _, key := range o.Refresh {
+			written[key] = o.ETag
+		}
+	}
+	writer := o.Owner
+	owner := func(obj Object) (string, error) {
+		etag, wrote := written[obj.Key]
+		if !wrote || contended && etag != "" && etag != obj.ETag {
+			return "", nil // the record keeps its owner
+		}
+		return writer, nil
+	}
 	if contended {
 		o = readBackAll(o)
 	}
@@ -114,10 +136,11 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) erro
 			Key: u.Key, Size: u.Size, ETag: u.ETag, VersionID: u.VersionID,
 			ContentType: u.ContentType, LastModified: u.LastModified, UserMeta: u.UserMeta,
 		}, u.Tags, photo)
+		rec.Owner = o.Owner
 		muts = append(muts, ix.withJob(rec, photo)...)
 	}
 	for _, key := range o.Refresh {
-		m, err := ix.readBack(ctx, o.Bucket, key)
+		m, err := ix.readBack(ctx, o.Bucket, key, owner)
 		if err != nil {
 			return err
 		}
@@ -150,18 +173,29 @@ func outcomeKeys(o gateway.Outcome) []string {
 // readBackAll turns an outcome into "read every key back": what a contended
 // write does, because its own response may not be the backend's last word.
 func readBackAll(o gateway.Outcome) gateway.Outcome {
-	return gateway.Outcome{Op: o.Op, Bucket: o.Bucket, Refresh: outcomeKeys(o), BucketDeleted: o.BucketDeleted}
+	return gateway.Outcome{Op: o.Op, Bucket: o.Bucket, Owner: o.Owner, Refresh: outcomeKeys(o), BucketDeleted: o.BucketDeleted}
 }
 
+// ownerOf names the owner of an object a read-back found; "" keeps the
+// indexed record's owner (or none, for an object new to the index).
+type ownerOf func(Object) (string, error)
+
 // readBack builds the index mutations for one key from the backend's current
-// state: a Put of what is there, or a Delete when nothing is.
-func (ix *Indexer) readBack(ctx context.Context, bucket, key string) ([]metastore.Mutation, error) {
+// state: a Put of what is there, or a Delete when nothing is. owner may be
+// nil: the record keeps its owner.
+func (ix *Indexer) readBack(ctx context.Context, bucket, key string, owner ownerOf) ([]metastore.Mutation, error) {
 	obj, ok, err := ix.backend.Stat(ctx, bucket, key)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return []metastore.Mutation{metastore.Delete(bucket, key)}, nil
+	}
+	name := ""
+	if owner != nil {
+		if name, err = owner(obj); err != nil {
+			return nil, err
+		}
 	}
 	head, err := ix.backend.Head(ctx, bucket, key, extract.PrefixSize)
 	if err != nil {
@@ -172,7 +206,9 @@ func (ix *Indexer) readBack(ctx context.Context, bucket, key string) ([]metastor
 		return nil, err
 	}
 	photo := extract.FromPrefix(ctx, head, obj.Size)
-	return ix.withJob(record(bucket, obj, tags, photo), photo), nil
+	rec := record(bucket, obj, tags, photo)
+	rec.Owner = name
+	return ix.withJob(rec, photo), nil
 }
 
 // withJob adds a background re-extraction when the prefix was not enough.
@@ -240,13 +276,36 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 	defer done()
 	var muts []metastore.Mutation
 	for _, key := range in.Keys {
-		m, err := ix.readBack(ctx, in.Bucket, key)
+		m, err := ix.readBack(ctx, in.Bucket, key, ix.intentOwner(ctx, in))
 		if err != nil {
 			return err
 		}
 		muts = append(muts, m...)
 	}
 	return ix.commit(ctx, in.ID, muts...)
+}
+
+// intentOwner attributes what a crash-interrupted write left behind: an
+// object that differs from what the index holds was written by the intent's
+// request (photogate orders writes per key, so it is the only write the
+// index has not seen), one that does not keeps its owner.
+func (ix *Indexer) intentOwner(ctx context.Context, in metastore.Intent) ownerOf {
+	switch classify.Op(in.Op) {
+	case classify.PutObject, classify.CopyObject, classify.CompleteMultipartUpload:
+	default:
+		return nil
+	}
+	return func(obj Object) (string, error) {
+		prev, ok, err := ix.store.Get(ctx, in.Bucket, obj.Key)
+		if err != nil {
+			return "", err
+		}
+		// Seconds: Last-Modified headers carry no more.
+		if ok && prev.ETag == obj.ETag && prev.Size == obj.Size && prev.LastModified.Truncate(time.Second).Equal(obj.LastModified.Truncate(time.Second)) {
+			return "", nil
+		}
+		return in.Owner, nil
+	}
 }
 
 // commit writes muts (clearing intent id, if any) and wakes the job worker
@@ -355,5 +414,6 @@ func (ix *Indexer) extractFull(ctx context.Context, job metastore.Job) error {
 		Key: rec.Key, Size: rec.Size, ETag: rec.ETag, VersionID: rec.VersionID,
 		ContentType: rec.ContentType, LastModified: rec.LastModified, UserMeta: rec.UserMeta,
 	}, rec.Tags, photo)
+	full.Owner = rec.Owner
 	return ix.store.Commit(ctx, 0, metastore.Put(full))
 }

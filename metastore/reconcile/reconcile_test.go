@@ -55,15 +55,15 @@ func TestCheckFindsAndRepairsEveryKindOfDrift(t *testing.T) {
 	put(t, m, "photos", "changed.jpg", []byte("new content"))
 	// The index knows in-sync.jpg (as the gateway would have indexed it)
 	// and an old changed.jpg, plus an object and a bucket that are gone.
-	id, err := ix.Begin(ctx, "CopyObject", "photos", []string{"in-sync.jpg"})
+	id, err := ix.Begin(ctx, "CopyObject", "photos", []string{"in-sync.jpg"}, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Apply(ctx, id, gateway.Outcome{Op: "CopyObject", Bucket: "photos", Refresh: []string{"in-sync.jpg"}}); err != nil {
+	if err := ix.Apply(ctx, id, gateway.Outcome{Op: "CopyObject", Bucket: "photos", Owner: "alice", Refresh: []string{"in-sync.jpg"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []metastore.Record{
-		{Bucket: "photos", Key: "changed.jpg", ETag: "0123", Size: 3},
+		{Bucket: "photos", Key: "changed.jpg", ETag: "0123", Size: 3, Owner: "frank"},
 		{Bucket: "photos", Key: "deleted.jpg", ETag: "aa", Size: 1},
 		{Bucket: "gone-bucket", Key: "x.jpg", ETag: "bb", Size: 1},
 	} {
@@ -107,6 +107,19 @@ func TestCheckFindsAndRepairsEveryKindOfDrift(t *testing.T) {
 	if err != nil || !ok || rec.Make != "Apple" || rec.GPS == nil {
 		t.Fatalf("repaired record lacks photo metadata: %+v %v %v", rec, ok, err)
 	}
+	// Ownership: the copy is its writer's, a repaired stale record keeps
+	// its owner, an object written behind photogate's back has none.
+	for key, want := range map[string]string{"in-sync.jpg": "alice", "changed.jpg": "frank", "written-behind-our-back.jpg": ""} {
+		if rec, _, _ := store.Get(ctx, "photos", key); rec.Owner != want {
+			t.Errorf("%s: owner %q, want %q", key, rec.Owner, want)
+		}
+	}
+	if n, size, err := store.OwnerUsage(ctx, "frank"); err != nil || n != 1 || size != int64(len("new content")) {
+		t.Errorf("frank's usage after repair = %d objects, %d bytes, %v; want 1, %d", n, size, err, len("new content"))
+	}
+	if err := store.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestRecoverResolvesLeftoverIntents(t *testing.T) {
@@ -118,22 +131,33 @@ func TestRecoverResolvesLeftoverIntents(t *testing.T) {
 	// A crash after MinIO stored "landed" but before the index heard of it,
 	// and one before "never" reached MinIO at all.
 	put(t, m, "bkt", "landed", []byte("hello"))
-	for _, k := range []string{"landed", "never"} {
-		if _, err := store.BeginIntent(ctx, metastore.Intent{Op: "PutObject", Bucket: "bkt", Keys: []string{k}}); err != nil {
+	// And one whose write never happened, to a key the index already
+	// attributes to someone else: it must stay theirs.
+	put(t, m, "bkt", "kept", []byte("dave's"))
+	kept, _ := m.Client().StatObject(ctx, "bkt", "kept", minio.StatObjectOptions{})
+	if err := store.Commit(ctx, 0, metastore.Put(metastore.Record{Bucket: "bkt", Key: "kept", ETag: kept.ETag,
+		Size: kept.Size, LastModified: kept.LastModified, Owner: "dave"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"landed", "never", "kept"} {
+		if _, err := store.BeginIntent(ctx, metastore.Intent{Op: "PutObject", Bucket: "bkt", Keys: []string{k}, Owner: "carol"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// An intent of a request still in flight in this process is left alone.
-	busy, err := ix.Begin(ctx, "DeleteObject", "bkt", []string{"landed"})
+	busy, err := ix.Begin(ctx, "DeleteObject", "bkt", []string{"landed"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := ix.Recover(ctx)
-	if err != nil || n != 2 {
-		t.Fatalf("Recover = %d, %v; want 2 resolved", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("Recover = %d, %v; want 3 resolved", n, err)
 	}
-	if _, ok, _ := store.Get(ctx, "bkt", "landed"); !ok {
-		t.Fatal("the object that landed is not indexed")
+	if rec, ok, _ := store.Get(ctx, "bkt", "landed"); !ok || rec.Owner != "carol" {
+		t.Fatalf("the object that landed is not indexed as carol's: %+v, %v", rec, ok)
+	}
+	if rec, _, _ := store.Get(ctx, "bkt", "kept"); rec.Owner != "dave" {
+		t.Fatalf("an unchanged object moved from dave to %q", rec.Owner)
 	}
 	if _, ok, _ := store.Get(ctx, "bkt", "never"); ok {
 		t.Fatal("an object that never landed is indexed")
@@ -165,11 +189,11 @@ func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {
 	if err := m.Client().MakeBucket(ctx, "race", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := ix.Begin(ctx, "PutObject", "race", []string{"k"})
+	a, err := ix.Begin(ctx, "PutObject", "race", []string{"k"}, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ix.Begin(ctx, "PutObject", "race", []string{"k"})
+	b, err := ix.Begin(ctx, "PutObject", "race", []string{"k"}, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,22 +203,30 @@ func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {
 	put(t, m, "race", "k", []byte("aaaa"))
 	infoA, _ := m.Client().StatObject(ctx, "race", "k", minio.StatObjectOptions{})
 	// photogate hears A's answer first and B's last.
-	upload := func(id uint64, etag string, size int64) {
+	upload := func(id uint64, owner, etag string, size int64) {
 		t.Helper()
-		err := ix.Apply(ctx, id, gateway.Outcome{Op: "PutObject", Bucket: "race",
+		err := ix.Apply(ctx, id, gateway.Outcome{Op: "PutObject", Bucket: "race", Owner: owner,
 			Upload: &gateway.Upload{Key: "k", Size: size, ETag: etag}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	upload(a, infoA.ETag, 4)
-	upload(b, infoB.ETag, 8)
+	upload(a, "alice", infoA.ETag, 4)
+	upload(b, "bob", infoB.ETag, 8)
 	rec, ok, err := store.Get(ctx, "race", "k")
 	if err != nil || !ok || rec.ETag != infoA.ETag || rec.Size != 4 {
 		t.Fatalf("index holds %+v; the backend kept ETag %s (4 bytes)", rec, infoA.ETag)
 	}
+	// The object kept is A's upload, so it counts for alice, not for bob
+	// whose answer came last.
+	if rec.Owner != "alice" {
+		t.Fatalf("owner %q, want alice (the writer of what the backend kept)", rec.Owner)
+	}
+	if n, _, _ := store.OwnerUsage(ctx, "bob"); n != 0 {
+		t.Fatalf("bob is charged %d objects for an object that is not his", n)
+	}
 	// Uncontended writes trust their own response (no read-back).
-	c, _ := ix.Begin(ctx, "PutObject", "race", []string{"solo"})
+	c, _ := ix.Begin(ctx, "PutObject", "race", []string{"solo"}, "")
 	if err := ix.Apply(ctx, c, gateway.Outcome{Op: "PutObject", Bucket: "race",
 		Upload: &gateway.Upload{Key: "solo", Size: 1, ETag: "e1"}}); err != nil {
 		t.Fatal(err)

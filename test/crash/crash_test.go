@@ -134,9 +134,20 @@ func TestKillDuringUploadsAndDeletes(t *testing.T) {
 		if err != nil || !bytes.Equal(got.Bytes(), data) {
 			t.Errorf("acknowledged upload %s lost or changed in MinIO (%v)", key, err)
 		}
-		if _, ok, _ := store.Get(ctx, bucket, key); !ok {
+		// Every write was the env user's: recovery must attribute what
+		// it found to the intent's user too, or quotas would lose it.
+		if rec, ok, _ := store.Get(ctx, bucket, key); !ok {
 			t.Errorf("acknowledged upload %s is not indexed", key)
+		} else if rec.Owner != "env" {
+			t.Errorf("acknowledged upload %s is indexed with owner %q, want env", key, rec.Owner)
 		}
+	}
+	// The counters (per bucket, per owner, facets) agree with the records.
+	if err := store.Verify(ctx); err != nil {
+		t.Error(err)
+	}
+	if n, _, err := store.OwnerUsage(ctx, "env"); err != nil || n != int64(rep.Indexed) {
+		t.Errorf("env owns %d objects (%v); the index holds %d", n, err, rep.Indexed)
 	}
 	for key := range l.gone {
 		if _, ok, _ := store.Get(ctx, bucket, key); ok {

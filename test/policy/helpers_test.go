@@ -449,6 +449,43 @@ func assertAbsent(t *testing.T, bucket, key string) {
 // /api/v1/stats.
 func (e *env) indexed(t *testing.T, bucket string) (objects, size int64) {
 	t.Helper()
+	for _, b := range e.stats(t).Buckets {
+		if b.Name == bucket {
+			return b.Objects, b.Bytes
+		}
+	}
+	return 0, 0
+}
+
+// usage is what the index counts for the user named name: what that user's
+// quota is checked against.
+func (e *env) usage(t *testing.T, name string) (objects, size int64) {
+	t.Helper()
+	for _, u := range e.stats(t).Users {
+		if u.Name == name {
+			return u.Objects, u.Bytes
+		}
+	}
+	return 0, 0
+}
+
+// indexStats holds the fields of GET /api/v1/stats these tests need (see
+// metastore/api.StatsResponse).
+type indexStats struct {
+	Buckets []struct {
+		Name    string `json:"bucket"`
+		Objects int64  `json:"objects"`
+		Bytes   int64  `json:"bytes"`
+	} `json:"buckets"`
+	Users []struct {
+		Name    string `json:"user"`
+		Objects int64  `json:"objects"`
+		Bytes   int64  `json:"bytes"`
+	} `json:"users"`
+}
+
+func (e *env) stats(t *testing.T) indexStats {
+	t.Helper()
 	req := newRequest(t, http.MethodGet, e.g.AdminEndpoint()+"/api/v1/stats", nil)
 	req.Header.Set("Authorization", "Bearer "+e.g.AdminToken())
 	resp, err := e.g.HTTPClient().Do(req)
@@ -460,27 +497,13 @@ func (e *env) indexed(t *testing.T, bucket string) (objects, size int64) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("admin stats: %d %s", resp.StatusCode, b)
 	}
-	// The fields of GET /api/v1/stats this test needs (see
-	// metastore/api.StatsResponse).
-	var st struct {
-		Buckets []struct {
-			Bucket  string `json:"bucket"`
-			Objects int64  `json:"objects"`
-			Bytes   int64  `json:"bytes"`
-		} `json:"buckets"`
-	}
+	var st indexStats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatalf("admin stats: %v", err)
 	}
-	for _, b := range st.Buckets {
-		if b.Bucket == bucket {
-			return b.Objects, b.Bytes
-		}
-	}
-	return 0, 0
+	return st
 }
 
-// waitIndexed waits until the index counts objects in bucket.
 func (e *env) waitIndexed(t *testing.T, bucket string, objects int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
