@@ -183,7 +183,7 @@ policy:
 		"abd":             9,  // "a[bc]d" and "a*" tie on prefix and wildcards; more literals (2 > 1) wins
 		"xzy":             11, // "x?y" and "x*y" tie on everything: the first listed wins
 	} {
-		if got := e.rule(bucket).maxParts; got != want {
+		if got := e.rule(bucket).sizes.maxParts; got != want {
 			t.Errorf("%s: rule with max_parts %d, want %d", bucket, got, want)
 		}
 	}

@@ -158,6 +158,7 @@ func compileUser(uc UserConfig, defaults Limits, defaultsOK bool, label string, 
 	if defaultsOK {
 		u.limits = compileUserLimits(defaults, uc.Limits, label+": limits", errs)
 	}
+	u.sizes = compileSizes(uc.SizeLimits, label, errs)
 	if uc.Quota != nil {
 		u.quota = compileQuota(*uc.Quota, label+": quota", errs)
 	}
@@ -332,28 +333,10 @@ func compileBucket(bc BucketConfig, label string, errs *problems) (*bucketRule, 
 		errs.addf("%s: %w", label, err)
 	}
 	r := &bucketRule{
-		pattern:      bc.Bucket,
-		spec:         specificityOf(bc.Bucket),
-		publicRead:   bc.PublicRead,
-		maxObject:    bc.MaxObjectSize,
-		maxMultipart: bc.MaxMultipartSize,
-		maxParts:     bc.MaxParts,
-		maxMetadata:  bc.MaxMetadataBytes,
-	}
-	for _, f := range []struct {
-		key string
-		v   Size
-	}{{"max_object_size", bc.MaxObjectSize}, {"max_multipart_size", bc.MaxMultipartSize}, {"max_metadata_bytes", bc.MaxMetadataBytes}} {
-		if f.v < 0 {
-			errs.addf("%s: %s %d is negative", label, f.key, int64(f.v))
-		}
-	}
-	if r.maxMultipart == 0 {
-		// Otherwise multipart would be a way around max_object_size.
-		r.maxMultipart = r.maxObject
-	}
-	if bc.MaxParts < 0 || bc.MaxParts > maxPartsS3 {
-		errs.addf("%s: max_parts %d must be between 0 (S3's own %d) and %d", label, bc.MaxParts, maxPartsS3, maxPartsS3)
+		pattern:    bc.Bucket,
+		spec:       specificityOf(bc.Bucket),
+		publicRead: bc.PublicRead,
+		sizes:      compileSizes(bc.SizeLimits, label, errs),
 	}
 	for _, t := range bc.AllowedTypes {
 		norm, err := normalizeAllowedType(t)
@@ -367,6 +350,26 @@ func compileBucket(bc BucketConfig, label string, errs *problems) (*bucketRule, 
 		r.quota = compileQuota(*bc.Quota, label+": quota", errs)
 	}
 	return r, len(*errs) == before
+}
+
+func compileSizes(sl SizeLimits, label string, errs *problems) sizeLimits {
+	for _, f := range []struct {
+		key string
+		v   Size
+	}{{"max_object_size", sl.MaxObjectSize}, {"max_multipart_size", sl.MaxMultipartSize}, {"max_metadata_bytes", sl.MaxMetadataBytes}} {
+		if f.v < 0 {
+			errs.addf("%s: %s %d is negative", label, f.key, int64(f.v))
+		}
+	}
+	if sl.MaxParts < 0 || sl.MaxParts > maxPartsS3 {
+		errs.addf("%s: max_parts %d must be between 0 (S3's own %d) and %d", label, sl.MaxParts, maxPartsS3, maxPartsS3)
+	}
+	s := sizeLimits{maxObject: sl.MaxObjectSize, maxMultipart: sl.MaxMultipartSize, maxParts: sl.MaxParts, maxMetadata: sl.MaxMetadataBytes}
+	if s.maxMultipart == 0 {
+		// Otherwise multipart would be a way around max_object_size.
+		s.maxMultipart = s.maxObject
+	}
+	return s
 }
 
 func compileQuota(q Quota, label string, errs *problems) quota {

@@ -108,7 +108,7 @@ func TestCompileExample(t *testing.T) {
 		t.Errorf("admin inherits defaults: %+v", a)
 	}
 	r := e.rule("photos-2024")
-	if r.maxObject != 200<<20 || r.maxMultipart != 20<<30 || r.maxParts != 2000 || r.maxMetadata != 2048 {
+	if r.sizes.maxObject != 200<<20 || r.sizes.maxMultipart != 20<<30 || r.sizes.maxParts != 2000 || r.sizes.maxMetadata != 2048 {
 		t.Errorf("photos-* rule = %+v", r)
 	}
 	if e.maxInFlight != 512 || e.auth != (authSettings{perSecond: 10.0 / 60, burst: 20, maxAddresses: 10000}) {
@@ -140,8 +140,8 @@ policy:
 	if e.auth != (authSettings{perSecond: 10.0 / 60, burst: 20, maxAddresses: 10000}) {
 		t.Errorf("auth limiter defaults: %+v", e.auth)
 	}
-	if r := e.rule("photos"); r.maxMultipart != 10e6 {
-		t.Errorf("max_multipart_size defaults to max_object_size: %v", r.maxMultipart)
+	if r := e.rule("photos"); r.sizes.maxMultipart != 10e6 {
+		t.Errorf("max_multipart_size defaults to max_object_size: %v", r.sizes.maxMultipart)
 	}
 }
 
@@ -265,8 +265,8 @@ policy: {buckets: [{bucket: photos, quota: {max_objects: -5}}]}`, `policy.bucket
 func TestCompileNegativeSizesFromGo(t *testing.T) {
 	cfg := Config{
 		Users: []UserConfig{{Name: "x", AccessKey: "AKIA1", SecretKey: "long-enough", Grants: FullAccess(),
-			Limits: &UserLimits{UploadBytesPerSecond: new(Size(-1))}}},
-		Policy: PolicyConfig{Buckets: []BucketConfig{{Bucket: "b", MaxObjectSize: -1, MaxMultipartSize: -2, MaxMetadataBytes: -3, Quota: &Quota{MaxBytes: -4}}}},
+			Limits: &UserLimits{UploadBytesPerSecond: new(Size(-1))}, SizeLimits: SizeLimits{MaxObjectSize: -5, MaxParts: 10001}}},
+		Policy: PolicyConfig{Buckets: []BucketConfig{{Bucket: "b", SizeLimits: SizeLimits{MaxObjectSize: -1, MaxMultipartSize: -2, MaxMetadataBytes: -3}, Quota: &Quota{MaxBytes: -4}}}},
 	}
 	_, err := Compile(cfg, noEnv, noFiles)
 	for _, want := range []string{
@@ -275,6 +275,8 @@ func TestCompileNegativeSizesFromGo(t *testing.T) {
 		`max_multipart_size -2 is negative`,
 		`max_metadata_bytes -3 is negative`,
 		`quota: max_bytes -4 is negative`,
+		`users[0] "x": max_object_size -5 is negative`,
+		`users[0] "x": max_parts 10001 must be between 0`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\ndoes not contain %q", err, want)

@@ -35,7 +35,10 @@ type UserConfig struct {
 	SecretKeyFile string      `yaml:"secret_key_file"` // a file, e.g. a mounted Kubernetes secret
 	Grants        []Grant     `yaml:"grants"`
 	Limits        *UserLimits `yaml:"limits"`
-	Quota         *Quota      `yaml:"quota"`
+	// SizeLimits apply to this user's uploads into any bucket, on top of
+	// the bucket's own: the stricter of the two wins.
+	SizeLimits `yaml:",inline"`
+	Quota      *Quota `yaml:"quota"`
 }
 
 // LogValue shows where the secret comes from, never the secret.
@@ -137,17 +140,22 @@ type Limits struct {
 // exactly one rule, the most specific that matches (see rules.go); fields of
 // less specific rules are not merged in.
 type BucketConfig struct {
-	Bucket     string `yaml:"bucket"` // a path.Match pattern or a plain name
-	PublicRead bool   `yaml:"public_read"`
+	Bucket       string `yaml:"bucket"` // a path.Match pattern or a plain name
+	PublicRead   bool   `yaml:"public_read"`
+	SizeLimits   `yaml:",inline"`
+	AllowedTypes []string `yaml:"allowed_types"` // "image/*", "video/mp4"; empty: any
+	Quota        *Quota   `yaml:"quota"`
+}
+
+// SizeLimits cap uploads, on a bucket rule or on a user. 0 means unlimited.
+type SizeLimits struct {
 	// MaxObjectSize caps a single-request upload (PutObject, CopyObject).
 	MaxObjectSize Size `yaml:"max_object_size"`
 	// MaxMultipartSize caps the object a multipart upload assembles; it
 	// defaults to MaxObjectSize so that multipart is not a way around it.
-	MaxMultipartSize Size     `yaml:"max_multipart_size"`
-	MaxParts         int      `yaml:"max_parts"`
-	MaxMetadataBytes Size     `yaml:"max_metadata_bytes"`
-	AllowedTypes     []string `yaml:"allowed_types"` // "image/*", "video/mp4"; empty: any
-	Quota            *Quota   `yaml:"quota"`
+	MaxMultipartSize Size `yaml:"max_multipart_size"`
+	MaxParts         int  `yaml:"max_parts"`
+	MaxMetadataBytes Size `yaml:"max_metadata_bytes"`
 }
 
 // Quota caps what a bucket or a user holds. 0 means unlimited.

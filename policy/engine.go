@@ -31,6 +31,7 @@ type user struct {
 	secret *Secret
 	grants []grant
 	limits limits
+	sizes  sizeLimits
 	quota  quota
 }
 
@@ -76,15 +77,24 @@ type quota struct {
 
 func (q quota) set() bool { return q.maxBytes > 0 || q.maxObjects > 0 }
 
+// sizeLimits is one compiled SizeLimits. 0 is unlimited.
+type sizeLimits struct {
+	maxObject    Size
+	maxMultipart Size // already defaulted to maxObject
+	maxParts     int
+	maxMetadata  Size
+}
+
+func (s sizeLimits) any() bool {
+	return s.maxObject > 0 || s.maxMultipart > 0 || s.maxParts > 0 || s.maxMetadata > 0
+}
+
 // bucketRule is one compiled BucketConfig.
 type bucketRule struct {
 	pattern      string
 	spec         specificity
 	publicRead   bool
-	maxObject    Size
-	maxMultipart Size // already defaulted to maxObject
-	maxParts     int
-	maxMetadata  Size
+	sizes        sizeLimits
 	allowedTypes []string // lower case; empty: any
 	quota        quota
 }

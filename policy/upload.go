@@ -50,7 +50,8 @@ type Usage interface {
 }
 
 // CheckUpload applies the size, part, metadata and quota rules to an upload
-// before any body byte is read:
+// before any body byte is read. Size rules come from the bucket's rule and
+// from the user; each applies, so the stricter wins:
 //
 //   - MetadataBytes > max_metadata_bytes: InvalidArgument (400)
 //   - PartNumber > max_parts: InvalidArgument (400)
@@ -66,49 +67,65 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 	e := h.Load()
 	name := e.name(u.User)
 	r := e.rule(u.Bucket)
+	scopes := []sizeScope{{r.sizes, "bucket " + u.Bucket}}
 	var userQuota quota
 	if usr := e.users[u.User]; usr != nil {
 		userQuota = usr.quota
+		if usr.sizes.any() {
+			scopes = append(scopes, sizeScope{usr.sizes, "user " + usr.name})
+		}
 	}
 	byteQuota := r.quota.maxBytes > 0 || userQuota.maxBytes > 0
+	limited := func(pick func(sizeLimits) Size) bool {
+		for _, sc := range scopes {
+			if pick(sc.limits) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	objectLimited := limited(func(l sizeLimits) Size { return l.maxObject })
+	multipartLimited := limited(func(l sizeLimits) Size { return l.maxMultipart })
 
 	var added int64 // bytes the finished object will hold; a lower bound when unknown
 	switch u.Op {
 	case classify.PutObject, classify.CopyObject:
-		if err := h.checkMetadata(u, r, name); err != nil {
+		if err := h.checkMetadata(u, scopes, name); err != nil {
 			return err
 		}
-		switch {
-		case u.Size < 0 && u.Op == classify.PutObject && (r.maxObject > 0 || byteQuota):
+		if u.Size < 0 && u.Op == classify.PutObject && (objectLimited || byteQuota) {
 			return h.sizeUnknown(u, name)
-		case r.maxObject > 0 && u.Size > int64(r.maxObject):
-			h.refused(ReasonTooLarge, name)
-			return s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
-				"Your proposed upload exceeds the maximum allowed object size: %d bytes, and max_object_size of bucket %s is %s.",
-				u.Size, u.Bucket, r.maxObject.describe()))
+		}
+		for _, sc := range scopes {
+			if sc.limits.maxObject > 0 && u.Size > int64(sc.limits.maxObject) {
+				h.refused(ReasonTooLarge, name)
+				return s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
+					"Your proposed upload exceeds the maximum allowed object size: %d bytes, and max_object_size of %s is %s.",
+					u.Size, sc.owner, sc.limits.maxObject.describe()))
+			}
 		}
 		added = max(u.Size, 0)
 	case classify.CreateMultipartUpload:
-		if err := h.checkMetadata(u, r, name); err != nil {
+		if err := h.checkMetadata(u, scopes, name); err != nil {
 			return err
 		}
 	case classify.UploadPart, classify.UploadPartCopy:
-		if err := h.checkParts(u, r, name); err != nil {
+		if err := h.checkParts(u, scopes, name); err != nil {
 			return err
 		}
-		if u.Size < 0 && u.Op == classify.UploadPart && (r.maxMultipart > 0 || byteQuota) {
+		if u.Size < 0 && u.Op == classify.UploadPart && (multipartLimited || byteQuota) {
 			return h.sizeUnknown(u, name)
 		}
 		added = max(u.UploadedSoFar, 0) + max(u.Size, 0)
-		if err := h.checkMultipartTotal(u, r, name, added); err != nil {
+		if err := h.checkMultipartTotal(u, scopes, name, added); err != nil {
 			return err
 		}
 	case classify.CompleteMultipartUpload:
-		if err := h.checkParts(u, r, name); err != nil {
+		if err := h.checkParts(u, scopes, name); err != nil {
 			return err
 		}
 		added = max(u.UploadedSoFar, 0)
-		if err := h.checkMultipartTotal(u, r, name, added); err != nil {
+		if err := h.checkMultipartTotal(u, scopes, name, added); err != nil {
 			return err
 		}
 	default:
@@ -117,47 +134,62 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 	return h.checkQuotas(ctx, u, name, r.quota, userQuota, added)
 }
 
+// sizeScope is one set of size limits and whose they are, for messages:
+// "bucket photos" or "user ana".
+type sizeScope struct {
+	limits sizeLimits
+	owner  string
+}
+
 // checkMetadata uses InvalidArgument: S3's own MetadataTooLarge (400) is not
 // in photogate's error table, and EntityTooLarge would make clients think
 // the body is the problem.
-func (h *Holder) checkMetadata(u Upload, r *bucketRule, name string) error {
-	if r.maxMetadata > 0 && int64(u.MetadataBytes) > int64(r.maxMetadata) {
-		h.refused(ReasonMetadata, name)
-		return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
-			"Your metadata headers exceed the maximum allowed metadata size: x-amz-meta-* total %d bytes, and max_metadata_bytes of bucket %s is %s.",
-			u.MetadataBytes, u.Bucket, r.maxMetadata.describe()))
+func (h *Holder) checkMetadata(u Upload, scopes []sizeScope, name string) error {
+	for _, sc := range scopes {
+		if m := sc.limits.maxMetadata; m > 0 && int64(u.MetadataBytes) > int64(m) {
+			h.refused(ReasonMetadata, name)
+			return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
+				"Your metadata headers exceed the maximum allowed metadata size: x-amz-meta-* total %d bytes, and max_metadata_bytes of %s is %s.",
+				u.MetadataBytes, sc.owner, m.describe()))
+		}
 	}
 	return nil
 }
 
 // checkParts uses InvalidArgument, as S3 does for part numbers over 10000.
-func (h *Holder) checkParts(u Upload, r *bucketRule, name string) error {
-	if r.maxParts > 0 && u.PartNumber > r.maxParts {
-		h.refused(ReasonTooManyParts, name)
-		return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
-			"Part number %d is over max_parts %d of bucket %s; use larger parts.", u.PartNumber, r.maxParts, u.Bucket))
+func (h *Holder) checkParts(u Upload, scopes []sizeScope, name string) error {
+	for _, sc := range scopes {
+		if m := sc.limits.maxParts; m > 0 && u.PartNumber > m {
+			h.refused(ReasonTooManyParts, name)
+			return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
+				"Part number %d is over max_parts %d of %s; use larger parts.", u.PartNumber, m, sc.owner))
+		}
 	}
 	return nil
 }
 
-func (h *Holder) checkMultipartTotal(u Upload, r *bucketRule, name string, total int64) error {
-	if r.maxMultipart == 0 || total <= int64(r.maxMultipart) {
-		return nil
+func (h *Holder) checkMultipartTotal(u Upload, scopes []sizeScope, name string, total int64) error {
+	for _, sc := range scopes {
+		limit := sc.limits.maxMultipart
+		if limit == 0 || total <= int64(limit) {
+			continue
+		}
+		h.refused(ReasonTooLarge, name)
+		var msg string
+		switch {
+		case u.Op == classify.CompleteMultipartUpload:
+			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: its parts hold %d bytes, and max_multipart_size of %s is %s.",
+				total, sc.owner, limit.describe())
+		case u.UploadedSoFar > 0:
+			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: %d bytes in other parts + %d in this part, and max_multipart_size of %s is %s.",
+				u.UploadedSoFar, max(u.Size, 0), sc.owner, limit.describe())
+		default:
+			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: this part has %d bytes, and max_multipart_size of %s is %s.",
+				total, sc.owner, limit.describe())
+		}
+		return s3err.New(s3err.EntityTooLarge, msg)
 	}
-	h.refused(ReasonTooLarge, name)
-	var msg string
-	switch {
-	case u.Op == classify.CompleteMultipartUpload:
-		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: its parts hold %d bytes, and max_multipart_size of bucket %s is %s.",
-			total, u.Bucket, r.maxMultipart.describe())
-	case u.UploadedSoFar > 0:
-		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: %d bytes in other parts + %d in this part, and max_multipart_size of bucket %s is %s.",
-			u.UploadedSoFar, max(u.Size, 0), u.Bucket, r.maxMultipart.describe())
-	default:
-		msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: this part has %d bytes, and max_multipart_size of bucket %s is %s.",
-			total, u.Bucket, r.maxMultipart.describe())
-	}
-	return s3err.New(s3err.EntityTooLarge, msg)
+	return nil
 }
 
 // sizeUnknown refuses a body of unknown length where a limit applies: the
@@ -261,13 +293,14 @@ type UploadNeeds struct {
 func (h *Holder) UploadNeeds(accessKey, bucket string) UploadNeeds {
 	e := h.Load()
 	r := e.rule(bucket)
+	var us sizeLimits
 	var uq quota
 	if usr := e.users[accessKey]; usr != nil {
-		uq = usr.quota
+		us, uq = usr.sizes, usr.quota
 	}
-	anyQuota := r.quota.maxBytes > 0 || r.quota.maxObjects > 0 || uq.maxBytes > 0 || uq.maxObjects > 0
 	return UploadNeeds{
-		Sizes:    r.maxObject > 0 || r.maxMultipart > 0 || r.quota.maxBytes > 0 || uq.maxBytes > 0,
-		Replaced: anyQuota,
+		Sizes: r.sizes.maxObject > 0 || r.sizes.maxMultipart > 0 || us.maxObject > 0 || us.maxMultipart > 0 ||
+			r.quota.maxBytes > 0 || uq.maxBytes > 0,
+		Replaced: r.quota.set() || uq.set(),
 	}
 }

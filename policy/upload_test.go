@@ -21,6 +21,14 @@ users:
     access_key: AKIABOB1
     secret_key: bob-secret-1
     grants: [{buckets: "*", actions: [read, write]}]
+  - name: cy
+    access_key: AKIACY01
+    secret_key: cy-secret-01
+    grants: [{buckets: "*", actions: [read, write]}]
+    max_object_size: 500
+    max_multipart_size: 3000
+    max_parts: 3
+    max_metadata_bytes: 50
 policy:
   buckets:
     - bucket: photos
@@ -115,6 +123,64 @@ func TestCheckUploadSizes(t *testing.T) {
 	// Operations that store nothing are not checked.
 	for _, op := range []classify.Op{classify.GetObject, classify.DeleteObject, classify.PutObjectTagging, classify.AbortMultipartUpload} {
 		wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: op, Size: 1 << 40, MetadataBytes: 1 << 20}))
+	}
+}
+
+// TestCheckUploadUserSizes: a user's size limits apply in every bucket, on
+// top of the bucket's; the stricter wins and the message says whose it is.
+func TestCheckUploadUserSizes(t *testing.T) {
+	obs := &observer{}
+	h := holder(t, uploadConfig, Options{Observer: obs, Usage: &usage{}})
+	ctx := context.Background()
+	up := func(bucket string, op classify.Op, size int64, part int, soFar int64, meta int) Upload {
+		return Upload{User: "AKIACY01", Bucket: bucket, Key: "k", Op: op, Size: size, PartNumber: part, UploadedSoFar: soFar, MetadataBytes: meta}
+	}
+	for _, tc := range []struct {
+		what string
+		u    Upload
+		code s3err.Code // "" allowed
+		msg  string
+	}{
+		{"PUT at the user's limit, bucket without rule", up("elsewhere", classify.PutObject, 500, 0, -1, 0), "", ""},
+		{"PUT over the user's limit, bucket without rule", up("elsewhere", classify.PutObject, 501, 0, -1, 0), s3err.EntityTooLarge, "max_object_size of user cy is 500 bytes"},
+		{"PUT over the user's limit, under the bucket's", up("photos", classify.PutObject, 800, 0, -1, 0), s3err.EntityTooLarge, "max_object_size of user cy"},
+		{"copy over the user's limit", up("elsewhere", classify.CopyObject, 501, 0, -1, 0), s3err.EntityTooLarge, "max_object_size of user cy"},
+		{"unknown size: the user's limit applies everywhere", up("elsewhere", classify.PutObject, -1, 0, -1, 0), s3err.MissingContentLength, ""},
+		{"metadata over the user's limit", up("elsewhere", classify.CreateMultipartUpload, -1, 0, -1, 51), s3err.InvalidArgument, "max_metadata_bytes of user cy is 50 bytes"},
+		{"part number over the user's max_parts", up("elsewhere", classify.UploadPart, 10, 4, 30, 0), s3err.InvalidArgument, "Part number 4 is over max_parts 3 of user cy"},
+		{"multipart total over the user's limit", up("elsewhere", classify.UploadPart, 1001, 3, 2000, 0), s3err.EntityTooLarge, "max_multipart_size of user cy is 3KB"},
+		{"multipart total at the user's limit", up("elsewhere", classify.UploadPart, 1000, 3, 2000, 0), "", ""},
+		{"complete over the user's limit", up("elsewhere", classify.CompleteMultipartUpload, -1, 3, 3001, 0), s3err.EntityTooLarge, "its parts hold 3001 bytes"},
+		{"within the limits of both user and bucket", up("capped-x", classify.UploadPart, 10, 2, 300, 0), "", ""},
+	} {
+		err := h.CheckUpload(ctx, tc.u)
+		if tc.code == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.what, err)
+			}
+			continue
+		}
+		if e := wantCode(t, err, tc.code); !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%s: message %q does not say %q", tc.what, e.Message, tc.msg)
+		}
+	}
+	// The bucket's own limit still applies to a user with looser ones,
+	// named as the bucket's: capped-* has max_object_size 1000 (and so
+	// max_multipart_size 1000); cy's multipart limit is 3000.
+	err := h.CheckUpload(ctx, up("capped-x", classify.UploadPart, 500, 2, 501, 0))
+	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "max_multipart_size of bucket capped-x is 1KB") {
+		t.Errorf("message %q", e.Message)
+	}
+	if obs.last() != "too_large cy" {
+		t.Errorf("observer %q", obs.last())
+	}
+	// Other users are not bound by cy's limits.
+	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "elsewhere", Op: classify.PutObject, Size: 1 << 30}))
+	if n := h.UploadNeeds("AKIACY01", "elsewhere"); !n.Sizes || n.Replaced {
+		t.Errorf("UploadNeeds for cy = %+v; her size limits need sizes, no quota needs the replaced object", n)
+	}
+	if n := h.UploadNeeds("AKIABOB1", "elsewhere"); n.Sizes || n.Replaced {
+		t.Errorf("UploadNeeds for bob without limits = %+v", n)
 	}
 }
 

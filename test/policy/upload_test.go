@@ -118,26 +118,9 @@ func TestMaxObjectSize(t *testing.T) {
 	e.makeBuckets(t, bucket, multi, free)
 	admin := e.admin()
 
-	// put sends an UNSIGNED-PAYLOAD PUT declaring size bytes, with
-	// Expect: 100-continue if expect, and returns the answer and how many
-	// body bytes the client read.
 	put := func(t *testing.T, key string, size int64, expect bool) (response, int64) {
 		t.Helper()
-		body := newCountingBody(size)
-		req := newRequest(t, http.MethodPut, e.objectURL(bucket, key), body)
-		req.ContentLength = size
-		req.Header.Set("Content-Type", "application/octet-stream")
-		req = sign(req, admin, "UNSIGNED-PAYLOAD")
-		tr := &http.Transport{Proxy: nil}
-		if expect {
-			// The client sends the body only after 100 Continue, which Go's
-			// server sends only when the handler starts reading the body.
-			req.Header.Set("Expect", "100-continue")
-			tr.ExpectContinueTimeout = 30 * time.Second
-		}
-		defer tr.CloseIdleConnections()
-		resp := send(t, &http.Client{Timeout: time.Minute, Transport: tr}, req)
-		return resp, body.settled(t)
+		return e.putDeclared(t, admin, bucket, key, size, expect, nil)
 	}
 
 	t.Run("control-at-the-limit", func(t *testing.T) {
@@ -222,6 +205,80 @@ func TestMaxObjectSize(t *testing.T) {
 		}
 		assertAbsent(t, bucket, "copied-two-mib.jpg")
 	})
+}
+
+// putDeclared sends an UNSIGNED-PAYLOAD PUT declaring size bytes as u, with
+// Expect: 100-continue if expect, and returns the answer and how many body
+// bytes the client read.
+func (e *env) putDeclared(t *testing.T, u user, bucket, key string, size int64, expect bool, header http.Header) (response, int64) {
+	t.Helper()
+	body := newCountingBody(size)
+	req := newRequest(t, http.MethodPut, e.objectURL(bucket, key), body)
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req = sign(req, u, "UNSIGNED-PAYLOAD")
+	tr := &http.Transport{Proxy: nil}
+	if expect {
+		// The client sends the body only after 100 Continue, which Go's
+		// server sends only when the handler starts reading the body.
+		req.Header.Set("Expect", "100-continue")
+		tr.ExpectContinueTimeout = 30 * time.Second
+	}
+	defer tr.CloseIdleConnections()
+	resp := send(t, &http.Client{Timeout: time.Minute, Transport: tr}, req)
+	return resp, body.settled(t)
+}
+
+// TestUserSizeLimits: size limits on a user bind that user in every bucket
+// (here one without any rule), are refused before the body is read, and do
+// not bind other users.
+func TestUserSizeLimits(t *testing.T) {
+	t.Parallel()
+	bucket := bucketName("us")
+	kid := newUser("kid")
+	e := start(t, "users:\n"+kid.entry("    grants:\n      - buckets: \"us-*\"\n        actions: [read, write, list]\n"+
+		"    max_object_size: 1MiB\n    max_metadata_bytes: 64\n"), kid)
+	e.makeBuckets(t, bucket)
+
+	resp, n := e.putDeclared(t, kid, bucket, "declared-50mib.bin", 50<<20, true, nil)
+	if resp.Status != http.StatusBadRequest || resp.Code != "EntityTooLarge" || !strings.Contains(resp.Message, "max_object_size of user kid is 1MiB") {
+		t.Errorf("kid's PUT declaring 50 MiB: %s; want 400 EntityTooLarge naming kid's max_object_size", resp)
+	}
+	if n >= 1<<20 {
+		t.Errorf("kid's PUT declaring 50 MiB with Expect: 100-continue: the client read %d body bytes before the refusal", n)
+	}
+	assertAbsent(t, bucket, "declared-50mib.bin")
+
+	sdk, _ := e.sdk(t, kid, 1)
+	putSDK := func(key string, body []byte, meta map[string]string) error {
+		_, err := sdk.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), Metadata: meta})
+		return err
+	}
+	exact := harness.RandomBytes(1 << 20)
+	if err := putSDK("exactly-1mib.jpg", exact, nil); err != nil {
+		t.Fatalf("kid's aws-sdk-go-v2 PutObject of exactly max_object_size: %v", err)
+	}
+	assertStored(t, bucket, "exactly-1mib.jpg", exact)
+	wantSDKErr(t, "kid's aws-sdk-go-v2 PutObject of 1 MiB + 1", putSDK("over.jpg", harness.RandomBytes(1<<20+1), nil), http.StatusBadRequest, "EntityTooLarge")
+	assertAbsent(t, bucket, "over.jpg")
+	// 65 metadata bytes: "note" (4) + 61.
+	msg := wantSDKErr(t, "kid's PutObject with 65 bytes of metadata", putSDK("meta.jpg", []byte("x"), map[string]string{"note": strings.Repeat("m", 61)}),
+		http.StatusBadRequest, "InvalidArgument")
+	if !strings.Contains(msg, "max_metadata_bytes of user kid") {
+		t.Errorf("metadata refusal %q does not name kid's limit", msg)
+	}
+	assertAbsent(t, bucket, "meta.jpg")
+
+	// The env user has no size limits in the same bucket.
+	big := harness.RandomBytes(2 << 20)
+	if _, err := e.minio(t, e.admin()).PutObject(t.Context(), bucket, "big.jpg", bytes.NewReader(big), int64(len(big)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("another user's 2 MiB PutObject: %v", err)
+	}
+	assertStored(t, bucket, "big.jpg", big)
 }
 
 // zipImpostor returns a ZIP archive holding a photo: the kind of file that
