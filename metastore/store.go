@@ -16,6 +16,10 @@ import (
 // photogate. Upgrade the binary, or rebuild the index from the backend.
 var ErrSchemaTooNew = errors.New("metastore: index written by a newer schema version")
 
+// ErrLocked is wrapped by Open when another process (a running photogate)
+// holds the file's lock for longer than Options.Timeout.
+var ErrLocked = errors.New("metastore: file is locked by another process")
+
 // Options tune Open. The zero value is right for production.
 type Options struct {
 	// NoSync skips fsync on commit. Only for tests and bulk rebuilds: a crash
@@ -61,7 +65,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	if err := checkLength(path); err != nil {
+		return nil, fmt.Errorf("metastore: open %s: %w", path, err)
+	}
+	db, err := openBolt(path, &bolt.Options{
 		Timeout: timeout,
 		NoSync:  opts.NoSync,
 		// The hashmap freelist stays fast when a large index fragments, and
@@ -72,7 +79,7 @@ func Open(path string, opts Options) (*Store, error) {
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("metastore: open %s: file is locked by another process (waited %v): %w", path, timeout, err)
+			return nil, fmt.Errorf("metastore: open %s (waited %v): %w: %w", path, timeout, ErrLocked, err)
 		}
 		return nil, fmt.Errorf("metastore: open %s: %w", path, err)
 	}
@@ -91,6 +98,18 @@ func Open(path string, opts Options) (*Store, error) {
 		s.maxAttempts = 5
 	}
 	return s, nil
+}
+
+// openBolt is bolt.Open, with the panics bbolt raises on some damaged files
+// (while it scans the pages to rebuild the freelist) turned into ErrCorrupt,
+// so that a damaged index or backup is an error a caller can report.
+func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, opts)
 }
 
 // initSchema creates what is missing and checks the version stamp.

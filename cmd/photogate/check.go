@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,14 +20,12 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	name := map[bool]string{false: "check", true: "repair"}[repair]
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	adminURL := fs.String("admin-url", cmp.Or(getenv("PHOTOGATE_ADMIN_URL"), "http://127.0.0.1:9081"), "photogate's admin listener (PHOTOGATE_ADMIN_URL)")
-	token := fs.String("token", "", "admin bearer token (default: PHOTOGATE_ADMIN_TOKEN)")
-	caCert := fs.String("ca-cert", "", "PEM CA for an https admin URL with a private CA")
+	admin := addAdminFlags(fs, getenv)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := newAdminClient(*adminURL, cmp.Or(*token, getenv("PHOTOGATE_ADMIN_TOKEN")), *caCert, 2*time.Hour)
+	c, err := admin.client(getenv, 2*time.Hour)
 	if err != nil {
 		return err
 	}

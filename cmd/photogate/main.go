@@ -33,6 +33,9 @@ Usage:
   photogate search [flags]    search the photo index through the admin API
   photogate check [flags]     compare the index with the backend, object by object
   photogate repair [flags]    make the index equal to the backend again
+  photogate backup --out FILE write a verified snapshot of the running photogate's index
+  photogate restore --from FILE
+                              replace the index with a backup (photogate stopped)
   photogate dev-cert [flags]  write a development CA and a certificate for localhost
   photogate version           print the version
   photogate help              show this help
@@ -59,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = searchCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "check", "repair":
 		err = checkCommand(ctx, args[1:], stdout, stderr, getenv, args[0] == "repair")
+	case "backup":
+		err = backupCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		err = restoreCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "verify-index": // not in the usage: the child process of backup and restore
+		err = verifyIndexCommand(ctx, args[1:], stdout)
 	case "dev-cert":
 		err = devCert(args[1:], stdout)
 	case "version", "--version", "-v":

@@ -70,7 +70,7 @@ func testAdmin(t *testing.T, token string, tlsOn bool) *httptest.Server {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(api.Config{Index: st, Token: token}))
+	mux.Handle("/api/", api.New(api.Config{Index: st, Token: token, Backup: st.Backup}))
 	var srv *httptest.Server
 	if tlsOn {
 		srv = httptest.NewTLSServer(mux)

@@ -177,6 +177,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
 			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
 			Signed:  gateway.SignedAdmin(pol),
+			Backup:  store.Backup,
 		}),
 	})
 

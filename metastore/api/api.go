@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -49,6 +50,9 @@ type Config struct {
 	// Checker, when set, serves POST /api/v1/check: a full comparison of
 	// index and backend, with ?repair=true fixing what it finds.
 	Checker Checker
+	// Backup, when set, serves GET /api/v1/backup: a consistent snapshot
+	// of the whole index file (metastore.Store.Backup).
+	Backup Backup
 	// Timeout bounds each request's work in the index. Zero means 30s.
 	// A search that filters on something no index narrows walks the whole
 	// index inside one bbolt read transaction, and a long read transaction
@@ -58,8 +62,12 @@ type Config struct {
 
 const defaultTimeout = 30 * time.Second
 
-// checkTimeout bounds a full check: it lists the whole backend.
+// checkTimeout bounds a full check (it lists the whole backend) and a
+// backup (it copies the whole index).
 const checkTimeout = time.Hour
+
+// Backup writes a consistent snapshot of the index to w.
+type Backup func(ctx context.Context, w io.Writer) (int64, error)
 
 // Checker compares the index with the backend, object by object (and
 // repairs the differences when asked); the report is answered as JSON.
@@ -108,6 +116,11 @@ func New(cfg Config) http.Handler {
 			h.check(w, r, cfg.Checker)
 		})
 	}
+	if cfg.Backup != nil {
+		mux.HandleFunc("/api/v1/backup", h.get(func(w http.ResponseWriter, r *http.Request) {
+			h.backup(w, r, cfg.Backup)
+		}))
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, http.StatusNotFound, ErrorBody{Code: CodeNotFound, Message: "no such API route: " + r.URL.Path})
 	})
@@ -153,7 +166,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := h.timeout
-	if r.URL.Path == "/api/v1/check" {
+	if r.URL.Path == "/api/v1/check" || r.URL.Path == "/api/v1/backup" {
 		timeout = checkTimeout
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -210,6 +223,32 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request, c Checker) {
 	}
 	h.log.Info("admin API: index check", "repair", repair, "report", rep)
 	h.writeJSON(w, r, http.StatusOK, rep)
+}
+
+// backup streams a snapshot of the index. Its size is only known once
+// written, so the client checks the result by opening it (photogate backup
+// does); a copy cut short by an error here is not a valid bbolt file.
+func (h *handler) backup(w http.ResponseWriter, r *http.Request, b Backup) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/octet-stream")
+	hdr.Set("Content-Disposition", `attachment; filename="photogate-index-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
+	if r.Method == http.MethodHead {
+		return
+	}
+	start := time.Now()
+	n, err := b(r.Context(), w)
+	if err != nil {
+		// The status is sent with the first byte; all that is left is to
+		// cut the response so the client sees a broken transfer.
+		h.log.Warn("admin API: backup failed", "bytes", n, "error", err)
+		if n == 0 {
+			hdr.Del("Content-Disposition")
+			h.fail(w, r, "backup", err)
+			return
+		}
+		panic(http.ErrAbortHandler)
+	}
+	h.log.Info("admin API: index backup", "bytes", n, "duration_ms", time.Since(start).Milliseconds())
 }
 
 // get admits GET and HEAD only.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -870,5 +871,48 @@ func TestStatsCountsUsers(t *testing.T) {
 	// Only a.jpg has an owner in the fixture.
 	if want := []api.UserStats{{User: "ann", Objects: 1, Bytes: 5_000_000}}; !slices.Equal(st.Users, want) {
 		t.Fatalf("users = %+v, want %+v", st.Users, want)
+	}
+}
+
+func TestBackupRoute(t *testing.T) {
+	st := openStore(t)
+	f := newServer(t, st, api.Config{Token: token, Backup: st.Backup})
+	if r := f.do(t, http.MethodGet, "/api/v1/backup", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("backup without the token: %d", r.status)
+	}
+	if r := f.do(t, http.MethodPost, "/api/v1/backup", "Bearer "+token); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST backup: %d", r.status)
+	}
+	r := f.get(t, "/api/v1/backup")
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/octet-stream" ||
+		!strings.HasPrefix(r.header.Get("Content-Disposition"), `attachment; filename="photogate-index-`) ||
+		r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("backup: %d %v", r.status, r.header)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(path, r.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := metastore.Open(path, metastore.Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("the backup does not open: %v", err)
+	}
+	defer restored.Close()
+	if err := restored.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := restored.Stats(context.Background()); got.Objects != int64(len(records())) {
+		t.Fatalf("backup holds %d objects, want %d", got.Objects, len(records()))
+	}
+	// Without a Backup function the route does not exist.
+	if r := newFixture(t).get(t, "/api/v1/backup"); r.status != http.StatusNotFound {
+		t.Fatalf("backup route without Backup: %d", r.status)
+	}
+	// A backup that fails before writing anything is an API error.
+	failing := newServer(t, st, api.Config{Token: token, Backup: func(context.Context, io.Writer) (int64, error) {
+		return 0, errors.New("disk on fire")
+	}})
+	if r := failing.get(t, "/api/v1/backup"); r.status != http.StatusInternalServerError || strings.Contains(string(r.body), "disk on fire") {
+		t.Fatalf("failing backup: %d %s", r.status, r.body)
 	}
 }
