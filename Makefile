@@ -13,7 +13,7 @@ FUZZTIME  ?= 60s
 
 export PHOTOGATE_MINIO_BIN ?= $(MINIO)
 
-.PHONY: help build test test-short run run-minio bench lint fuzz tools clean
+.PHONY: help build test test-short run run-minio bench lint fuzz tools manifests clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	  done; done
+
+manifests: ## regenerate deploy/kubernetes/photogate.yaml from the Helm chart
+	$(GO) test ./test/deploy/ -run TestPlainManifestsAreTheChart -count=1 -update
 
 tools: $(MINIO) ## install the MinIO server used by tests into .tools/bin
 

@@ -2,14 +2,14 @@ package observability
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/photogate/photogate/test/harness"
 )
 
 // promtoolModuleVersion pins promtool. The prometheus/prometheus Go module
@@ -20,75 +20,12 @@ import (
 // version so that bumping the pin reinstalls.
 const promtoolModuleVersion = "v0.316.0"
 
-var promtoolOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// promtool returns the path of the pinned promtool, installing it from the
-// Go module proxy on first use. Without it the test is skipped on a
-// developer machine but fails under CI=true, where a skip would silently
-// stop checking the alert rules. In -short mode nothing is installed.
-// PHOTOGATE_PROMTOOL overrides the binary.
+// promtool returns the path of the pinned promtool, installed from the Go
+// module proxy on first use (see harness.GoTool; PHOTOGATE_PROMTOOL
+// overrides it).
 func promtool(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("PHOTOGATE_PROMTOOL"); p != "" {
-		return p
-	}
-	bin := filepath.Join(repoRoot(t), ".tools", "bin", "promtool-"+promtoolModuleVersion)
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skipf("promtool not installed at %s and -short given: not installing", bin)
-	}
-	promtoolOnce.Do(func() {
-		promtoolOnce.path, promtoolOnce.err = installPromtool(t, bin)
-	})
-	if promtoolOnce.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool is required under CI=true and could not be installed: %v", promtoolOnce.err)
-		}
-		t.Skipf("promtool could not be installed (under CI=true this fails): %v", promtoolOnce.err)
-	}
-	return promtoolOnce.path
-}
-
-func installPromtool(t *testing.T, bin string) (string, error) {
-	ctx := context.Background()
-	if deadline, ok := t.Deadline(); ok {
-		// Leave the test time to report rather than die in the install.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-30*time.Second))
-		defer cancel()
-	}
-	dir := filepath.Dir(bin)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	// Install into a private directory and rename: concurrent test runs
-	// never see a half-written binary.
-	tmp, err := os.MkdirTemp(dir, ".promtool-install-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	t.Logf("installing promtool %s from the Go module proxy into %s (first time only)", promtoolModuleVersion, dir)
-	cmd := exec.CommandContext(ctx, "go", "install", "github.com/prometheus/prometheus/cmd/promtool@"+promtoolModuleVersion)
-	// GOWORK=off and GOFLAGS without -mod: `go install pkg@version` must
-	// not be influenced by this module's or a workspace's settings.
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off", "GOFLAGS=-buildvcs=false")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go install promtool@%s: %v\n%s", promtoolModuleVersion, err, tail(out, 4000))
-	}
-	if err := os.Rename(filepath.Join(tmp, "promtool"), bin); err != nil {
-		return "", err
-	}
-	t.Logf("promtool installed in %v", time.Since(start).Round(time.Second))
-	return bin, nil
+	return harness.GoTool(t, "promtool", "github.com/prometheus/prometheus/cmd/promtool", promtoolModuleVersion, "PHOTOGATE_PROMTOOL")
 }
 
 // runPromtool runs promtool with args in dir and fails the test with its
@@ -112,13 +49,6 @@ func promtoolOutput(t *testing.T, dir string, args ...string) (string, error) {
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
 
 // repoRoot is the directory holding go.mod, found upwards from the test's
