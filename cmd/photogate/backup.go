@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,46 @@ func (f adminFlags) client(getenv func(string) string, timeout time.Duration) (*
 	return newAdminClient(*f.url, cmp.Or(*f.token, getenv("PHOTOGATE_ADMIN_TOKEN")), *f.caCert, timeout)
 }
 
+// call sends an authenticated request to the admin API route u and returns
+// the response of a 200; any other answer becomes the API's error.
+func (c *adminClient) call(ctx context.Context, method string, u *url.URL) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("admin API request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, readAPIError(resp, io.LimitReader(resp.Body, maxResponse))
+	}
+	return resp, nil
+}
+
+// writeTemp writes r to a new temporary file in dir, synced to disk, and
+// returns its path; the caller renames it into place or removes it.
+func writeTemp(dir, pattern string, r io.Reader) (path string, n int64, err error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", n, err
+	}
+	return f.Name(), n, nil
+}
+
 // backupCommand runs `photogate backup --out FILE`: it asks the running
 // photogate for a consistent snapshot of its index (GET /api/v1/backup),
 // and keeps it only once the copy opens as a complete, internally
@@ -57,43 +98,21 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.JoinPath("api", "v1", "backup").String(), nil)
+	resp, err := c.call(ctx, http.MethodGet, c.base.JoinPath("api", "v1", "backup"))
 	if err != nil {
-		return fmt.Errorf("admin API request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return readAPIError(resp, resp.Body)
-	}
-
-	tmp, err := os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	n, err := io.Copy(tmp, resp.Body)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp, n, err := writeTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*.tmp", resp.Body)
 	if err != nil {
 		return fmt.Errorf("backup: receiving the snapshot: %w", err)
 	}
-	st, err := verifyIndexFile(ctx, tmp.Name())
+	defer os.Remove(tmp) // after a successful rename there is nothing to remove
+	st, err := verifyIndexFile(ctx, tmp)
 	if err != nil {
 		return fmt.Errorf("backup: the snapshot received is not usable, keeping none: %w", err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
+	if err := os.Rename(tmp, *out); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	if err := syncDir(filepath.Dir(*out)); err != nil {
@@ -145,22 +164,12 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(*dataDir, ".index.db.restore.*.tmp")
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, src)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp, _, err := writeTemp(*dataDir, ".index.db.restore.*.tmp", src)
 	if err != nil {
 		return fmt.Errorf("restore: copying %s: %w", *from, err)
 	}
-	st, err := verifyIndexFile(ctx, tmp.Name())
+	defer os.Remove(tmp)
+	st, err := verifyIndexFile(ctx, tmp)
 	if err != nil {
 		return fmt.Errorf("restore: %s is not a usable backup, nothing was changed: %w", *from, err)
 	}
@@ -171,7 +180,7 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("restore: keeping the current index: %w", err)
 		}
 	}
-	if err := os.Rename(tmp.Name(), index); err != nil {
+	if err := os.Rename(tmp, index); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if err := syncDir(*dataDir); err != nil {

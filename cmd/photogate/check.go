@@ -33,21 +33,12 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if repair {
 		u.RawQuery = "repair=true"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	resp, err := c.call(ctx, http.MethodPost, u)
 	if err != nil {
-		return fmt.Errorf("admin API request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
+		return err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxResponse)
-	if resp.StatusCode != http.StatusOK {
-		return readAPIError(resp, body)
-	}
-	raw, err := io.ReadAll(body)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
