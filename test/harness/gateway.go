@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -291,6 +292,37 @@ func (g *Gateway) DataDir() string { return g.opts.DataDir }
 // Client is a minio-go client pointed at the gateway with the full-access
 // user's credentials.
 func (g *Gateway) Client() *minio.Client { return g.client }
+
+// Metrics scrapes the admin listener's /metrics and returns every sample
+// keyed as exposed, e.g.
+// `photogate_s3_requests_total{code="200",operation="PutObject"}`.
+func (g *Gateway) Metrics(t testing.TB) map[string]float64 {
+	t.Helper()
+	resp, err := g.httpClient.Get(g.AdminEndpoint() + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("bad metrics sample %q", line)
+		}
+		samples[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading /metrics: %v", err)
+	}
+	return samples
+}
 
 // Stderr returns everything photogate wrote to stderr so far.
 func (g *Gateway) Stderr() string { return string(g.stderr.Bytes()) }

@@ -1,13 +1,11 @@
 package observability_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,33 +14,6 @@ import (
 
 	"github.com/photogate/photogate/test/harness"
 )
-
-// scrape returns every sample of /metrics keyed as exposed, e.g.
-// `photogate_s3_requests_total{code="200",operation="PutObject"}`.
-func scrape(t *testing.T, admin string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad sample %q", line)
-		}
-		samples[line[:i]] = v
-	}
-	return samples
-}
 
 type readiness struct {
 	Status string `json:"status"`
@@ -88,7 +59,7 @@ func TestLiveWorkloadMetricsAndReadiness(t *testing.T) {
 	if err := c.MakeBucket(ctx, "obs", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	before := scrape(t, g.AdminEndpoint())
+	before := g.Metrics(t)
 
 	sizes := []int{1000, 20000, 300000}
 	total := 0
@@ -118,7 +89,7 @@ func TestLiveWorkloadMetricsAndReadiness(t *testing.T) {
 		t.Fatal("missing object found")
 	}
 
-	after := scrape(t, g.AdminEndpoint())
+	after := g.Metrics(t)
 	delta := func(series string) float64 { return after[series] - before[series] }
 	for series, want := range map[string]float64{
 		`photogate_s3_requests_total{code="200",operation="PutObject"}`:         3,
@@ -153,7 +124,7 @@ func TestLiveWorkloadMetricsAndReadiness(t *testing.T) {
 	if code != http.StatusServiceUnavailable || r.Checks["backend"].Status != "fail" || r.Checks["index"].Status != "ok" {
 		t.Fatalf("readyz with MinIO down: %d %+v", code, r)
 	}
-	down := scrape(t, g.AdminEndpoint())
+	down := g.Metrics(t)
 	if down[`photogate_backend_breaker_state`] != 2 || down[`photogate_ready`] != 0 || down[`photogate_readiness_check{check="backend"}`] != 0 {
 		t.Errorf("with MinIO down: breaker %v ready %v backend check %v; want 2, 0, 0",
 			down[`photogate_backend_breaker_state`], down[`photogate_ready`], down[`photogate_readiness_check{check="backend"}`])

@@ -2,8 +2,6 @@ package policy_test
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -146,34 +144,7 @@ func TestUserQuota(t *testing.T) {
 	wantUsage(t, "ana", 3, 1400)
 
 	// The refusals since the restart were counted by reason and user.
-	if n := refusals(t, e, "quota", "ana"); n != 2 {
+	if n := e.g.Metrics(t)[`photogate_policy_refusals_total{reason="quota",user="ana"}`]; n != 2 {
 		t.Errorf("photogate_policy_refusals_total{reason=quota,user=ana} = %v, want 2", n)
 	}
-}
-
-// refusals reads one policy refusal counter from /metrics.
-func refusals(t *testing.T, e *env, reason, userName string) float64 {
-	t.Helper()
-	resp, err := e.g.HTTPClient().Get(e.g.AdminEndpoint() + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(buf.String()) {
-		if !strings.HasPrefix(line, "photogate_policy_refusals_total{") {
-			continue
-		}
-		if strings.Contains(line, fmt.Sprintf(`reason=%q`, reason)) && strings.Contains(line, fmt.Sprintf(`user=%q`, userName)) {
-			var v float64
-			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
-				t.Fatal(errors.Join(err, fmt.Errorf("metrics line %q", line)))
-			}
-			return v
-		}
-	}
-	return 0
 }
