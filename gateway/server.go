@@ -103,7 +103,8 @@ type exchange struct {
 	id          string
 	op          classify.Op
 	target      classify.Target
-	user        string
+	user        string // access key, as the request log shows it
+	userName    string // the configured name of user: what quotas, index owners and the audit log use
 	payload     string
 	checksum    string
 	bytesIn     int64
@@ -167,6 +168,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.user = auth.AccessKey
+	x.userName, _ = s.policy.UserName(auth.AccessKey)
 	release, err := s.policy.Admit(ctx, auth.AccessKey)
 	if err != nil {
 		return err
@@ -203,8 +205,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		if op == classify.PutObject {
 			body.teePrefix(extract.PrefixSize)
 		}
-		owner, _ := s.policy.UserName(auth.AccessKey)
-		if m, err = s.prepare(ctx, op, target, body, owner); err != nil {
+		if m, err = s.prepare(ctx, op, target, body, x.userName); err != nil {
 			return err
 		}
 		if m != nil {
@@ -269,10 +270,7 @@ func (s *Server) auditExchange(r *http.Request, x *exchange) {
 	} else if r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
 		return
 	}
-	user := x.user
-	if name, ok := s.policy.UserName(x.user); ok {
-		user = name
-	}
+	user := cmp.Or(x.userName, x.user)
 	code := ""
 	if x.err != nil {
 		code = string(s3err.From(x.err).Code)
