@@ -106,22 +106,19 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) erro
 	}
 	contended, done := ix.locks.write(t, names)
 	defer done()
-	// What this request wrote is its owner's. Uncontended, whatever the
-	// key holds now is what it wrote; contended, only an object with the
-	// ETag the backend answered this request with is.
-	written := map[string]string{} // key -> ETag this request wrote
-	if u := o.Upload; u != nil {
-		written[u.Key] = u.ETag
-	}
-	if o.Op == classify.CopyObject || o.Op == classify.CompleteMultipartUpload {
-		for _, key := range o.Refresh {
-			written[key] = o.ETag
-		}
+	// What this request wrote is its owner's. Every write writes one key.
+	// Uncontended, whatever that key holds now is what it wrote; contended,
+	// only an object with the ETag the backend answered this request with.
+	var wroteKey, wroteETag string
+	switch {
+	case o.Upload != nil:
+		wroteKey, wroteETag = o.Upload.Key, o.Upload.ETag
+	case (o.Op == classify.CopyObject || o.Op == classify.CompleteMultipartUpload) && len(o.Refresh) == 1:
+		wroteKey, wroteETag = o.Refresh[0], o.ETag
 	}
 	writer := o.Owner
 	owner := func(obj Object) (string, error) {
-		etag, wrote := written[obj.Key]
-		if !wrote || contended && etag != "" && etag != obj.ETag {
+		if obj.Key != wroteKey || contended && wroteETag != "" && wroteETag != obj.ETag {
 			return "", nil // the record keeps its owner
 		}
 		return writer, nil
