@@ -220,21 +220,12 @@ func (m *multipart) uploadPart(ctx context.Context, bucket, key, id string, n in
 			os.Remove(tmp)
 		}
 	}()
-	h := md5.New()
-	bp := m.store.bufs.Get().(*[]byte)
-	copied, err := io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx, body}, *bp)
-	m.store.bufs.Put(bp)
+	copied, sum, err := m.store.spoolHashed(ctx, f, body)
 	if err != nil {
 		return partInfo{}, bodyError(err, "spool part")
 	}
-	if size >= 0 && copied != size {
-		return partInfo{}, errIncompleteBody("part has %d bytes, expected %d", copied, size)
-	}
-	if err := f.Sync(); err != nil {
-		return partInfo{}, fmt.Errorf("sync part: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return partInfo{}, fmt.Errorf("close part: %w", err)
+	if err := finishSpool(f, copied, size); err != nil {
+		return partInfo{}, err
 	}
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -242,7 +233,7 @@ func (m *multipart) uploadPart(ctx context.Context, bucket, key, id string, n in
 	}
 	pi := partInfo{
 		PartNumber:   n,
-		ETag:         gofakes3.FormatETag(h.Sum(nil)),
+		ETag:         gofakes3.FormatETag(sum),
 		Size:         copied,
 		LastModified: time.Now().UTC(),
 		File:         fmt.Sprintf("%05d-%s.data", n, hex.EncodeToString(rnd[:])),

@@ -371,25 +371,13 @@ func (s *store) put(ctx context.Context, bucket, key string, meta map[string]str
 		n, err = io.Copy(f, src)
 		sum = pre.hash
 	} else {
-		h := md5.New()
-		bp := s.bufs.Get().(*[]byte)
-		n, err = io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx, src}, *bp)
-		s.bufs.Put(bp)
-		sum = h.Sum(nil)
+		n, sum, err = s.spoolHashed(ctx, f, src)
 	}
 	if err != nil {
 		return putResult{}, bodyError(err, "spool object")
 	}
-	if size >= 0 && n != size {
-		return putResult{}, errIncompleteBody("body has %d bytes, expected %d", n, size)
-	}
-	// The object must be on disk before it becomes visible: S3 promises
-	// durability once it has answered.
-	if err := f.Sync(); err != nil {
-		return putResult{}, fmt.Errorf("sync spool file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return putResult{}, fmt.Errorf("close spool file: %w", err)
+	if err := finishSpool(f, n, size); err != nil {
+		return putResult{}, err
 	}
 	st, err := os.Stat(tmp)
 	if err != nil {
@@ -807,6 +795,33 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// spoolHashed copies src into the spool file f through a pooled buffer and
+// returns the byte count and the MD5 (the ETag of a single-part object or a
+// part).
+func (s *store) spoolHashed(ctx context.Context, f *os.File, src io.Reader) (int64, []byte, error) {
+	h := md5.New()
+	bp := s.bufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx, src}, *bp)
+	s.bufs.Put(bp)
+	return n, h.Sum(nil), err
+}
+
+// finishSpool checks that a spool file got exactly size bytes (when size is
+// known) and makes it durable before anything points at it: S3 promises
+// durability once it has answered.
+func finishSpool(f *os.File, n, size int64) error {
+	if size >= 0 && n != size {
+		return errIncompleteBody("body has %d bytes, expected %d", n, size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync spool file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close spool file: %w", err)
 	}
 	return nil
 }
