@@ -9,8 +9,10 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,8 +98,10 @@ type container struct {
 			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
-	StartupProbe, LivenessProbe, ReadinessProbe probe
-	VolumeMounts                                []struct {
+	StartupProbe   probe `yaml:"startupProbe"`
+	LivenessProbe  probe `yaml:"livenessProbe"`
+	ReadinessProbe probe `yaml:"readinessProbe"`
+	VolumeMounts   []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
 	} `yaml:"volumeMounts"`
@@ -110,22 +114,6 @@ type probe struct {
 	} `yaml:"httpGet"`
 }
 
-func (c *container) UnmarshalYAML(n *yaml.Node) error {
-	type plain container
-	var raw struct {
-		plain          `yaml:",inline"`
-		StartupProbe   probe `yaml:"startupProbe"`
-		LivenessProbe  probe `yaml:"livenessProbe"`
-		ReadinessProbe probe `yaml:"readinessProbe"`
-	}
-	if err := n.Decode(&raw); err != nil {
-		return err
-	}
-	*c = container(raw.plain)
-	c.StartupProbe, c.LivenessProbe, c.ReadinessProbe = raw.StartupProbe, raw.LivenessProbe, raw.ReadinessProbe
-	return nil
-}
-
 func parse(t *testing.T, manifests string) map[string]object {
 	t.Helper()
 	out := map[string]object{}
@@ -134,7 +122,7 @@ func parse(t *testing.T, manifests string) map[string]object {
 		var o object
 		err := dec.Decode(&o)
 		if err != nil {
-			if err.Error() == "EOF" {
+			if errors.Is(err, io.EOF) {
 				return out
 			}
 			t.Fatalf("rendered manifests: %v", err)
