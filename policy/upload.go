@@ -67,12 +67,12 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 	e := h.Load()
 	name := e.name(u.User)
 	r := e.rule(u.Bucket)
-	scopes := []sizeScope{{r.sizes, "bucket " + u.Bucket}}
+	scopes := []sizeScope{{r.sizes, "bucket", u.Bucket}}
 	var userQuota quota
 	if usr := e.users[u.User]; usr != nil {
 		userQuota = usr.quota
 		if usr.sizes.any() {
-			scopes = append(scopes, sizeScope{usr.sizes, "user " + usr.name})
+			scopes = append(scopes, sizeScope{usr.sizes, "user", usr.name})
 		}
 	}
 	byteQuota := r.quota.maxBytes > 0 || userQuota.maxBytes > 0
@@ -101,7 +101,7 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 				h.refused(ReasonTooLarge, name)
 				return s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
 					"Your proposed upload exceeds the maximum allowed object size: %d bytes, and max_object_size of %s is %s.",
-					u.Size, sc.owner, sc.limits.maxObject.describe()))
+					u.Size, sc, sc.limits.maxObject.describe()))
 			}
 		}
 		added = max(u.Size, 0)
@@ -135,11 +135,13 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 }
 
 // sizeScope is one set of size limits and whose they are, for messages:
-// "bucket photos" or "user ana".
+// "bucket photos" or "user ana" (built only when refusing).
 type sizeScope struct {
-	limits sizeLimits
-	owner  string
+	limits     sizeLimits
+	kind, name string
 }
+
+func (sc sizeScope) String() string { return sc.kind + " " + sc.name }
 
 // checkMetadata uses InvalidArgument: S3's own MetadataTooLarge (400) is not
 // in photogate's error table, and EntityTooLarge would make clients think
@@ -150,7 +152,7 @@ func (h *Holder) checkMetadata(u Upload, scopes []sizeScope, name string) error 
 			h.refused(ReasonMetadata, name)
 			return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
 				"Your metadata headers exceed the maximum allowed metadata size: x-amz-meta-* total %d bytes, and max_metadata_bytes of %s is %s.",
-				u.MetadataBytes, sc.owner, m.describe()))
+				u.MetadataBytes, sc, m.describe()))
 		}
 	}
 	return nil
@@ -162,7 +164,7 @@ func (h *Holder) checkParts(u Upload, scopes []sizeScope, name string) error {
 		if m := sc.limits.maxParts; m > 0 && u.PartNumber > m {
 			h.refused(ReasonTooManyParts, name)
 			return s3err.New(s3err.InvalidArgument, fmt.Sprintf(
-				"Part number %d is over max_parts %d of %s; use larger parts.", u.PartNumber, m, sc.owner))
+				"Part number %d is over max_parts %d of %s; use larger parts.", u.PartNumber, m, sc))
 		}
 	}
 	return nil
@@ -179,13 +181,13 @@ func (h *Holder) checkMultipartTotal(u Upload, scopes []sizeScope, name string, 
 		switch {
 		case u.Op == classify.CompleteMultipartUpload:
 			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: its parts hold %d bytes, and max_multipart_size of %s is %s.",
-				total, sc.owner, limit.describe())
+				total, sc, limit.describe())
 		case u.UploadedSoFar > 0:
 			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: %d bytes in other parts + %d in this part, and max_multipart_size of %s is %s.",
-				u.UploadedSoFar, max(u.Size, 0), sc.owner, limit.describe())
+				u.UploadedSoFar, max(u.Size, 0), sc, limit.describe())
 		default:
 			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: this part has %d bytes, and max_multipart_size of %s is %s.",
-				total, sc.owner, limit.describe())
+				total, sc, limit.describe())
 		}
 		return s3err.New(s3err.EntityTooLarge, msg)
 	}
