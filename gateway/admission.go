@@ -14,11 +14,11 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/metrics"
-	"github.com/photogate/photogate/gateway/s3err"
-	"github.com/photogate/photogate/gateway/sigv4"
+	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/policy"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/sigv4"
 )
 
 // Policy is what the gateway asks before a request may reach the backend.
@@ -75,7 +75,7 @@ func (s *Server) sourceSize(ctx context.Context, src classify.Target) (int64, er
 		}
 	}
 	req := &http.Request{Method: http.MethodHead, URL: &url.URL{Path: "/" + src.Bucket + "/" + src.Key}, Header: http.Header{}}
-	resp, err := s.backend.Do(metrics.WithOperation(ctx, string(classify.HeadObject)), req, sigv4.EmptySHA256, nil, nil)
+	resp, err := s.backend.Do(observe.WithOperation(ctx, string(classify.HeadObject)), req, sigv4.EmptySHA256, nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -248,7 +248,7 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 	if (op == classify.UploadPart || op == classify.UploadPartCopy || op == classify.CompleteMultipartUpload) && needs.Sizes {
 		// The parts already stored count towards the object's size and the
 		// quota; a re-sent part replaces its earlier version.
-		so, err := s.backend.uploadedSoFar(ctx, t, r.URL.Query().Get("uploadId"), u.PartNumber)
+		so, err := s.backend.UploadedSoFar(ctx, t, r.URL.Query().Get("uploadId"), u.PartNumber)
 		if err != nil {
 			return err
 		}
@@ -289,4 +289,10 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, 
 	}
 	body.reader = readCloser{s.policy.Throttle(ctx, user, body.reader), body.reader}
 	return nil
+}
+
+// partNumber is the request's partNumber, 0 when absent.
+func partNumber(q url.Values) int {
+	n, _ := strconv.Atoi(q.Get("partNumber"))
+	return n
 }

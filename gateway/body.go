@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/photogate/photogate/gateway/chunked"
-	"github.com/photogate/photogate/gateway/integrity"
-	"github.com/photogate/photogate/gateway/s3err"
-	"github.com/photogate/photogate/gateway/sigv4"
+	"github.com/photogate/photogate/s3/chunked"
+	"github.com/photogate/photogate/s3/integrity"
+	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/sigv4"
 )
 
 // uploadBody is a request body made ready for the backend: decoded from the

@@ -25,6 +25,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/gateway"
 	"github.com/photogate/photogate/policy"
 	"github.com/photogate/photogate/test/harness"
@@ -38,7 +39,7 @@ const (
 // stack is MinIO with an in-process photogate in front of it.
 type stack struct {
 	minio   *harness.MinIO
-	backend *gateway.Backend
+	backend *backend.Backend
 	front   *httptest.Server
 	handler http.Handler
 	logs    *lockedWriter
@@ -50,7 +51,7 @@ func newStack(t *testing.T, breakerOpen time.Duration) *stack {
 		t.Skip("integration test: needs MinIO")
 	}
 	m := harness.StartMinIO(t)
-	b, err := gateway.NewBackend(gateway.BackendConfig{
+	b, err := backend.NewBackend(backend.Config{
 		Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(),
 		BreakerFailures: 3, BreakerOpen: breakerOpen,
 	})
@@ -441,7 +442,7 @@ func TestStalledUploadsAreCut(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	b, err := gateway.NewBackend(gateway.BackendConfig{Endpoint: "http://" + ln.Addr().String(), AccessKey: "a", SecretKey: "b"})
+	b, err := backend.NewBackend(backend.Config{Endpoint: "http://" + ln.Addr().String(), AccessKey: "a", SecretKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,57 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/s3err"
-	"github.com/photogate/photogate/gateway/s3xml"
+	"github.com/photogate/photogate/change"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/s3xml"
 )
-
-// Index follows every mutation photogate forwards. Begin records an intent
-// durably before the request goes to the backend; after the backend's answer
-// the gateway either abandons it (the backend refused: nothing changed) or
-// applies the outcome, which updates the index and clears the intent in one
-// step. An intent that is neither (photogate crashed, or the answer was
-// lost) is resolved against the backend later.
-//
-// owner is the user name making the request (what per-user quotas count);
-// "" for anonymous requests.
-type Index interface {
-	Begin(ctx context.Context, op classify.Op, bucket string, keys []string, owner string) (uint64, error)
-	Abandon(ctx context.Context, intent uint64) error
-	Apply(ctx context.Context, intent uint64, o Outcome) error
-}
-
-// Outcome is what a successful mutation did, as far as the gateway saw it.
-type Outcome struct {
-	Op     classify.Op
-	Bucket string
-	Owner  string  // user name that made the request; owns what it wrote
-	Upload *Upload // PutObject: the object as written
-	// Refresh lists keys to re-read from the backend: what copies and
-	// completed uploads wrote, and what version deletes left current.
-	Refresh []string
-	// ETag is what a CopyObject or CompleteMultipartUpload wrote (its
-	// Refresh key), from the response; "" when unknown. A read-back that
-	// finds another ETag found a concurrent writer's object.
-	ETag          string
-	Deleted       []string          // keys whose current version is gone
-	TagKey        string            // PutObjectTagging / DeleteObjectTagging
-	Tags          map[string]string // the new tag set of TagKey (empty when deleted)
-	BucketDeleted bool
-}
-
-// Upload describes an object written by PutObject.
-type Upload struct {
-	Key          string
-	Size         int64
-	ETag         string
-	VersionID    string
-	ContentType  string
-	LastModified time.Time
-	UserMeta     map[string]string
-	Tags         map[string]string
-	Prefix       []byte // the first bytes of the body, for metadata extraction
-}
 
 // mutation is the gateway's bookkeeping for one intercepted request.
 type mutation struct {
@@ -141,14 +95,15 @@ func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, 
 			return raw, s.index.Abandon(ctx, m.intent)
 		}
 	}
-	o := Outcome{Op: op, Bucket: t.Bucket, Owner: m.owner}
+	o := change.Outcome{Op: op, Bucket: t.Bucket, Owner: m.owner}
 	versioned := r.URL.Query().Get("versionId") != ""
 	switch op {
 	case classify.PutObject:
-		o.Upload = uploadFrom(r, resp, t.Key, body)
+		o.Written = &change.Written{Key: t.Key, ETag: strings.Trim(resp.Header.Get("ETag"), `"`)}
+		o.Upload = uploadFrom(r, resp, body)
 	case classify.CopyObject, classify.CompleteMultipartUpload:
-		o.Refresh = []string{t.Key}
-		o.ETag, _ = s3xml.WrittenETag(raw) // unknown: the read-back is taken as this request's
+		etag, _ := s3xml.WrittenETag(raw) // unknown: the read-back is taken as this request's
+		o.Written = &change.Written{Key: t.Key, ETag: etag}
 	case classify.DeleteObject:
 		if versioned {
 			o.Refresh = []string{t.Key}
@@ -179,13 +134,13 @@ func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, 
 		if versioned {
 			o.Refresh = []string{t.Key}
 		} else {
-			o.TagKey, o.Tags = t.Key, m.tags
+			o.Retagged = &change.Retagged{Key: t.Key, Tags: m.tags}
 		}
 	case classify.DeleteObjectTagging:
 		if versioned {
 			o.Refresh = []string{t.Key}
 		} else {
-			o.TagKey, o.Tags = t.Key, map[string]string{}
+			o.Retagged = &change.Retagged{Key: t.Key, Tags: map[string]string{}}
 		}
 	case classify.DeleteBucket:
 		o.BucketDeleted = true
@@ -193,11 +148,9 @@ func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, 
 	return raw, s.index.Apply(ctx, m.intent, o)
 }
 
-func uploadFrom(r *http.Request, resp *http.Response, key string, body *uploadBody) *Upload {
-	u := &Upload{
-		Key:          key,
+func uploadFrom(r *http.Request, resp *http.Response, body *uploadBody) *change.Upload {
+	u := &change.Upload{
 		Size:         body.length,
-		ETag:         strings.Trim(resp.Header.Get("ETag"), `"`),
 		VersionID:    resp.Header.Get("X-Amz-Version-Id"),
 		ContentType:  r.Header.Get("Content-Type"),
 		LastModified: time.Now().UTC(),

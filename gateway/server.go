@@ -23,41 +23,43 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/metrics"
-	"github.com/photogate/photogate/gateway/s3err"
-	"github.com/photogate/photogate/gateway/sigv4"
+	"github.com/photogate/photogate/backend"
+	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore/extract"
+	"github.com/photogate/photogate/observe"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/sigv4"
 )
 
 // Config assembles a Server.
 type Config struct {
-	Backend     *Backend
+	Backend     *backend.Backend
 	Policy      Policy
-	Index       Index       // nil: no metadata index
-	Lookup      IndexLookup // nil: quotas cannot credit replaced objects
+	Index       change.Index // nil: no metadata index
+	Lookup      IndexLookup  // nil: quotas cannot credit replaced objects
 	Logger      *slog.Logger
 	BaseDomains []string // virtual-host style: <bucket>.<base domain>
 	HostID      string   // x-amz-id-2 value identifying this instance
 	// BodyIdleTimeout cancels an upload whose body makes no progress for
 	// this long, in either direction; 0 means 2 minutes.
 	BodyIdleTimeout time.Duration
-	Metrics         *metrics.Metrics // nil: not measured
-	Audit           *metrics.Audit   // nil: no audit log
+	Metrics         *observe.Metrics // nil: not measured
+	Audit           *observe.Audit   // nil: no audit log
 }
 
 // Server serves the S3 API. It is an http.Handler.
 type Server struct {
-	backend     *Backend
+	backend     *backend.Backend
 	policy      Policy
-	index       Index
+	index       change.Index
 	lookup      IndexLookup
 	log         *slog.Logger
 	baseDomains []string
 	hostID      string
 	bodyIdle    time.Duration
-	metrics     *metrics.Metrics
-	audit       *metrics.Audit
+	metrics     *observe.Metrics
+	audit       *observe.Audit
 	verifier    *sigv4.Verifier
 	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
 }
@@ -185,7 +187,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.op = op
-	ctx = metrics.WithOperation(ctx, string(op))
+	ctx = observe.WithOperation(ctx, string(op))
 
 	if err := s.authorize(ctx, auth.AccessKey, op, target, r.Header); err != nil {
 		return err
@@ -275,7 +277,7 @@ func (s *Server) auditExchange(r *http.Request, x *exchange) {
 	if x.err != nil {
 		code = string(s3err.From(x.err).Code)
 	}
-	_ = s.audit.Record(r.Context(), metrics.AuditEvent{
+	_ = s.audit.Record(r.Context(), observe.AuditEvent{
 		RequestID: x.id, User: user, Method: r.Method, Op: string(x.op),
 		Bucket: x.target.Bucket, Key: x.target.Key, Keys: x.keys,
 		Status: x.status, Error: code, Remote: r.RemoteAddr,

@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 const authConfig = `

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Secret returns the secret key of accessKey, for SigV4 verification.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 const grantsConfig = `

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 // exampleConfig is the example of docs/policy.md; keep them in step.

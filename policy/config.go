@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 // Config is the policy part of photogate's YAML configuration. Its two

@@ -5,7 +5,7 @@ import (
 	"mime"
 	"strings"
 
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // CheckType applies the bucket's allowed_types to the first bytes of an

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 const typeConfig = `

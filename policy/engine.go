@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 // Engine is a compiled, validated policy. It is immutable: a reload compiles

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // photosDir finds ../shared/testdata/photos by walking up from the package.

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // retrySeconds rounds d up to whole seconds, at least 1: Retry-After has

@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 const leak = "sup3r-s3cret-value"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Upload describes a request that adds bytes or an object, as the gateway

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/photogate/photogate/gateway/classify"
-	"github.com/photogate/photogate/gateway/s3err"
+	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 const uploadConfig = `

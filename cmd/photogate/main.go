@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/photogate/photogate/gateway/tlsutil"
+	"github.com/photogate/photogate/internal/tlsutil"
 )
 
 // version and commit are set at build time with -ldflags "-X main.version=...

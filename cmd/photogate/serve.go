@@ -20,13 +20,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/photogate/photogate/backend"
+	"github.com/photogate/photogate/backend/embedded"
 	"github.com/photogate/photogate/gateway"
-	"github.com/photogate/photogate/gateway/embedded"
-	"github.com/photogate/photogate/gateway/metrics"
-	"github.com/photogate/photogate/gateway/tlsutil"
+	"github.com/photogate/photogate/internal/tlsutil"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/api"
+	"github.com/photogate/photogate/metastore/indexmetrics"
 	"github.com/photogate/photogate/metastore/reconcile"
+	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/policy"
 )
 
@@ -76,11 +78,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	build := metrics.ReadBuildInfo(version)
+	build := observe.ReadBuildInfo(version)
 	if commit != "" {
 		build.Commit = commit
 	}
-	m := metrics.New(reg, build)
+	m := observe.New(reg, build)
 	audit, closeAudit, err := openAudit(cfg.Log.Audit, stderr)
 	if err != nil {
 		return err
@@ -94,7 +96,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if cfg.Backend.InsecureSkipVerify {
 		log.Warn("backend TLS certificate verification is OFF (insecure_skip_verify): anyone on the path to the backend can read and change every object; use only in test setups")
 	}
-	backend, err := gateway.NewBackend(gateway.BackendConfig{
+	backend, err := backend.NewBackend(backend.Config{
 		TLS:             backendTLS,
 		Endpoint:        cfg.Backend.Endpoint,
 		AccessKey:       cfg.Backend.AccessKey,
@@ -125,7 +127,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	m.WatchIndex(store)
+	indexmetrics.Watch(m, store)
 	m.WatchDisk(cfg.DataDir)
 	index := reconcile.NewIndexer(store, reader, log.With("component", "index"))
 	index.OnCommit = m.IndexCommit
@@ -159,13 +161,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
 	minFree, _ := policy.ParseSize(cfg.MinFreeDisk) // validated with the config
-	disk := metrics.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
+	disk := observe.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
 	disk.Required = true // a full data dir breaks every upload (the index cannot commit)
 	admin := gateway.NewAdmin(gateway.AdminConfig{
 		Gatherer: reg,
-		Ready: m.Ready([]metrics.Check{
-			metrics.BackendProbe(backend.Probe),
-			metrics.IndexProbe(func(ctx context.Context) error {
+		Ready: m.Ready([]observe.Check{
+			observe.BackendProbe(backend.Probe),
+			observe.IndexProbe(func(ctx context.Context) error {
 				if _, err := store.Stats(ctx); err != nil {
 					return err
 				}
@@ -174,7 +176,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			disk,
 		}, 2*time.Second),
 		API: api.New(api.Config{
-			Index: m.InstrumentSearcher(store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
+			Index: indexmetrics.InstrumentSearcher(m, store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
 			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
 			Signed:  gateway.SignedAdmin(pol),
 			Backup:  store.Backup,
@@ -284,18 +286,18 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 
 // openAudit opens the audit log: a file (appended, 0600), "-" for w, or
 // nothing for "".
-func openAudit(dest string, w io.Writer) (*metrics.Audit, func(), error) {
+func openAudit(dest string, w io.Writer) (*observe.Audit, func(), error) {
 	switch dest {
 	case "":
 		return nil, func() {}, nil
 	case "-":
-		return metrics.NewAuditLogger(w), func() {}, nil
+		return observe.NewAuditLogger(w), func() {}, nil
 	}
 	f, err := os.OpenFile(dest, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
-	return metrics.NewAuditLogger(f), func() { f.Close() }, nil
+	return observe.NewAuditLogger(f), func() { f.Close() }, nil
 }
 
 // devCredentials loads or creates the key pair used when photogate runs with

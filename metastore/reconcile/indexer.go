@@ -12,17 +12,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/photogate/photogate/gateway"
-	"github.com/photogate/photogate/gateway/classify"
+	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/extract"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 // JobExtract re-reads an object whose metadata lies beyond the first
 // extract.PrefixSize bytes.
 const JobExtract = "extract"
 
-// Indexer implements gateway.Index over a metastore.Store.
+// Indexer implements change.Index over a metastore.Store.
 type Indexer struct {
 	store   *metastore.Store
 	backend Backend
@@ -49,7 +49,7 @@ func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Inde
 		wake: make(chan struct{}, 1)}
 }
 
-var _ gateway.Index = (*Indexer)(nil)
+var _ change.Index = (*Indexer)(nil)
 
 // Begin records the intent durably before the gateway forwards the request.
 // The owner is recorded with it, so that recovery can attribute what the
@@ -96,81 +96,67 @@ func (ix *Indexer) Abandon(ctx context.Context, id uint64) error {
 
 // Apply indexes what a successful mutation did and clears its intent in the
 // same transaction. On error the intent stays for Recover.
-func (ix *Indexer) Apply(ctx context.Context, id uint64, o gateway.Outcome) error {
+func (ix *Indexer) Apply(ctx context.Context, id uint64, o change.Outcome) error {
 	// The client may hang up now; the index update must still happen.
 	ctx = context.WithoutCancel(ctx)
 	t, _ := ix.take(id)
 	names := t.names
 	if len(names) == 0 {
-		names = uniqueNames(o.Bucket, outcomeKeys(o))
+		names = uniqueNames(o.Bucket, o.Keys())
 	}
 	contended, done := ix.locks.write(t, names)
 	defer done()
-	// What this request wrote is its owner's. Every write writes one key.
-	// Uncontended, whatever that key holds now is what it wrote; contended,
-	// only an object with the ETag the backend answered this request with.
-	var wroteKey, wroteETag string
-	switch {
-	case o.Upload != nil:
-		wroteKey, wroteETag = o.Upload.Key, o.Upload.ETag
-	case (o.Op == classify.CopyObject || o.Op == classify.CompleteMultipartUpload) && len(o.Refresh) == 1:
-		wroteKey, wroteETag = o.Refresh[0], o.ETag
+	// What this request wrote is its owner's. Uncontended, whatever the
+	// written key holds now is what it wrote; contended, only an object with
+	// the ETag the backend answered this request with.
+	var written change.Written
+	if o.Written != nil {
+		written = *o.Written
 	}
-	writer := o.Owner
 	owner := func(obj Object) (string, error) {
-		if obj.Key != wroteKey || contended && wroteETag != "" && wroteETag != obj.ETag {
+		if obj.Key != written.Key || contended && written.ETag != "" && written.ETag != obj.ETag {
 			return "", nil // the record keeps its owner
 		}
-		return writer, nil
-	}
-	if contended {
-		o = readBackAll(o)
+		return o.Owner, nil
 	}
 	var muts []metastore.Mutation
-	if u := o.Upload; u != nil {
+	readBack := o.Refresh
+	switch {
+	case contended:
+		// Its own response may not be the backend's last word: read every
+		// key back.
+		readBack = o.Keys()
+	case o.Upload != nil:
+		u := o.Upload
 		photo := extract.FromPrefix(ctx, u.Prefix, u.Size)
 		rec := record(o.Bucket, Object{
-			Key: u.Key, Size: u.Size, ETag: u.ETag, VersionID: u.VersionID,
+			Key: written.Key, Size: u.Size, ETag: written.ETag, VersionID: u.VersionID,
 			ContentType: u.ContentType, LastModified: u.LastModified, UserMeta: u.UserMeta,
 		}, u.Tags, photo)
 		rec.Owner = o.Owner
 		muts = append(muts, ix.withJob(rec, photo)...)
+	case o.Written != nil:
+		readBack = append(readBack, written.Key)
 	}
-	for _, key := range o.Refresh {
+	for _, key := range readBack {
 		m, err := ix.readBack(ctx, o.Bucket, key, owner)
 		if err != nil {
 			return err
 		}
 		muts = append(muts, m...)
 	}
-	for _, key := range o.Deleted {
-		muts = append(muts, metastore.Delete(o.Bucket, key))
-	}
-	if o.TagKey != "" {
-		muts = append(muts, metastore.SetTags(o.Bucket, o.TagKey, o.Tags))
+	if !contended {
+		for _, key := range o.Deleted {
+			muts = append(muts, metastore.Delete(o.Bucket, key))
+		}
+		if o.Retagged != nil {
+			muts = append(muts, metastore.SetTags(o.Bucket, o.Retagged.Key, o.Retagged.Tags))
+		}
 	}
 	if o.BucketDeleted {
 		muts = append(muts, metastore.DeleteBucket(o.Bucket))
 	}
 	return ix.commit(ctx, id, muts...)
-}
-
-// outcomeKeys lists every key an outcome touches.
-func outcomeKeys(o gateway.Outcome) []string {
-	keys := append(append([]string{}, o.Refresh...), o.Deleted...)
-	if o.Upload != nil {
-		keys = append(keys, o.Upload.Key)
-	}
-	if o.TagKey != "" {
-		keys = append(keys, o.TagKey)
-	}
-	return keys
-}
-
-// readBackAll turns an outcome into "read every key back": what a contended
-// write does, because its own response may not be the backend's last word.
-func readBackAll(o gateway.Outcome) gateway.Outcome {
-	return gateway.Outcome{Op: o.Op, Bucket: o.Bucket, Owner: o.Owner, Refresh: outcomeKeys(o), BucketDeleted: o.BucketDeleted}
 }
 
 // ownerOf names the owner of an object a read-back found; "" keeps the

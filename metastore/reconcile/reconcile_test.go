@@ -9,7 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/photogate/photogate/gateway"
+	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/test/harness"
@@ -59,7 +59,7 @@ func TestCheckFindsAndRepairsEveryKindOfDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Apply(ctx, id, gateway.Outcome{Op: "CopyObject", Bucket: "photos", Owner: "alice", Refresh: []string{"in-sync.jpg"}}); err != nil {
+	if err := ix.Apply(ctx, id, change.Outcome{Op: "CopyObject", Bucket: "photos", Owner: "alice", Written: &change.Written{Key: "in-sync.jpg"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []metastore.Record{
@@ -166,7 +166,7 @@ func TestRecoverResolvesLeftoverIntents(t *testing.T) {
 	if len(pending) != 1 || pending[0].ID != busy {
 		t.Fatalf("pending = %+v, want only the in-flight intent %d", pending, busy)
 	}
-	if err := ix.Apply(ctx, busy, gateway.Outcome{Op: "DeleteObject", Bucket: "bkt", Deleted: []string{"landed"}}); err != nil {
+	if err := ix.Apply(ctx, busy, change.Outcome{Op: "DeleteObject", Bucket: "bkt", Deleted: []string{"landed"}}); err != nil {
 		t.Fatal(err)
 	}
 	if pending, _ := store.PendingIntents(ctx); len(pending) != 0 {
@@ -205,8 +205,8 @@ func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {
 	// photogate hears A's answer first and B's last.
 	upload := func(id uint64, owner, etag string, size int64) {
 		t.Helper()
-		err := ix.Apply(ctx, id, gateway.Outcome{Op: "PutObject", Bucket: "race", Owner: owner,
-			Upload: &gateway.Upload{Key: "k", Size: size, ETag: etag}})
+		err := ix.Apply(ctx, id, change.Outcome{Op: "PutObject", Bucket: "race", Owner: owner,
+			Written: &change.Written{Key: "k", ETag: etag}, Upload: &change.Upload{Size: size}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,8 +227,8 @@ func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {
 	}
 	// Uncontended writes trust their own response (no read-back).
 	c, _ := ix.Begin(ctx, "PutObject", "race", []string{"solo"}, "")
-	if err := ix.Apply(ctx, c, gateway.Outcome{Op: "PutObject", Bucket: "race",
-		Upload: &gateway.Upload{Key: "solo", Size: 1, ETag: "e1"}}); err != nil {
+	if err := ix.Apply(ctx, c, change.Outcome{Op: "PutObject", Bucket: "race",
+		Written: &change.Written{Key: "solo", ETag: "e1"}, Upload: &change.Upload{Size: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _, _ := store.Get(ctx, "race", "solo"); rec.ETag != "e1" {

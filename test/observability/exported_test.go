@@ -16,7 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/photogate/photogate/gateway/metrics"
+	"github.com/photogate/photogate/metastore/indexmetrics"
+	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/metastore"
 )
 
@@ -88,8 +89,8 @@ func buildExported() (exported, error) {
 	}
 
 	reg := &recordingRegisterer{Registry: prometheus.NewRegistry()}
-	m := metrics.New(reg, metrics.ReadBuildInfo("test"))
-	m.WatchIndex(store)
+	m := observe.New(reg, observe.ReadBuildInfo("test"))
+	indexmetrics.Watch(m, store)
 	m.WatchDisk(dir)
 	m.WatchBreaker(func() string { return "closed" })
 	// Touch every metric once: vectors only export series that exist.
@@ -102,7 +103,7 @@ func buildExported() (exported, error) {
 	m.RateLimitWait("alice", time.Millisecond)
 	m.IndexCommit(time.Millisecond, errors.New("x"))
 	m.SearchLatency(time.Millisecond)
-	m.Ready([]metrics.Check{metrics.DiskFree(dir, 0, 0), metrics.IndexProbe(func(context.Context) error { return nil })}, time.Second).
+	m.Ready([]observe.Check{observe.DiskFree(dir, 0, 0), observe.IndexProbe(func(context.Context) error { return nil })}, time.Second).
 		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/readyz", nil))
 
 	mfs, err := reg.Gather()
