@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/indexmetrics"
 	"github.com/photogate/photogate/observe"
-	"github.com/photogate/photogate/metastore"
 )
 
 // exported describes what photogate's /metrics serves.
