@@ -1,4 +1,5 @@
-// Package classify names the S3 operation an HTTP request asks for.
+// Package classify names the S3 operation an HTTP request asks for, and
+// holds the table of what photogate knows about each operation (ops.go).
 //
 // photogate forwards every operation it can name and refuses the rest with
 // NotImplemented: a request it misreads could overwrite a photo or delete a
@@ -7,9 +8,12 @@
 package classify
 
 import (
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/photogate/photogate/s3/s3err"
 )
@@ -26,6 +30,13 @@ const (
 	ActionDelete Action = "delete" // remove objects
 	ActionList   Action = "list"   // list buckets, objects, uploads
 	ActionAdmin  Action = "admin"  // create/delete buckets, bucket configuration
+
+	// Privileged actions: object lock can make data undeletable, or delete
+	// what was meant to be kept, so each needs a grant of its own on top of
+	// the operation's action.
+	ActionBypassGovernance Action = "bypass_governance" // x-amz-bypass-governance-retention
+	ActionRetention        Action = "retention"         // set or change an object's retention
+	ActionLegalHold        Action = "legal_hold"        // set or clear an object's legal hold
 )
 
 // Operations photogate intercepts by name; the rest are forwarded as named.
@@ -54,36 +65,10 @@ const (
 	PutObjectTagging        Op = "PutObjectTagging"
 	DeleteObjectTagging     Op = "DeleteObjectTagging"
 	SelectObjectContent     Op = "SelectObjectContent"
+	// PostObject is a browser upload: POST /bucket with a multipart form
+	// and a signed POST policy (s3/postpolicy).
+	PostObject Op = "PostObject"
 )
-
-// Action returns the access op needs.
-func (o Op) Action() Action {
-	switch o {
-	case ListBuckets, ListObjects, ListObjectsV2, ListObjectVersions, ListMultipartUploads, ListParts, HeadBucket:
-		return ActionList
-	case DeleteObject, DeleteObjects, AbortMultipartUpload, DeleteObjectTagging:
-		return ActionDelete
-	case PutObject, CopyObject, CreateMultipartUpload, UploadPart, UploadPartCopy,
-		CompleteMultipartUpload, PutObjectTagging, "PutObjectRetention", "PutObjectLegalHold", "PutObjectAcl", "RestoreObject":
-		return ActionWrite
-	case GetObject, HeadObject, GetObjectTagging, SelectObjectContent,
-		"GetObjectAcl", "GetObjectRetention", "GetObjectLegalHold", "GetObjectAttributes":
-		return ActionRead
-	}
-	// Bucket creation, deletion and every bucket configuration sub-resource.
-	return ActionAdmin
-}
-
-// Mutates reports whether a successful op changes which objects exist or
-// what they contain or are tagged with: the operations the index follows.
-func (o Op) Mutates() bool {
-	switch o {
-	case PutObject, CopyObject, CompleteMultipartUpload, DeleteObject, DeleteObjects,
-		PutObjectTagging, DeleteObjectTagging, CreateBucket, DeleteBucket:
-		return true
-	}
-	return false
-}
 
 // bucketSubresources maps a bucket configuration sub-resource to the
 // operation names for GET, PUT and DELETE ("" where S3 has none).
@@ -199,6 +184,8 @@ func bucketOp(method, sub string, query url.Values) Op {
 			return CreateBucket
 		case http.MethodDelete:
 			return DeleteBucket
+		case http.MethodPost:
+			return PostObject
 		}
 		return ""
 	case "uploads":
@@ -305,9 +292,18 @@ type Target struct {
 // maxKeyBytes is S3's limit on object key length.
 const maxKeyBytes = 1024
 
+// reservedBuckets are names the backend keeps for itself: MinIO serves its
+// admin, health and metrics APIs under /minio/, so a "bucket" named minio
+// would reach them re-signed with photogate's backend credential.
+var reservedBuckets = map[string]bool{"minio": true}
+
 // Resolve finds the bucket and key of a request. host is the Host header;
 // when it is a subdomain of one of baseDomains, the request is virtual-host
 // style and the subdomain is the bucket. path is the decoded URL path.
+//
+// Only S3 paths resolve: a bucket must be a valid S3 bucket name that is
+// not reserved by the backend, and a key must be one the backend stores
+// under exactly that name (see ValidKey).
 func Resolve(host, path string, baseDomains []string) (Target, error) {
 	hostname := host
 	if i := strings.LastIndexByte(hostname, ':'); i >= 0 && !strings.Contains(hostname[i:], "]") {
@@ -326,29 +322,75 @@ func Resolve(host, path string, baseDomains []string) (Target, error) {
 	if !virtual {
 		t.Bucket, t.Key, _ = strings.Cut(rest, "/")
 	}
-	if t.Bucket != "" && !validBucket(t.Bucket) {
-		return Target{}, s3err.New(s3err.InvalidBucketName, "The specified bucket is not valid: "+t.Bucket)
+	if t.Bucket != "" {
+		if err := ValidBucket(t.Bucket); err != nil {
+			return Target{}, err
+		}
+	} else if t.Key != "" {
+		return Target{}, s3err.New(s3err.InvalidBucketName, "The specified bucket is not valid: a key needs a bucket.")
 	}
-	if len(t.Key) > maxKeyBytes {
-		return Target{}, s3err.New(s3err.KeyTooLongError, "")
+	if t.Key != "" {
+		if err := ValidKey(t.Key); err != nil {
+			return Target{}, err
+		}
 	}
 	return t, nil
 }
 
-// validBucket accepts the legacy S3 bucket alphabet (the backend enforces
-// the stricter modern rules); it exists so that nothing path-like or
-// control characters ever reach the index or the backend URL as a bucket.
-func validBucket(b string) bool {
-	if len(b) < 3 || len(b) > 255 {
-		return false
+// ValidBucket accepts the S3 bucket naming rules MinIO enforces: 3 to 63
+// characters, lower-case letters, digits, dots and hyphens, each
+// dot-separated label starting and ending with a letter or digit, and not
+// an IP address. Names the backend reserves are refused too.
+func ValidBucket(b string) error {
+	invalid := func(why string) error {
+		return s3err.New(s3err.InvalidBucketName, "The specified bucket is not valid: "+strconv.Quote(b)+" "+why+".")
 	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
-		default:
-			return false
+	if len(b) < 3 || len(b) > 63 {
+		return invalid("must be 3 to 63 characters long")
+	}
+	for _, label := range strings.Split(b, ".") {
+		if label == "" {
+			return invalid("has an empty label")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return invalid("has a label starting or ending with a hyphen")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return invalid("may hold only lower-case letters, digits, dots and hyphens")
+			}
 		}
 	}
-	return b != "." && b != ".."
+	if net.ParseIP(b) != nil {
+		return invalid("is formatted as an IP address")
+	}
+	if reservedBuckets[b] {
+		return invalid("is reserved by the storage backend")
+	}
+	return nil
+}
+
+// ValidKey accepts keys the backend stores under exactly that name: at most
+// 1024 bytes of valid UTF-8, with no NUL byte, no leading slash, and no
+// empty, "." or ".." path segment (MinIO would store "a//b" as "a/b" and
+// refuses "."/".."; the index would then name an object that does not
+// exist). A trailing slash is allowed: it names a folder marker.
+func ValidKey(k string) error {
+	if len(k) > maxKeyBytes {
+		return s3err.New(s3err.KeyTooLongError, "")
+	}
+	if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 {
+		return s3err.New(s3err.XMinioInvalidObjectName, "Object name is not valid UTF-8 or contains a NUL byte.")
+	}
+	segments := strings.Split(strings.TrimSuffix(k, "/"), "/")
+	for _, seg := range segments {
+		switch seg {
+		case "":
+			return s3err.New(s3err.XMinioInvalidObjectName, "Object name contains an empty path segment (a leading \"/\" or \"//\").")
+		case ".", "..":
+			return s3err.New(s3err.XMinioInvalidObjectName, "Object name contains a \".\" or \"..\" path segment.")
+		}
+	}
+	return nil
 }

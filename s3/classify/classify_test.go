@@ -3,6 +3,7 @@ package classify
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/photogate/photogate/s3/s3err"
@@ -26,6 +27,7 @@ func TestClassify(t *testing.T) {
 		{"GET", "b", "", "versions&key-marker=a&version-id-marker=b", nil, ListObjectVersions},
 		{"GET", "b", "", "uploads&upload-id-marker=u&max-uploads=3", nil, ListMultipartUploads},
 		{"POST", "b", "", "delete", nil, DeleteObjects},
+		{"POST", "b", "", "", nil, PostObject},
 		{"GET", "b", "", "location", nil, "GetBucketLocation"},
 		{"GET", "b", "", "versioning", nil, "GetBucketVersioning"},
 		{"PUT", "b", "", "versioning", nil, "PutBucketVersioning"},
@@ -87,7 +89,6 @@ func TestClassify(t *testing.T) {
 func TestClassifyRefusesWhatItCannotName(t *testing.T) {
 	cases := []struct{ method, bucket, key, query string }{
 		{"PUT", "", "", ""},             // no such service operation
-		{"POST", "b", "", ""},           // browser POST upload
 		{"POST", "b", "k", ""},          // POST to an object without a sub-resource
 		{"PUT", "b", "k", "torrent"},    // unknown object sub-resource
 		{"GET", "b", "k", "torrent"},    // GetObjectTorrent is not supported
@@ -116,7 +117,7 @@ func TestActionsAndMutations(t *testing.T) {
 		GetObject: ActionRead, HeadObject: ActionRead, PutObject: ActionWrite, CopyObject: ActionWrite,
 		DeleteObject: ActionDelete, DeleteObjects: ActionDelete, ListObjectsV2: ActionList,
 		ListBuckets: ActionList, CreateBucket: ActionAdmin, "PutBucketPolicy": ActionAdmin,
-		UploadPart: ActionWrite, CompleteMultipartUpload: ActionWrite, AbortMultipartUpload: ActionDelete,
+		UploadPart: ActionWrite, CompleteMultipartUpload: ActionWrite, AbortMultipartUpload: ActionWrite,
 	} {
 		if got := op.Action(); got != want {
 			t.Errorf("%s.Action() = %s, want %s", op, got, want)
@@ -137,7 +138,7 @@ func TestResolve(t *testing.T) {
 		{"localhost:9080", "/photos", "photos", ""},
 		{"localhost:9080", "/photos/", "photos", ""},
 		{"localhost:9080", "/photos/2024/a b.jpg", "photos", "2024/a b.jpg"},
-		{"localhost:9080", "/photos//lead", "photos", "/lead"},
+		{"localhost:9080", "/photos/lead", "photos", "lead"},
 		{"localhost:9080", "/photos/dir/", "photos", "dir/"},
 		{"photos.s3.example.com", "/2024/a.jpg", "photos", "2024/a.jpg"},
 		{"photos.S3.Example.com:443", "/", "photos", ""},
@@ -150,13 +151,25 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q, %q) = %+v, %v; want %q %q", c.host, c.path, got, err, c.bucket, c.key)
 		}
 	}
-	for _, bad := range []string{"/ab/k", "/a%2Fb/k", "/bu\x00cket/k", "/../k"} {
+	for _, bad := range []string{"/ab/k", "/a%2Fb/k", "/bu\x00cket/k", "/../k",
+		"/minio/admin/v3/export-iam", "/minio/health/live", "/minio", "/.minio.sys/config",
+		"/Photos/k", "/pho_tos/k", "/192.168.1.1/k", "/-photos/k", "/photos-/k", "/pho..tos/k",
+		"/" + strings.Repeat("a", 64) + "/k"} {
 		p, _ := url.PathUnescape(bad)
 		if _, err := Resolve("localhost", p, nil); !s3err.Is(err, s3err.InvalidBucketName) {
 			t.Errorf("Resolve(%q) err = %v, want InvalidBucketName", bad, err)
 		}
 	}
-	long := "/b12/" + string(make([]byte, 1025))
+	for _, bad := range []string{"/photos//lead", "/photos/a//b", "/photos/a/./b", "/photos/a/../b", "/photos/..",
+		"/photos/.", "/photos/a/\x00", "/photos/\xff"} {
+		if _, err := Resolve("localhost", bad, nil); !s3err.Is(err, s3err.XMinioInvalidObjectName) {
+			t.Errorf("Resolve(%q) err = %v, want XMinioInvalidObjectName", bad, err)
+		}
+	}
+	if _, err := Resolve("minio.s3.example.com", "/admin/v3/info", domains); !s3err.Is(err, s3err.InvalidBucketName) {
+		t.Errorf("virtual-host bucket minio: err = %v, want InvalidBucketName", err)
+	}
+	long := "/b12/" + strings.Repeat("k", 1025)
 	if _, err := Resolve("localhost", long, nil); !s3err.Is(err, s3err.KeyTooLongError) {
 		t.Errorf("long key: err = %v", err)
 	}

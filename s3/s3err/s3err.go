@@ -31,10 +31,15 @@ const (
 	InvalidBucketName                 Code = "InvalidBucketName"
 	InvalidChunkSizeError             Code = "InvalidChunkSizeError"
 	InvalidDigest                     Code = "InvalidDigest"
+	InvalidPartOrder                  Code = "InvalidPartOrder"
+	InvalidPolicyDocument             Code = "InvalidPolicyDocument"
 	InvalidRequest                    Code = "InvalidRequest"
+	InvalidTag                        Code = "InvalidTag"
 	InvalidURI                        Code = "InvalidURI"
 	KeyTooLongError                   Code = "KeyTooLongError"
+	MalformedPOSTRequest              Code = "MalformedPOSTRequest"
 	MalformedXML                      Code = "MalformedXML"
+	MaxPostPreDataLengthExceededError Code = "MaxPostPreDataLengthExceededError"
 	MethodNotAllowed                  Code = "MethodNotAllowed"
 	MissingContentLength              Code = "MissingContentLength"
 	MissingSecurityHeader             Code = "MissingSecurityHeader"
@@ -48,6 +53,10 @@ const (
 	UnexpectedContent                 Code = "UnexpectedContent"
 	XAmzContentChecksumMismatch       Code = "XAmzContentChecksumMismatch"
 	XAmzContentSHA256Mismatch         Code = "XAmzContentSHA256Mismatch"
+	// XMinioInvalidObjectName is MinIO's answer to object names it cannot
+	// store as named (empty, "." or ".." path segments); photogate gives it
+	// for every name MinIO would store under another name.
+	XMinioInvalidObjectName Code = "XMinioInvalidObjectName"
 )
 
 type entry struct {
@@ -72,10 +81,15 @@ var table = map[Code]entry{
 	InvalidBucketName:                 {http.StatusBadRequest, "The specified bucket is not valid."},
 	InvalidChunkSizeError:             {http.StatusBadRequest, "Only the last chunk is allowed to have a size less than 8192 bytes."},
 	InvalidDigest:                     {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
+	InvalidPartOrder:                  {http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."},
+	InvalidPolicyDocument:             {http.StatusBadRequest, "The content of the form does not meet the conditions specified in the policy document."},
 	InvalidRequest:                    {http.StatusBadRequest, "Invalid Request."},
+	InvalidTag:                        {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	InvalidURI:                        {http.StatusBadRequest, "Couldn't parse the specified URI."},
 	KeyTooLongError:                   {http.StatusBadRequest, "Your key is too long."},
+	MalformedPOSTRequest:              {http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."},
 	MalformedXML:                      {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
+	MaxPostPreDataLengthExceededError: {http.StatusBadRequest, "Your POST request fields preceding the upload file were too large."},
 	MethodNotAllowed:                  {http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."},
 	MissingContentLength:              {http.StatusLengthRequired, "You must provide the Content-Length HTTP header."},
 	MissingSecurityHeader:             {http.StatusBadRequest, "Your request is missing a required header."},
@@ -89,6 +103,7 @@ var table = map[Code]entry{
 	UnexpectedContent:                 {http.StatusBadRequest, "This request does not support content."},
 	XAmzContentChecksumMismatch:       {http.StatusBadRequest, "The provided 'x-amz-checksum' header does not match what was computed."},
 	XAmzContentSHA256Mismatch:         {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	XMinioInvalidObjectName:           {http.StatusBadRequest, "Object name contains unsupported characters."},
 }
 
 // Status is the HTTP status S3 answers with for c; unknown codes are 500.

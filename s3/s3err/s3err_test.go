@@ -15,7 +15,7 @@ func TestTableStatuses(t *testing.T) {
 		AccessDenied: 403, SignatureDoesNotMatch: 403, InvalidAccessKeyID: 403,
 		RequestTimeTooSkewed: 403, EntityTooLarge: 400, SlowDown: 503,
 		ServiceUnavailable: 503, NotImplemented: 501, BadDigest: 400,
-		MissingContentLength: 411, InternalError: 500, Code("Nope"): 500,
+		MissingContentLength: 411, InvalidTag: 400, InternalError: 500, Code("Nope"): 500,
 	}
 	for c, status := range want {
 		if got := c.Status(); got != status {

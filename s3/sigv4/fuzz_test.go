@@ -149,3 +149,47 @@ func TestFuzzSeedVerifies(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSignedHeaderSet adds one header to a request signed with and without
+// it in SignedHeaders: an x-amz-* header must be signed to pass, any other
+// header may ride along unsigned, and one occurrence of any header is never
+// a repeated header.
+func FuzzSignedHeaderSet(f *testing.F) {
+	for _, name := range []string{"X-Amz-Acl", "x-amz-meta-a", "X-AMZ-COPY-SOURCE", "x-amz-", "X-Amz-Checksum-Crc32",
+		"Content-Type", "Range", "X-Amzn-Trace-Id", "x_amz_acl", "X-Amz-Meta-Ü", "Content-MD5"} {
+		f.Add(name, "v  a", true)
+		f.Add(name, "", false)
+	}
+	v := &Verifier{Secrets: staticSecrets(s3Key, s3Secret), Now: fixedNow(s3Date)}
+	f.Fuzz(func(t *testing.T, name, value string, listed bool) {
+		lower := strings.ToLower(name)
+		switch lower {
+		case "host", "authorization", "x-amz-date", "x-amz-content-sha256", "content-length", "transfer-encoding", "expect":
+			return // the request's own headers, covered elsewhere
+		}
+		if !isToken(name) || !isFieldValue(value) {
+			return // net/http would not deliver it
+		}
+		h := http.Header{"X-Amz-Date": {s3Date}}
+		h.Set(name, value)
+		if err := CheckSingleValuedHeaders(h); err != nil {
+			t.Fatalf("%s once: %v", name, err)
+		}
+		signed := "host;x-amz-date"
+		if listed {
+			signed += ";" + lower
+		}
+		r := fuzzRequest("", h)
+		signTestRequest(r, s3Key, s3Secret, "us-east-1", s3Date, signed, EmptySHA256)
+		res, err := v.Verify(r)
+		checkVerifyOutcome(t, res, err)
+		switch {
+		case hasAmzPrefix(name) && !listed:
+			if !isCodeMsg(err, "AccessDenied", "There were headers present in the request which were not signed") {
+				t.Fatalf("unsigned %s: %v", name, err)
+			}
+		case err != nil:
+			t.Fatalf("%s (listed %v): %v", name, listed, err)
+		}
+	})
+}

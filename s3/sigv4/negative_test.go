@@ -302,6 +302,48 @@ func TestMalformedPresigned(t *testing.T) {
 		"unsigned x-amz-acl")
 }
 
+// TestHeaderAuthRefusesUnsignedAmzHeaders: whoever relays a header-signed
+// request must not add x-amz-* headers to it either; other headers and the
+// payload hash (signed as the canonical request's last line) may ride along.
+func TestHeaderAuthRefusesUnsignedAmzHeaders(t *testing.T) {
+	srv := newServer(t, rtVerifier())
+	sign := func(method string) *http.Request {
+		req := newRequest(t, method, objectURL(srv.URL, "k", ""), nil)
+		req.Header.Set("X-Amz-Meta-Owner", "alice")
+		return awsSign(t, req, UnsignedPayload, "us-east-1", time.Now(), rtCreds)
+	}
+	if rp := send(t, sign(http.MethodPut)); rp.status != http.StatusOK {
+		t.Fatalf("signed request: %d %s %s", rp.status, rp.code, rp.message)
+	}
+	for _, h := range []string{"X-Amz-Acl", "X-Amz-Copy-Source", "x-amz-server-side-encryption", "X-Amz-Meta-Extra",
+		"X-Amz-Checksum-Crc32", "X-Amz-Tagging", "X-Amz-Security-Token"} {
+		req := sign(http.MethodPut)
+		req.Header[h] = []string{"x"}
+		expectCode(t, send(t, req), s3err.AccessDenied,
+			"There were headers present in the request which were not signed", "unsigned "+h)
+	}
+	req := sign(http.MethodGet)
+	req.Header.Set("User-Agent", "relay/1.0")
+	req.Header.Set("X-Forwarded-For", "192.0.2.1")
+	if rp := send(t, req); rp.status != http.StatusOK {
+		t.Errorf("unsigned non-amz headers: %d %s %s", rp.status, rp.code, rp.message)
+	}
+
+	// x-amz-content-sha256 left out of SignedHeaders is still covered.
+	at := time.Now().UTC()
+	r := httptest.NewRequest(http.MethodGet, "http://bucket.example.com/key", nil)
+	r.Header.Set("X-Amz-Date", at.Format(iso8601))
+	r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
+	signTestRequest(r, rtKey, rtSecret, "us-east-1", at.Format(iso8601), "host;x-amz-date", UnsignedPayload)
+	if _, err := rtVerifier().Verify(r); err != nil {
+		t.Errorf("x-amz-content-sha256 not listed: %v", err)
+	}
+	r.Header.Set("X-Amz-Content-Sha256", EmptySHA256)
+	if _, err := rtVerifier().Verify(r); !isCode(err, "SignatureDoesNotMatch") {
+		t.Errorf("x-amz-content-sha256 changed: %v", err)
+	}
+}
+
 func TestAnonymous(t *testing.T) {
 	v := rtVerifier()
 	for _, target := range []string{"/bucket/key", "/bucket?list-type=2&prefix=a", "/?X-Amz-Date=20240101T000000Z"} {

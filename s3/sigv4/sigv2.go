@@ -16,8 +16,10 @@ package sigv4
 //     the decoded path re-encoded (minio-go signs s3utils.EncodePath); a
 //     path-style request for a bucket itself ("/bucket") also as "/bucket/",
 //     which is how botocore signs it;
-//   - the sub-resources: MinIO's list, or that list plus the ones other
-//     clients sign (botocore, minio-go, s3cmd, the Java and JS SDKs);
+//   - the sub-resources: every sub-resource AWS, MinIO or botocore lists
+//     is always signed; parameters that select nothing but that some
+//     clients sign anyway (storageClass, defaultObjectAcl) are tried both
+//     ways;
 //   - header auth with x-amz-date: an empty date line (the documented rule,
 //     boto, s3cmd, the .NET SDK), the Date header (MinIO, minio-go), or the
 //     x-amz-date value with x-amz-date left out of the amz headers (how the
@@ -51,29 +53,41 @@ const (
 )
 
 // v2Subresources maps the query parameters that are part of the V2
-// CanonicalizedResource to the lists naming them: v2MinIO is the resourceList
-// of MinIO's cmd/signature-v2.go (which minio-go's signer shares, plus
-// replication); v2Extra are those only other clients sign (botocore's
-// QSAOfInterest, minio-go, s3cmd, the AWS SDKs for Java v1 and JS v2).
+// CanonicalizedResource to the lists naming them.
+//
+// v2Required are the sub-resources that select what S3 does: AWS's list in
+// "Signing and authenticating REST requests" and in its SDKs, MinIO's
+// resourceList (cmd/signature-v2.go, shared by minio-go's signer) and
+// botocore's HmacV1Auth.QSAOfInterest, merged. A present one is always part
+// of the string to sign; were any of them optional, a URL presigned for one
+// request could be re-aimed at another (?acl, ?policy, ?restore…). A client
+// that does not sign one of them (botocore omits encryption, retention,
+// publicAccessBlock and a few more) cannot use those operations with V2,
+// exactly as against AWS.
+//
+// v2Optional are parameters some clients sign (botocore, s3cmd, the Java
+// SDK v1) that select nothing in S3: the signature is tried with and
+// without them.
 var v2Subresources = map[string]uint8{
-	"acl": v2MinIO, "cors": v2MinIO, "delete": v2MinIO, "encryption": v2MinIO, "legal-hold": v2MinIO,
-	"lifecycle": v2MinIO, "location": v2MinIO, "logging": v2MinIO, "notification": v2MinIO,
-	"partNumber": v2MinIO, "policy": v2MinIO, "requestPayment": v2MinIO,
-	"response-cache-control": v2MinIO, "response-content-disposition": v2MinIO,
-	"response-content-encoding": v2MinIO, "response-content-language": v2MinIO,
-	"response-content-type": v2MinIO, "response-expires": v2MinIO, "retention": v2MinIO,
-	"select": v2MinIO, "select-type": v2MinIO, "tagging": v2MinIO, "torrent": v2MinIO,
-	"uploadId": v2MinIO, "uploads": v2MinIO, "versionId": v2MinIO, "versioning": v2MinIO,
-	"versions": v2MinIO, "website": v2MinIO,
+	"accelerate": v2Required, "acl": v2Required, "analytics": v2Required, "attributes": v2Required,
+	"cors": v2Required, "delete": v2Required, "encryption": v2Required, "intelligent-tiering": v2Required,
+	"inventory": v2Required, "legal-hold": v2Required, "lifecycle": v2Required, "location": v2Required,
+	"logging": v2Required, "metrics": v2Required, "notification": v2Required, "object-lock": v2Required,
+	"ownershipControls": v2Required, "partNumber": v2Required, "policy": v2Required,
+	"policyStatus": v2Required, "publicAccessBlock": v2Required, "replication": v2Required,
+	"requestPayment": v2Required, "restore": v2Required, "retention": v2Required, "select": v2Required,
+	"select-type": v2Required, "tagging": v2Required, "torrent": v2Required, "uploadId": v2Required,
+	"uploads": v2Required, "versionId": v2Required, "versioning": v2Required, "versions": v2Required,
+	"website": v2Required, "response-cache-control": v2Required, "response-content-disposition": v2Required,
+	"response-content-encoding": v2Required, "response-content-language": v2Required,
+	"response-content-type": v2Required, "response-expires": v2Required,
 
-	"accelerate": v2Extra, "analytics": v2Extra, "defaultObjectAcl": v2Extra, "inventory": v2Extra,
-	"metrics": v2Extra, "object-lock": v2Extra, "replication": v2Extra, "restore": v2Extra,
-	"storageClass": v2Extra,
+	"defaultObjectAcl": v2Optional, "storageClass": v2Optional,
 }
 
 const (
-	v2MinIO uint8 = 1 << iota
-	v2Extra
+	v2Required uint8 = 1 << iota
+	v2Optional
 )
 
 // v2Variant is the part of a V2 string to sign that depends on the client's
@@ -457,8 +471,8 @@ func v2Resources(r *http.Request, query []param, vhost func(string) string) []st
 			paths = append(paths, p+"/")
 		}
 	}
-	subs := []string{v2SubresourceString(query, v2MinIO)}
-	if s := v2SubresourceString(query, v2MinIO|v2Extra); s != subs[0] {
+	subs := []string{v2SubresourceString(query, v2Required)}
+	if s := v2SubresourceString(query, v2Required|v2Optional); s != subs[0] {
 		subs = append(subs, s)
 	}
 	out := make([]string, 0, len(paths)*len(subs))

@@ -264,7 +264,29 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, query []param, se
 	if err := checkPayloadHash(payload); err != nil {
 		return nil, err
 	}
+	// A proxy or middlebox on the way must not be able to add x-amz-acl,
+	// x-amz-copy-source or the like to a signed request.
+	if err := refuseUnsignedAmzHeaders(r.Header, a.signedHeaders); err != nil {
+		return nil, err
+	}
 	return v.finish(r, &a, t, amzDate, query, "", payload, false)
+}
+
+// refuseUnsignedAmzHeaders refuses a SigV4 request carrying an x-amz-*
+// header its signature does not cover: such headers change what S3 does
+// (x-amz-acl, x-amz-copy-source, x-amz-meta-*, x-amz-server-side-encryption…),
+// so AWS refuses them unsigned, with this message. x-amz-content-sha256 is
+// exempt because its value is the last line of the canonical request and so
+// is signed whether listed or not. Every client
+// checked (aws-sdk-go-v2, botocore/aws-cli, minio-go, rclone, s3cmd) signs
+// all x-amz-* headers it sends, checksum and trailer declarations included.
+func refuseUnsignedAmzHeaders(h http.Header, signedHeaders string) error {
+	for k := range h {
+		if hasAmzPrefix(k) && !strings.EqualFold(k, "X-Amz-Content-Sha256") && !signsHeader(signedHeaders, k) {
+			return s3err.New(s3err.AccessDenied, "There were headers present in the request which were not signed")
+		}
+	}
+	return nil
 }
 
 func (v *Verifier) verifyPresigned(r *http.Request, query []param, service string) (*Result, error) {
@@ -289,14 +311,9 @@ func (v *Verifier) verifyPresigned(r *http.Request, query []param, service strin
 	if now.Sub(p.time) > p.expires {
 		return nil, s3err.New(s3err.AccessDenied, "Request has expired")
 	}
-	// Whoever holds a presigned URL is not the signer: headers such as
-	// x-amz-acl or x-amz-meta-* must not ride along unsigned. The payload
-	// hash is exempt because it is part of the canonical request anyway.
-	for k := range r.Header {
-		if len(k) > 6 && strings.EqualFold(k[:6], "x-amz-") && !strings.EqualFold(k, "X-Amz-Content-Sha256") &&
-			!signsHeader(p.signedHeaders, k) {
-			return nil, s3err.New(s3err.AccessDenied, "There were headers present in the request which were not signed")
-		}
+	// Whoever holds a presigned URL is not the signer.
+	if err := refuseUnsignedAmzHeaders(r.Header, p.signedHeaders); err != nil {
+		return nil, err
 	}
 
 	payload := UnsignedPayload
