@@ -21,12 +21,8 @@ type txn struct {
 	facets  *bolt.Bucket
 }
 
-func indexNames() []string {
-	return []string{bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxLens, bkIdxTag, bkIdxCType, bkIdxFormat, bkIdxGeo}
-}
-
 func openTxn(tx *bolt.Tx) (*txn, error) {
-	t := &txn{tx: tx, idx: make(map[string]*bolt.Bucket, 8)}
+	t := &txn{tx: tx, idx: map[string]*bolt.Bucket{}}
 	get := func(name string) (*bolt.Bucket, error) {
 		b := tx.Bucket([]byte(name))
 		if b == nil {
@@ -81,14 +77,10 @@ func indexEntries(r *Record) []indexEntry {
 	if mk, md := fold(r.Make), fold(r.Model); mk != "" || md != "" {
 		add(bkIdxCamera, []byte(indexPart(mk)), sep, []byte(indexPart(md)), sep)
 	}
-	if v := fold(r.Lens); v != "" {
-		add(bkIdxLens, []byte(indexPart(v)), sep)
-	}
-	if v := fold(r.Format); v != "" {
-		add(bkIdxFormat, []byte(indexPart(v)), sep)
-	}
-	if v := mediaType(r.ContentType); v != "" {
-		add(bkIdxCType, []byte(indexPart(v)), sep)
+	for _, ix := range valueIndexes() {
+		if v := ix.norm(ix.record(r)); v != "" {
+			add(ix.index, []byte(indexPart(v)), sep)
+		}
 	}
 	for k, v := range r.Tags {
 		if k == "" {

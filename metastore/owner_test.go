@@ -141,23 +141,12 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "index.db")
 	s := openAt(t, path, Options{NoSync: true})
 	commit(t, s, Put(photo("b", "old")))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rewriteClosed(t, s, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket([]byte(bkOwnerStats)); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte(bkMeta)).Put([]byte(metaSchemaKey), []byte{0, 0, 0, 1})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
 
 	s = openAt(t, path, Options{NoSync: true})
 	st, err := s.Stats(ctx)
@@ -169,7 +158,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Fatalf("alice after upgrade = %v", got)
 	}
 	_ = s.Close()
-	db, err = bolt.Open(path, 0o600, nil)
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

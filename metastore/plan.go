@@ -72,14 +72,10 @@ func (c *compiled) paths(t *txn, buckets []string) []accessPath {
 		}
 		out = append(out, p)
 	}
-	if c.lens != "" {
-		valuePrefix("lens", bkIdxLens, c.lens)
-	}
-	if c.format != "" {
-		valuePrefix("format", bkIdxFormat, c.format)
-	}
-	if c.ctype != "" {
-		valuePrefix("content_type", bkIdxCType, c.ctype)
+	for i, ix := range c.valueIdx {
+		if c.values[i] != "" {
+			valuePrefix(ix.param, ix.index, c.values[i])
+		}
 	}
 	for _, tg := range c.tags {
 		valuePrefix("tag:"+tg.k, bkIdxTag, tg.k, tg.v)

@@ -80,11 +80,13 @@ type compiled struct {
 	sort  sortSpec
 	limit int
 
-	make, model, lens, format, ctype, aspect string // folded; "" = unset
-	tags                                     []tagPair
-	bbox                                     *BBox
-	near                                     *Near
-	geoBoxes                                 []box // for the geo index: bbox, else near's bounding box
+	make, model, aspect string // folded; "" = unset
+	valueIdx            []valueIndex
+	values              []string // per valueIdx, normalised; "" = unset
+	tags                []tagPair
+	bbox                *BBox
+	near                *Near
+	geoBoxes            []box // for the geo index: bbox, else near's bounding box
 
 	cursor *position // nil on the first page
 	hash   uint64    // identifies the query in its cursors
@@ -114,8 +116,11 @@ func compile(q Query) (*compiled, error) {
 	if !q.TakenAfter.IsZero() && !q.TakenBefore.IsZero() && !q.TakenAfter.Before(q.TakenBefore) {
 		return nil, qerr("taken_before", "must be later than taken_after")
 	}
-	c.make, c.model, c.lens = fold(q.Make), fold(q.Model), fold(q.Lens)
-	c.format, c.ctype, c.aspect = fold(q.Format), mediaType(q.ContentType), fold(q.Aspect)
+	c.make, c.model, c.aspect = fold(q.Make), fold(q.Model), fold(q.Aspect)
+	c.valueIdx = valueIndexes()
+	for _, ix := range c.valueIdx {
+		c.values = append(c.values, ix.norm(ix.query(&q)))
+	}
 	for k, v := range q.Tags {
 		if k == "" {
 			return nil, qerr("tags", "tag key must not be empty")
@@ -211,11 +216,13 @@ func (c *compiled) match(r *Record) bool {
 	}
 	if (c.make != "" && fold(r.Make) != c.make) ||
 		(c.model != "" && fold(r.Model) != c.model) ||
-		(c.lens != "" && fold(r.Lens) != c.lens) ||
-		(c.format != "" && fold(r.Format) != c.format) ||
-		(c.ctype != "" && mediaType(r.ContentType) != c.ctype) ||
 		(c.aspect != "" && fold(r.Aspect) != c.aspect) {
 		return false
+	}
+	for i, ix := range c.valueIdx {
+		if c.values[i] != "" && ix.norm(ix.record(r)) != c.values[i] {
+			return false
+		}
 	}
 	for _, t := range c.tags {
 		if v, ok := r.Tags[t.k]; !ok || v != t.v {

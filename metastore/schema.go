@@ -3,6 +3,7 @@ package metastore
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -49,11 +50,45 @@ const (
 // allBuckets is what Open creates. A function, not a variable, for the same
 // reason as above.
 func allBuckets() []string {
-	return []string{
-		bkMeta, bkRecords,
-		bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxLens, bkIdxTag, bkIdxCType, bkIdxFormat, bkIdxGeo,
-		bkBucketStats, bkOwnerStats, bkStatusStats, bkFacets,
-		bkIntents, bkJobs, bkJobDue, bkJobStats,
+	return slices.Concat(
+		[]string{bkMeta, bkRecords},
+		indexNames(),
+		[]string{bkBucketStats, bkOwnerStats, bkStatusStats, bkFacets},
+		[]string{bkIntents, bkJobs, bkJobDue, bkJobStats},
+	)
+}
+
+// indexNames is the one list of secondary-index buckets: Open creates (and
+// on upgrade fills) them, openTxn resolves them, Verify checks them. The
+// value indexes join from valueIndexes.
+func indexNames() []string {
+	names := []string{bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxTag, bkIdxGeo}
+	for _, v := range valueIndexes() {
+		names = append(names, v.index)
+	}
+	return names
+}
+
+// valueIndex is a secondary index on one string field that a query matches
+// exactly after normalising both sides. Its entries are
+// bucket 0x00 norm(value) 0x00 key; a record with an empty value has none.
+// One row in valueIndexes makes a field searchable: indexEntries writes the
+// entries, the planner scans them, match filters on them.
+type valueIndex struct {
+	param  string // the query parameter; also the access path's name
+	index  string // the bbolt bucket
+	norm   func(string) string
+	record func(*Record) string // the raw value of a record
+	query  func(*Query) string  // the raw value a query asks for; "" = unset
+}
+
+// valueIndexes lists the exact-match indexes. A function, not a variable,
+// for the same reason as the bucket names.
+func valueIndexes() []valueIndex {
+	return []valueIndex{
+		{"lens", bkIdxLens, fold, func(r *Record) string { return r.Lens }, func(q *Query) string { return q.Lens }},
+		{"format", bkIdxFormat, fold, func(r *Record) string { return r.Format }, func(q *Query) string { return q.Format }},
+		{"content_type", bkIdxCType, mediaType, func(r *Record) string { return r.ContentType }, func(q *Query) string { return q.ContentType }},
 	}
 }
 

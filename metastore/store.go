@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -124,7 +125,11 @@ func initSchema(tx *bolt.Tx) error {
 			return errors.New("file is a bbolt database without a metastore schema stamp")
 		}
 	}
+	var added []string
 	for _, name := range allBuckets() {
+		if tx.Bucket([]byte(name)) == nil {
+			added = append(added, name)
+		}
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -140,10 +145,47 @@ func initSchema(tx *bolt.Tx) error {
 		return fmt.Errorf("%w: file has version %d, this binary reads up to %d", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
 	case binary.BigEndian.Uint32(v) < SchemaVersion:
 		// Every upgrade so far only adds buckets, created above in this
-		// same transaction, so restamping completes it.
+		// same transaction; a new secondary index is filled from the
+		// records here too, so restamping completes it.
+		if err := fillIndexes(tx, added); err != nil {
+			return err
+		}
 		return meta.Put([]byte(metaSchemaKey), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	}
 	return nil
+}
+
+// fillIndexes writes every record's entries in those of the named buckets
+// that are secondary indexes, so an index added by a newer schema covers
+// the records written before it. It runs inside Open's transaction: the
+// upgrade is all or nothing.
+func fillIndexes(tx *bolt.Tx, names []string) error {
+	fill := map[string]*bolt.Bucket{}
+	for _, name := range names {
+		if slices.Contains(indexNames(), name) {
+			fill[name] = tx.Bucket([]byte(name))
+		}
+	}
+	if len(fill) == 0 {
+		return nil
+	}
+	return tx.Bucket([]byte(bkRecords)).ForEach(func(k, v []byte) error {
+		r, err := decodeRecordKV(k, v)
+		if err != nil {
+			// Left for Verify to report and repair to rewrite, as the
+			// record's other entries are: refusing to open would make
+			// the whole index unusable over one record.
+			return nil
+		}
+		for _, e := range indexEntries(&r) {
+			if b := fill[e.index]; b != nil {
+				if err := b.Put(e.key, []byte{}); err != nil {
+					return fmt.Errorf("fill index %s with %s/%s: %w", e.index, r.Bucket, r.Key, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Close waits for running transactions and closes the file.

@@ -29,7 +29,7 @@ policy:
 func admitN(t *testing.T, h *Holder, key string, n int) {
 	t.Helper()
 	for i := range n {
-		release, err := h.Admit(context.Background(), key)
+		release, err := h.Caller(key).Admit(context.Background())
 		if err != nil {
 			t.Fatalf("request %d of %s: %v", i+1, key, err)
 		}
@@ -42,7 +42,7 @@ func TestAdmitRateLimit(t *testing.T) {
 		obs := &observer{}
 		h := holder(t, rateConfig, Options{Observer: obs})
 		admitN(t, h, "AKIAANA1", 3) // the burst
-		_, err := h.Admit(context.Background(), "AKIAANA1")
+		_, err := h.Caller("AKIAANA1").Admit(context.Background())
 		e := wantCode(t, err, s3err.SlowDown)
 		if e.RetryAfter != 1 || e.Code.Status() != 503 {
 			t.Errorf("RetryAfter %d, status %d", e.RetryAfter, e.Code.Status())
@@ -60,13 +60,13 @@ func TestAdmitRateLimit(t *testing.T) {
 		// one request passes.
 		time.Sleep(200 * time.Millisecond)
 		admitN(t, h, "AKIAANA1", 1)
-		if _, err := h.Admit(context.Background(), "AKIAANA1"); !s3err.Is(err, s3err.SlowDown) {
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
 			t.Fatalf("second request after one refill: %v", err)
 		}
 		// The bucket refills to the burst, not beyond.
 		time.Sleep(10 * time.Second)
 		admitN(t, h, "AKIAANA1", 3)
-		if _, err := h.Admit(context.Background(), "AKIAANA1"); err == nil {
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); err == nil {
 			t.Fatal("burst exceeded after a long pause")
 		}
 		// Other users are not affected; unlimited users are never limited.
@@ -78,12 +78,12 @@ func TestAdmitRetryAfterRoundsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := holder(t, strings.Replace(rateConfig, "requests_per_second: 5, burst: 3", "requests_per_second: 0.25, burst: 1", 1), Options{})
 		admitN(t, h, "AKIAANA1", 1)
-		_, err := h.Admit(context.Background(), "AKIAANA1")
+		_, err := h.Caller("AKIAANA1").Admit(context.Background())
 		if e := wantCode(t, err, s3err.SlowDown); e.RetryAfter != 4 {
 			t.Errorf("RetryAfter %d, want 4 (one token per 4 s)", e.RetryAfter)
 		}
 		time.Sleep(3 * time.Second)
-		_, err = h.Admit(context.Background(), "AKIAANA1")
+		_, err = h.Caller("AKIAANA1").Admit(context.Background())
 		if e := wantCode(t, err, s3err.SlowDown); e.RetryAfter != 1 {
 			t.Errorf("RetryAfter %d, want 1", e.RetryAfter)
 		}
@@ -100,7 +100,7 @@ func TestAdmitStateSurvivesSwap(t *testing.T) {
 		if old == nil || old == h.Load() {
 			t.Fatal("Swap did not return the old Engine")
 		}
-		if _, err := h.Admit(context.Background(), "AKIAANA1"); !s3err.Is(err, s3err.SlowDown) {
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
 			t.Fatalf("reload handed out a fresh burst: %v", err)
 		}
 
@@ -108,14 +108,14 @@ func TestAdmitStateSurvivesSwap(t *testing.T) {
 		h.Swap(compile(t, strings.Replace(rateConfig, "requests_per_second: 5, burst: 3", "requests_per_second: 1, burst: 2", 1)))
 		time.Sleep(time.Second)
 		admitN(t, h, "AKIAANA1", 1)
-		if _, err := h.Admit(context.Background(), "AKIAANA1"); !s3err.Is(err, s3err.SlowDown) {
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
 			t.Fatalf("new rate 1/s not applied: %v", err)
 		}
 
 		// Make bob limited: a new, full bucket.
 		h.Swap(compile(t, strings.Replace(rateConfig, "grants: [{buckets: \"*\", actions: [read]}]\npolicy", "grants: [{buckets: \"*\", actions: [read]}]\n    limits: {requests_per_second: 1, burst: 2}\npolicy", 1)))
 		admitN(t, h, "AKIABOB1", 2)
-		if _, err := h.Admit(context.Background(), "AKIABOB1"); !s3err.Is(err, s3err.SlowDown) {
+		if _, err := h.Caller("AKIABOB1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
 			t.Fatalf("bob's new limit not applied: %v", err)
 		}
 
@@ -134,7 +134,7 @@ policy:
   buckets: [{bucket: pub, public_read: true}]
 `, Options{})
 		admitN(t, h, "", 2)
-		_, err := h.Admit(context.Background(), "")
+		_, err := h.Caller("").Admit(context.Background())
 		if e := wantCode(t, err, s3err.SlowDown); !strings.Contains(e.Message, "anonymous requests are limited") {
 			t.Errorf("message %q", e.Message)
 		}
@@ -146,11 +146,11 @@ func TestAdmitInFlight(t *testing.T) {
 	obs := &observer{}
 	h := holder(t, strings.Replace(rateConfig, "requests_per_second: 0", "max_in_flight: 2", 1), Options{Observer: obs})
 	ctx := context.Background()
-	r1, err := h.Admit(ctx, "AKIABOB1")
+	r1, err := h.Caller("AKIABOB1").Admit(ctx)
 	wantNil(t, err)
-	r2, err := h.Admit(ctx, "")
+	r2, err := h.Caller("").Admit(ctx)
 	wantNil(t, err)
-	_, err = h.Admit(ctx, "AKIABOB1")
+	_, err = h.Caller("AKIABOB1").Admit(ctx)
 	if e := wantCode(t, err, s3err.SlowDown); e.RetryAfter != 1 || !strings.Contains(e.Message, "limit of 2 requests at once") {
 		t.Errorf("refusal %+v", e)
 	}
@@ -160,7 +160,7 @@ func TestAdmitInFlight(t *testing.T) {
 
 	// The count survives a reload.
 	h.Swap(compile(t, strings.Replace(rateConfig, "requests_per_second: 0", "max_in_flight: 2", 1)))
-	if _, err := h.Admit(ctx, "AKIABOB1"); !s3err.Is(err, s3err.SlowDown) {
+	if _, err := h.Caller("AKIABOB1").Admit(ctx); !s3err.Is(err, s3err.SlowDown) {
 		t.Fatalf("reload reset the in-flight count: %v", err)
 	}
 
@@ -169,7 +169,7 @@ func TestAdmitInFlight(t *testing.T) {
 	if h.InFlight() != 1 {
 		t.Fatalf("in flight %d after one release (twice)", h.InFlight())
 	}
-	r3, err := h.Admit(ctx, "AKIABOB1")
+	r3, err := h.Caller("AKIABOB1").Admit(ctx)
 	wantNil(t, err)
 	r2()
 	r3()
@@ -182,7 +182,7 @@ func TestAdmitCanceledContext(t *testing.T) {
 	h := holder(t, rateConfig, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := h.Admit(ctx, "AKIABOB1"); err == nil {
+	if _, err := h.Caller("AKIABOB1").Admit(ctx); err == nil {
 		t.Fatal("admitted a request whose client is gone")
 	}
 	if h.InFlight() != 0 {

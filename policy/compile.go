@@ -23,6 +23,9 @@ const (
 	maxPartsS3 = 10000
 	// minSecretLen matches what photogate has always required.
 	minSecretLen = 8
+
+	// knownActions lists what a grant may name, for messages.
+	knownActions = "read, write, delete, list, admin, bypass_governance, retention, legal_hold"
 )
 
 // Compile validates cfg and builds an Engine. Secrets named by
@@ -242,12 +245,12 @@ func compileGrant(g Grant, label string, errs *problems) (grant, bool) {
 		cg.patterns = append(cg.patterns, p)
 	}
 	if len(g.Actions) == 0 {
-		errs.addf("%s: no actions (read, write, delete, list, admin)", label)
+		errs.addf("%s: no actions (%s)", label, knownActions)
 	}
 	for _, a := range g.Actions {
 		b := actionBit(a)
 		if b == 0 {
-			errs.addf("%s: unknown action %q (want read, write, delete, list or admin)", label, a)
+			errs.addf("%s: unknown action %q (want one of %s)", label, a, knownActions)
 		}
 		cg.actions |= b
 	}
@@ -273,6 +276,12 @@ func compileUserLimits(defaults Limits, u *UserLimits, label string, errs *probl
 		}
 	}
 	var l limits
+	if u != nil && u.MaxInFlight != nil {
+		if *u.MaxInFlight < 0 {
+			errs.addf("%s: max_in_flight %d is negative (0 means only the global cap)", label, *u.MaxInFlight)
+		}
+		l.maxInFlight = int64(max(*u.MaxInFlight, 0))
+	}
 	switch {
 	case math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0:
 		errs.addf("%s: requests_per_second %v must be a non-negative number (0 means unlimited)", label, rps)
@@ -348,6 +357,11 @@ func compileBucket(bc BucketConfig, label string, errs *problems) (*bucketRule, 
 	}
 	if bc.Quota != nil {
 		r.quota = compileQuota(*bc.Quota, label+": quota", errs)
+	}
+	for i, c := range bc.CORS {
+		if rule, ok := compileCORS(c, fmt.Sprintf("%s: cors[%d]", label, i), errs); ok {
+			r.cors = append(r.cors, rule)
+		}
 	}
 	return r, len(*errs) == before
 }

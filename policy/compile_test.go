@@ -3,68 +3,39 @@ package policy
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/photogate/photogate/s3/classify"
 )
 
-// exampleConfig is the example of docs/policy.md; keep them in step.
-const exampleConfig = `
-users:
-  - name: admin
-    access_key: AKIAADMIN0000001
-    secret_key_env: PHOTOGATE_ADMIN_SECRET
-    grants:
-      - buckets: "*"
-        actions: [read, write, delete, list, admin]
-  - name: phone-backup
-    access_key: AKIAPHONE0000001
-    secret_key_file: /run/secrets/phone-backup
-    grants:
-      - buckets: "photos-*"
-        actions: [read, write, list]
-    limits:
-      requests_per_second: 20
-      burst: 40
-      upload_bytes_per_second: 20MiB
-    quota:
-      max_bytes: 500GiB
-      max_objects: 1000000
-  - name: gallery
-    access_key: AKIAGALLERY00001
-    secret_key: gallery-secret-123
-    grants:
-      - buckets: [public-gallery, "photos-*"]
-        actions: [read, list]
-
-policy:
-  limits:
-    requests_per_second: 100
-    burst: 200
-    upload_bytes_per_second: 0
-    max_in_flight: 512
-    auth_failures_per_minute: 10
-    auth_failure_burst: 20
-    auth_failure_max_addresses: 10000
-  buckets:
-    - bucket: "*"
-      max_object_size: 5GiB
-    - bucket: "photos-*"
-      max_object_size: 200MiB
-      max_multipart_size: 20GiB
-      max_parts: 2000
-      max_metadata_bytes: 2KiB
-      allowed_types: ["image/*", "video/mp4", "video/quicktime"]
-      quota: {max_bytes: 2TiB, max_objects: 5000000}
-    - bucket: public-gallery
-      public_read: true
-      allowed_types: ["image/jpeg", "image/webp"]
-`
+// exampleConfig reads the example of docs/policy.md, the first yaml block
+// after "## Example", so that the documented config is the tested one.
+func exampleConfig(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatalf("read the documented example: %v", err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## Example")
+	if ok {
+		_, after, ok = strings.Cut(after, "```yaml\n")
+	}
+	block, _, closed := strings.Cut(after, "```")
+	if !ok || !closed {
+		t.Fatal("docs/policy.md has no yaml block under ## Example")
+	}
+	return block
+}
 
 func exampleEnv(name string) string {
-	if name == "PHOTOGATE_ADMIN_SECRET" {
+	switch name {
+	case "PHOTOGATE_ADMIN_SECRET":
 		return "admin-secret-from-env"
+	case "PHOTOGATE_RECORDS_SECRET":
+		return "records-secret-from-env"
 	}
 	return ""
 }
@@ -77,7 +48,7 @@ func exampleFiles(name string) ([]byte, error) {
 }
 
 func TestCompileExample(t *testing.T) {
-	e, err := Compile(parseConfig(t, exampleConfig), exampleEnv, exampleFiles)
+	e, err := Compile(parseConfig(t, exampleConfig(t)), exampleEnv, exampleFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +65,11 @@ func TestCompileExample(t *testing.T) {
 	if _, ok := h.Secret("AKIAUNKNOWN"); ok {
 		t.Error("unknown key has a secret")
 	}
-	if name, _ := h.UserName("AKIAPHONE0000001"); name != "phone-backup" {
-		t.Errorf("UserName = %q", name)
+	if name := h.Caller("AKIAPHONE0000001").Name(); name != "phone-backup" {
+		t.Errorf("Name = %q", name)
 	}
 	u := e.users["AKIAPHONE0000001"]
-	if u.limits.requests != 20 || u.limits.burst != 40 || u.limits.upload != 20<<20 {
+	if u.limits.requests != 20 || u.limits.burst != 40 || u.limits.upload != 20<<20 || u.limits.maxInFlight != 16 {
 		t.Errorf("phone-backup limits = %+v", u.limits)
 	}
 	if u.quota != (quota{maxBytes: 500 << 30, maxObjects: 1e6}) {
@@ -114,7 +85,16 @@ func TestCompileExample(t *testing.T) {
 	if e.maxInFlight != 512 || e.auth != (authSettings{perSecond: 10.0 / 60, burst: 20, maxAddresses: 10000}) {
 		t.Errorf("globals: in flight %d, auth %+v", e.maxInFlight, e.auth)
 	}
-	if e.Users() != 3 {
+	if u.sizes.maxObject != 100<<20 || u.sizes.maxMetadata != 1<<10 {
+		t.Errorf("phone-backup sizes = %+v", u.sizes)
+	}
+	records := h.Caller("AKIARECORDS00001")
+	if records.AuthorizePrivileged(classify.ActionLegalHold, "archive-2024") != nil ||
+		records.AuthorizePrivileged(classify.ActionBypassGovernance, "archive-2024") == nil ||
+		records.AuthorizePrivileged(classify.ActionBypassGovernance, "archive-scratch") != nil {
+		t.Error("records-officer's privileged grants are not as documented")
+	}
+	if e.Users() != 4 {
 		t.Errorf("Users() = %d", e.Users())
 	}
 }

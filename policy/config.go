@@ -69,12 +69,19 @@ type Grant struct {
 	// Buckets are path.Match patterns ("photos-*", "*" for every bucket
 	// including the bucket-less ListBuckets). A single string is accepted
 	// in YAML as well as a list.
-	Buckets Patterns          `yaml:"buckets"`
-	Actions []classify.Action `yaml:"actions"` // read, write, delete, list, admin
+	Buckets Patterns `yaml:"buckets"`
+	// Actions: read, write, delete, list, admin, and the privileged
+	// bypass_governance, retention and legal_hold, which no other action
+	// implies.
+	Actions []classify.Action `yaml:"actions"`
 }
 
-// FullAccess is the grant list of an administrator: every action on every
-// bucket. The user created from PHOTOGATE_ACCESS_KEY gets it.
+// FullAccess is the grant list of an administrator: every ordinary action
+// on every bucket. The user created from PHOTOGATE_ACCESS_KEY gets it. It
+// leaves out the privileged object lock actions (bypass_governance,
+// retention, legal_hold): making data undeletable, or deleting what
+// governance retention protects, is granted only by a config that names
+// them.
 func FullAccess() []Grant {
 	return []Grant{{
 		Buckets: Patterns{"*"},
@@ -108,6 +115,10 @@ type UserLimits struct {
 	RequestsPerSecond    *float64 `yaml:"requests_per_second"`
 	Burst                *int     `yaml:"burst"`
 	UploadBytesPerSecond *Size    `yaml:"upload_bytes_per_second"`
+	// MaxInFlight caps this user's requests at once, under the global
+	// policy.limits.max_in_flight, so one user cannot take every slot.
+	// There is no default: left out or 0, only the global cap applies.
+	MaxInFlight *int `yaml:"max_in_flight"`
 }
 
 // Limits are the per-user defaults and the global limits. 0 means unlimited
@@ -145,6 +156,24 @@ type BucketConfig struct {
 	SizeLimits   `yaml:",inline"`
 	AllowedTypes []string `yaml:"allowed_types"` // "image/*", "video/mp4"; empty: any
 	Quota        *Quota   `yaml:"quota"`
+	// CORS rules for browsers, as S3's CORSConfiguration: the backend
+	// (MinIO) has no per-bucket CORS, so photogate answers preflights and
+	// adds the response headers itself.
+	CORS []CORSRule `yaml:"cors"`
+}
+
+// CORSRule allows cross-origin requests from AllowedOrigins ("*", an exact
+// origin, or one with a single "*" such as "https://*.example.com") with
+// AllowedMethods (GET, PUT, POST, DELETE, HEAD) and AllowedHeaders (request
+// headers a preflight may ask for; "*" and one-"*" patterns allowed).
+// ExposeHeaders are response headers scripts may read; MaxAgeSeconds is how
+// long browsers cache the preflight.
+type CORSRule struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	AllowedMethods []string `yaml:"allowed_methods"`
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	ExposeHeaders  []string `yaml:"expose_headers"`
+	MaxAgeSeconds  int      `yaml:"max_age_seconds"`
 }
 
 // SizeLimits cap uploads, on a bucket rule or on a user. 0 means unlimited.

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/photogate/photogate/mediatype"
 	"github.com/photogate/photogate/s3/s3err"
 )
 
@@ -14,16 +15,16 @@ import (
 // photo.jpg and declared image/jpeg is still a ZIP. A refusal is
 // InvalidArgument (400) naming the detected type. An empty body is always
 // allowed: zero-byte "folder" markers are common and carry nothing.
-func (h *Holder) CheckType(bucket string, head []byte) error {
-	r := h.Load().rule(bucket)
+func (c *Caller) CheckType(bucket string, head []byte) error {
+	r := c.engine.rule(bucket)
 	if len(r.allowedTypes) == 0 || len(head) == 0 {
 		return nil
 	}
-	t := DetectType(head)
+	t := mediatype.Sniff(head)
 	if typeAllowed(r.allowedTypes, t) {
 		return nil
 	}
-	h.refused(ReasonType, "")
+	c.h.refused(ReasonType, c.Name())
 	return s3err.New(s3err.InvalidArgument, fmt.Sprintf("content type %s is not allowed in bucket %s (allowed: %s)",
 		t, bucket, strings.Join(r.allowedTypes, ", ")))
 }
@@ -34,8 +35,8 @@ func (h *Holder) CheckType(bucket string, head []byte) error {
 // with a type a browser would render. Generic declarations (none,
 // application/octet-stream, binary/octet-stream) are what SDKs send when
 // they do not know, and are left to CheckType.
-func (h *Holder) CheckDeclaredType(bucket, contentType string) error {
-	r := h.Load().rule(bucket)
+func (c *Caller) CheckDeclaredType(bucket, contentType string) error {
+	r := c.engine.rule(bucket)
 	if len(r.allowedTypes) == 0 {
 		return nil
 	}
@@ -51,7 +52,7 @@ func (h *Holder) CheckDeclaredType(bucket, contentType string) error {
 	if typeAllowed(r.allowedTypes, t) {
 		return nil
 	}
-	h.refused(ReasonType, "")
+	c.h.refused(ReasonType, c.Name())
 	return s3err.New(s3err.InvalidArgument, fmt.Sprintf("declared content type %s is not allowed in bucket %s (allowed: %s)",
 		t, bucket, strings.Join(r.allowedTypes, ", ")))
 }
@@ -65,7 +66,7 @@ func typeAllowed(allowed []string, t string) bool {
 		switch {
 		case a == t, a == "*/*":
 			return true
-		case strings.HasSuffix(a, "/*") && strings.TrimSuffix(a, "/*") == typ && t != "image/svg+xml":
+		case strings.HasSuffix(a, "/*") && strings.TrimSuffix(a, "/*") == typ && t != mediatype.SVG:
 			return true
 		}
 	}
@@ -74,6 +75,6 @@ func typeAllowed(allowed []string, t string) bool {
 
 // TypesRestricted reports whether bucket has allowed_types, so the gateway
 // peeks at a body's first bytes (for CheckType) only where it matters.
-func (h *Holder) TypesRestricted(bucket string) bool {
-	return len(h.Load().rule(bucket).allowedTypes) > 0
+func (c *Caller) TypesRestricted(bucket string) bool {
+	return len(c.engine.rule(bucket).allowedTypes) > 0
 }

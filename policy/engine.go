@@ -40,21 +40,20 @@ type grant struct {
 	actions  actionSet
 }
 
-// actionSet is a bit set of classify.Actions.
+// actionSet is a bit set of classify.Actions. Each action has its own bit
+// and no bit implies another: admin does not include the privileged object
+// lock actions, which must be granted by name.
 type actionSet uint8
 
 func actionBit(a classify.Action) actionSet {
-	switch a {
-	case classify.ActionRead:
-		return 1 << 0
-	case classify.ActionWrite:
-		return 1 << 1
-	case classify.ActionDelete:
-		return 1 << 2
-	case classify.ActionList:
-		return 1 << 3
-	case classify.ActionAdmin:
-		return 1 << 4
+	// The bit of an action is its index here; at most 8 fit an actionSet.
+	for i, known := range [...]classify.Action{
+		classify.ActionRead, classify.ActionWrite, classify.ActionDelete, classify.ActionList, classify.ActionAdmin,
+		classify.ActionBypassGovernance, classify.ActionRetention, classify.ActionLegalHold,
+	} {
+		if a == known {
+			return 1 << i
+		}
 	}
 	return 0
 }
@@ -68,6 +67,7 @@ type limits struct {
 	upload       rate.Limit // bytes per second
 	uploadBurst  int        // bytes
 	uploadPerSec Size       // as configured, for messages
+	maxInFlight  int64      // this identity's requests at once; 0: only the global cap
 }
 
 type quota struct {
@@ -97,6 +97,7 @@ type bucketRule struct {
 	sizes        sizeLimits
 	allowedTypes []string // lower case; empty: any
 	quota        quota
+	cors         []corsRule
 }
 
 // rule returns the most specific rule matching bucket.
@@ -122,15 +123,6 @@ func (e *Engine) UserName(accessKey string) (string, bool) {
 
 // Users is how many identities the Engine knows, for the start-up log.
 func (e *Engine) Users() int { return len(e.users) }
-
-// name is what metrics and usage queries call accessKey: the user's name,
-// "" for anonymous or unknown callers (never an unauthenticated string).
-func (e *Engine) name(accessKey string) string {
-	if u, ok := e.users[accessKey]; ok {
-		return u.name
-	}
-	return ""
-}
 
 // Format keeps fmt output of an Engine short and free of secrets.
 func (e *Engine) Format(f fmt.State, _ rune) {

@@ -16,7 +16,8 @@ import (
 	"github.com/photogate/photogate/s3/s3err"
 )
 
-// photosDir finds ../shared/testdata/photos by walking up from the package.
+// photosDir finds the repository's testdata/photos by walking up from the
+// package.
 func photosDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -24,13 +25,13 @@ func photosDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for {
-		p := filepath.Join(dir, "shared", "testdata", "photos")
+		p := filepath.Join(dir, "testdata", "photos")
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			return p
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/testdata/photos not found above the package")
+			t.Fatal("testdata/photos not found above the package")
 		}
 		dir = parent
 	}
@@ -142,4 +143,15 @@ func yamlStrict(src string, out any) error {
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(src)))
 	dec.KnownFields(true)
 	return dec.Decode(out)
+}
+
+// checkUpload asks Reserve and gives the reservation back at once: the
+// rules alone, for tests that are not about concurrent uploads.
+func checkUpload(ctx context.Context, h *Holder, u Upload) error {
+	release, err := h.Caller(u.User).Reserve(ctx, u)
+	if err != nil {
+		return err
+	}
+	release(false)
+	return nil
 }

@@ -6,13 +6,18 @@ import (
 	"sync/atomic"
 )
 
-// Holder serves policy decisions from the current Engine. It is safe for
+// Holder holds the current Engine and hands out Callers. It is safe for
 // concurrent use; Swap replaces the Engine atomically while requests are in
-// flight, and requests keep the Engine they started with.
+// flight. A request asks Caller once and every decision of its Caller,
+// so it keeps the Engine it started with. The Holder keeps what is not
+// about one request: secrets, the failed-signature throttle, IsAdmin, and
+// the state that outlives Engines (rate limiters, requests in flight,
+// quota reservations).
 type Holder struct {
 	snap     atomic.Pointer[snapshot]
 	swapMu   sync.Mutex // serialises Swap; decisions never take it
 	limiters limiters
+	ledger   *ledger // quota reservations; like limiters, outlives Engines
 	usage    Usage
 	observer Observer
 }
@@ -37,7 +42,7 @@ func NewHolder(e *Engine, opts Options) *Holder {
 	if e == nil {
 		panic("policy.NewHolder: nil Engine")
 	}
-	h := &Holder{usage: opts.Usage, observer: opts.Observer}
+	h := &Holder{usage: opts.Usage, observer: opts.Observer, ledger: newLedger()}
 	h.limiters.auth = newAuthLimiter(e.auth)
 	h.snap.Store(&snapshot{engine: e, users: rebuild(nil, e)})
 	return h

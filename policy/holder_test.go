@@ -55,31 +55,35 @@ policy:
 		wg.Go(func() {
 			// At least 300 rounds, and until every swap has happened.
 			for i := 0; i < 300 || swaps.Load() < wantSwaps; i++ {
-				release, err := h.Admit(ctx, "AKIAANA1")
+				ana := h.Caller("AKIAANA1") // one policy for the whole request
+				release, err := ana.Admit(ctx)
 				if err != nil {
 					t.Errorf("admit: %v", err)
 					return
 				}
-				if err := h.Authorize(ctx, "AKIAANA1", classify.PutObject, "photos", "k"); err != nil {
+				if err := ana.Authorize(classify.PutObject, "photos", "k"); err != nil {
 					t.Errorf("authorize: %v", err)
 				}
-				if err := h.CheckUpload(ctx, Upload{User: "AKIAANA1", Bucket: "photos", Op: classify.PutObject, Size: 1 << 20}); err != nil {
-					t.Errorf("check upload: %v", err)
+				kept, err := ana.Reserve(ctx, Upload{Bucket: "photos", Op: classify.PutObject, Size: 1 << 20})
+				if err != nil {
+					t.Errorf("reserve: %v", err)
+				} else {
+					kept(i%2 == 0)
 				}
-				if err := h.CheckType("photos", jpeg); err != nil {
+				if err := ana.CheckType("photos", jpeg); err != nil {
 					t.Errorf("check type: %v", err)
 				}
-				if _, err := io.Copy(io.Discard, h.Throttle(ctx, "AKIAANA1", bytes.NewReader(make([]byte, 1024)))); err != nil {
+				if _, err := io.Copy(io.Discard, ana.Throttle(ctx, bytes.NewReader(make([]byte, 1024)))); err != nil {
 					t.Errorf("throttle: %v", err)
 				}
 				if _, ok := h.Secret("AKIAANA1"); !ok {
 					t.Error("secret vanished")
 				}
-				_ = h.Authorize(ctx, "AKIACAROL", classify.ListObjectsV2, "x", "")
-				if r, err := h.Admit(ctx, "AKIACAROL"); err == nil {
+				_ = h.Caller("AKIACAROL").Authorize(classify.ListObjectsV2, "x", "")
+				if r, err := h.Caller("AKIACAROL").Admit(ctx); err == nil {
 					r()
 				}
-				_ = h.Authorize(ctx, "", classify.GetObject, "pub-1", "k")
+				_ = h.Caller("").Authorize(classify.GetObject, "pub-1", "k")
 				ip := fmt.Sprintf("10.0.%d.%d", g, i%50)
 				if h.AuthAllowed(ip) == nil {
 					h.AuthFailed(ip)
@@ -91,6 +95,9 @@ policy:
 	wg.Wait()
 	if n := h.InFlight(); n != 0 {
 		t.Fatalf("in flight %d after every request was released", n)
+	}
+	if n := len(h.ledger.scopes); n != 0 {
+		t.Fatalf("%d quota reservations left after every upload was released", n)
 	}
 }
 
@@ -107,12 +114,12 @@ users: [{access_key: AKIA1, secret_key: long-enough, grants: [{buckets: x, actio
 policy: {buckets: [{bucket: x, allowed_types: [image/png]}]}
 `, Options{})
 	ctx := context.Background()
-	wantCode(t, h.Authorize(ctx, "AKIA1", classify.PutObject, "x", "k"), s3err.AccessDenied)
-	r, _ := h.Admit(ctx, "AKIA1")
+	wantCode(t, h.Caller("AKIA1").Authorize(classify.PutObject, "x", "k"), s3err.AccessDenied)
+	r, _ := h.Caller("AKIA1").Admit(ctx)
 	r()
-	_, err := h.Admit(ctx, "AKIA1")
+	_, err := h.Caller("AKIA1").Admit(ctx)
 	wantCode(t, err, s3err.SlowDown)
-	wantCode(t, h.CheckType("x", []byte("GIF89a")), s3err.InvalidArgument)
+	wantCode(t, h.Caller("").CheckType("x", []byte("GIF89a")), s3err.InvalidArgument)
 }
 
 func TestReasonsAreDistinct(t *testing.T) {

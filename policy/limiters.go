@@ -21,6 +21,12 @@ type limiters struct {
 type userLimiters struct {
 	requests *rate.Limiter
 	upload   *rate.Limiter
+	// inFlight counts the identity's requests admitted and not released.
+	// It is counted even without a cap, so that a reload that sets one
+	// sees the requests already running, and it is carried over reloads
+	// like the token buckets.
+	inFlight    *atomic.Int64
+	maxInFlight int64 // 0: only the global cap
 }
 
 // rebuild makes the per-user limiters for e, keeping the buckets of
@@ -30,11 +36,13 @@ func rebuild(prev map[string]*userLimiters, e *Engine) map[string]*userLimiters 
 	build := func(key string, l limits) {
 		old := prev[key]
 		if old == nil {
-			old = &userLimiters{}
+			old = &userLimiters{inFlight: new(atomic.Int64)}
 		}
 		next[key] = &userLimiters{
-			requests: carry(old.requests, l.requests, l.burst),
-			upload:   carry(old.upload, l.upload, l.uploadBurst),
+			requests:    carry(old.requests, l.requests, l.burst),
+			upload:      carry(old.upload, l.upload, l.uploadBurst),
+			inFlight:    old.inFlight,
+			maxInFlight: l.maxInFlight,
 		}
 	}
 	for key, u := range e.users {

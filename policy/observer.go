@@ -16,22 +16,23 @@ type Observer interface {
 
 // The reasons passed to Observer.Refused.
 const (
-	ReasonAccessDenied  = "access_denied"  // Authorize: no grant, or anonymous outside public_read
+	ReasonAccessDenied  = "access_denied"  // Authorize, AuthorizePrivileged: no grant, or anonymous outside public_read
 	ReasonRateLimited   = "rate_limited"   // Admit: the user's requests_per_second
 	ReasonInFlight      = "in_flight"      // Admit: max_in_flight
+	ReasonUserInFlight  = "user_in_flight" // Admit: the user's max_in_flight
 	ReasonAuthThrottled = "auth_throttled" // AuthAllowed: too many failed signatures from the address
-	ReasonTooLarge      = "too_large"      // CheckUpload: max_object_size, max_multipart_size
-	ReasonSizeUnknown   = "size_unknown"   // CheckUpload: a size limit applies but no length was declared
-	ReasonQuota         = "quota"          // CheckUpload: a bucket or user quota
+	ReasonTooLarge      = "too_large"      // Reserve: max_object_size, max_multipart_size
+	ReasonSizeUnknown   = "size_unknown"   // Reserve: a size limit applies but no length was declared
+	ReasonQuota         = "quota"          // Reserve: a bucket or user quota
 	ReasonType          = "type"           // CheckType, CheckDeclaredType: allowed_types
-	ReasonTooManyParts  = "too_many_parts" // CheckUpload: max_parts
-	ReasonMetadata      = "metadata"       // CheckUpload: max_metadata_bytes
+	ReasonTooManyParts  = "too_many_parts" // Reserve: max_parts
+	ReasonMetadata      = "metadata"       // Reserve: max_metadata_bytes
 )
 
 // Reasons lists every reason, for observers that pre-create their series.
 func Reasons() []string {
 	return []string{
-		ReasonAccessDenied, ReasonRateLimited, ReasonInFlight, ReasonAuthThrottled, ReasonTooLarge,
+		ReasonAccessDenied, ReasonRateLimited, ReasonInFlight, ReasonUserInFlight, ReasonAuthThrottled, ReasonTooLarge,
 		ReasonSizeUnknown, ReasonQuota, ReasonType, ReasonTooManyParts, ReasonMetadata,
 	}
 }

@@ -13,13 +13,12 @@ import (
 // upload_bytes_per_second, shared by all of that user's uploads. It returns
 // r itself when the user has no such limit. Waits end early when ctx ends
 // (the client went away); the reader then fails with ctx's error.
-func (h *Holder) Throttle(ctx context.Context, accessKey string, r io.Reader) io.Reader {
-	s := h.snap.Load()
-	ul := s.users[accessKey]
+func (c *Caller) Throttle(ctx context.Context, r io.Reader) io.Reader {
+	ul := c.limiters
 	if ul == nil || ul.upload == nil {
 		return r
 	}
-	return &throttledReader{ctx: ctx, r: r, lim: ul.upload, h: h, name: s.engine.name(accessKey)}
+	return &throttledReader{ctx: ctx, r: r, lim: ul.upload, h: c.h, name: c.Name()}
 }
 
 type throttledReader struct {

@@ -33,7 +33,7 @@ func TestThrottleSlowsUploads(t *testing.T) {
 		h := holder(t, throttleConfig, Options{Observer: obs})
 		body := bytes.Repeat([]byte("x"), 1<<20)
 		start := time.Now()
-		n, err := io.Copy(io.Discard, h.Throttle(context.Background(), "AKIASLOW", bytes.NewReader(body)))
+		n, err := io.Copy(io.Discard, h.Caller("AKIASLOW").Throttle(context.Background(), bytes.NewReader(body)))
 		elapsed := time.Since(start)
 		if err != nil || n != 1<<20 {
 			t.Fatalf("copied %d, %v", n, err)
@@ -55,7 +55,7 @@ func TestThrottleIsPerUserAcrossUploads(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Go(func() {
-				r := h.Throttle(context.Background(), "AKIASLOW", bytes.NewReader(make([]byte, 512<<10)))
+				r := h.Caller("AKIASLOW").Throttle(context.Background(), bytes.NewReader(make([]byte, 512<<10)))
 				if _, err := io.Copy(io.Discard, r); err != nil {
 					t.Error(err)
 				}
@@ -71,10 +71,10 @@ func TestThrottleIsPerUserAcrossUploads(t *testing.T) {
 func TestThrottleUnlimitedReturnsReader(t *testing.T) {
 	h := holder(t, throttleConfig, Options{})
 	r := strings.NewReader("body")
-	if got := h.Throttle(context.Background(), "AKIAFAST", r); got != io.Reader(r) {
+	if got := h.Caller("AKIAFAST").Throttle(context.Background(), r); got != io.Reader(r) {
 		t.Error("unlimited user's body was wrapped")
 	}
-	if got := h.Throttle(context.Background(), "", r); got != io.Reader(r) {
+	if got := h.Caller("").Throttle(context.Background(), r); got != io.Reader(r) {
 		t.Error("anonymous body was wrapped")
 	}
 }
@@ -83,7 +83,7 @@ func TestThrottleStopsWhenClientGoes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := holder(t, throttleConfig, Options{})
 		ctx, cancel := context.WithCancel(context.Background())
-		r := h.Throttle(ctx, "AKIASLOW", bytes.NewReader(make([]byte, 10<<20)))
+		r := h.Caller("AKIASLOW").Throttle(ctx, bytes.NewReader(make([]byte, 10<<20)))
 		go func() {
 			time.Sleep(500 * time.Millisecond)
 			cancel()
@@ -102,7 +102,7 @@ func TestThrottleStopsWhenClientGoes(t *testing.T) {
 func TestThrottleFollowsReload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := holder(t, throttleConfig, Options{})
-		r := h.Throttle(context.Background(), "AKIASLOW", bytes.NewReader(make([]byte, 4<<20)))
+		r := h.Caller("AKIASLOW").Throttle(context.Background(), bytes.NewReader(make([]byte, 4<<20)))
 		// Halfway through, the limit rises to 4 MiB/s (burst 512 KiB).
 		buf := make([]byte, 32<<10)
 		start := time.Now()
@@ -128,7 +128,7 @@ func TestThrottleFollowsReload(t *testing.T) {
 func TestThrottleRealClock(t *testing.T) {
 	h := holder(t, strings.Replace(throttleConfig, "512KiB", "64KiB", 1), Options{})
 	start := time.Now()
-	if _, err := io.Copy(io.Discard, h.Throttle(context.Background(), "AKIASLOW", bytes.NewReader(make([]byte, 48<<10)))); err != nil {
+	if _, err := io.Copy(io.Discard, h.Caller("AKIASLOW").Throttle(context.Background(), bytes.NewReader(make([]byte, 48<<10)))); err != nil {
 		t.Fatal(err)
 	}
 	if elapsed := time.Since(start); elapsed < 450*time.Millisecond {
@@ -139,7 +139,7 @@ func TestThrottleRealClock(t *testing.T) {
 func TestThrottleLiftedByReload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := holder(t, throttleConfig, Options{})
-		r := h.Throttle(context.Background(), "AKIASLOW", bytes.NewReader(make([]byte, 8<<20)))
+		r := h.Caller("AKIASLOW").Throttle(context.Background(), bytes.NewReader(make([]byte, 8<<20)))
 		if _, err := io.CopyN(io.Discard, r, 1<<20); err != nil {
 			t.Fatal(err)
 		}

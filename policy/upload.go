@@ -11,10 +11,15 @@ import (
 // Upload describes a request that adds bytes or an object, as the gateway
 // knows it before reading the body.
 type Upload struct {
-	User   string // access key; "" anonymous
+	User   string // access key; "" anonymous. Caller.Reserve ignores it.
 	Bucket string
 	Key    string
 	Op     classify.Op
+	// UploadID is the multipart upload's id (the uploadId query parameter)
+	// for UploadPart, UploadPartCopy, CompleteMultipartUpload and
+	// AbortMultipartUpload: parts are reserved under it until the upload
+	// ends.
+	UploadID string
 	// Size is the declared body size: Content-Length, or
 	// x-amz-decoded-content-length for aws-chunked bodies; for CopyObject
 	// and UploadPartCopy the source's size if known. -1: unknown.
@@ -49,9 +54,13 @@ type Usage interface {
 	UserUsage(ctx context.Context, user string) (objects, bytes int64, err error)
 }
 
-// CheckUpload applies the size, part, metadata and quota rules to an upload
-// before any body byte is read. Size rules come from the bucket's rule and
-// from the user; each applies, so the stricter wins:
+// Reserve applies the size, part, metadata and quota rules to an upload
+// before any body byte is read, and reserves what the upload adds against
+// the bucket's and the user's quotas in the same step: until release, every
+// other Reserve counts it as if it were stored, so concurrent uploads cannot
+// together overshoot a quota. u.User is ignored: the upload is the
+// Caller's. Size rules come from the bucket's rule and from the user; each
+// applies, so the stricter wins:
 //
 //   - MetadataBytes > max_metadata_bytes: InvalidArgument (400)
 //   - PartNumber > max_parts: InvalidArgument (400)
@@ -59,17 +68,33 @@ type Usage interface {
 //     EntityTooLarge (400)
 //   - PutObject or UploadPart of unknown size where a size limit or a byte
 //     quota applies: MissingContentLength (411)
-//   - stored + new − replaced > a bucket or user quota: QuotaExceeded (403)
+//   - stored + reserved + new − replaced > a bucket or user quota:
+//     QuotaExceeded (403)
 //
-// Operations that add nothing return nil. Usage errors fail closed with
-// ServiceUnavailable (503), which SDKs retry.
-func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
-	e := h.Load()
-	name := e.name(u.User)
+// Usage errors fail closed with ServiceUnavailable (503), which SDKs retry.
+//
+// On success the gateway must call release exactly once, when the backend
+// has answered (extra calls are ignored): kept is true when the backend
+// stored what the request sent (a 2xx answer) and, for PutObject,
+// CopyObject and CompleteMultipartUpload, only after the index was told
+// (change.Index.Apply returned), because from then on the index's usage
+// counts the object instead of the reservation. For UploadPart and
+// UploadPartCopy a kept part stays reserved under its upload id until
+// CompleteMultipartUpload or AbortMultipartUpload of that id is released
+// with kept true; a re-sent part number replaces the earlier part. Every
+// upload operation gets a release, also those that reserve nothing
+// (CreateMultipartUpload, AbortMultipartUpload, which frees the upload's
+// parts when kept); any other operation gets a release that does nothing.
+func (c *Caller) Reserve(ctx context.Context, u Upload) (release func(kept bool), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("reserve upload: %w", err)
+	}
+	h, e := c.h, c.engine
+	name := c.Name()
 	r := e.rule(u.Bucket)
 	scopes := []sizeScope{{r.sizes, "bucket", u.Bucket}}
 	var userQuota quota
-	if usr := e.users[u.User]; usr != nil {
+	if usr := c.user; usr != nil {
 		userQuota = usr.quota
 		if usr.sizes.any() {
 			scopes = append(scopes, sizeScope{usr.sizes, "user", usr.name})
@@ -88,50 +113,53 @@ func (h *Holder) CheckUpload(ctx context.Context, u Upload) error {
 	multipartLimited := limited(func(l sizeLimits) Size { return l.maxMultipart })
 
 	var added int64 // bytes the finished object will hold; a lower bound when unknown
-	switch u.Op {
-	case classify.PutObject, classify.CopyObject:
+	spec := u.Op.Spec()
+	switch spec.Upload() {
+	case classify.WholeObject:
 		if err := h.checkMetadata(u, scopes, name); err != nil {
-			return err
+			return nil, err
 		}
-		if u.Size < 0 && u.Op == classify.PutObject && (objectLimited || byteQuota) {
-			return h.sizeUnknown(u, name)
+		if u.Size < 0 && spec.Bytes == classify.BodyBytes && (objectLimited || byteQuota) {
+			return nil, h.sizeUnknown(u, name)
 		}
 		for _, sc := range scopes {
 			if sc.limits.maxObject > 0 && u.Size > int64(sc.limits.maxObject) {
 				h.refused(ReasonTooLarge, name)
-				return s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
+				return nil, s3err.New(s3err.EntityTooLarge, fmt.Sprintf(
 					"Your proposed upload exceeds the maximum allowed object size: %d bytes, and max_object_size of %s is %s.",
 					u.Size, sc, sc.limits.maxObject.describe()))
 			}
 		}
 		added = max(u.Size, 0)
-	case classify.CreateMultipartUpload:
+	case classify.StartsUpload:
 		if err := h.checkMetadata(u, scopes, name); err != nil {
-			return err
+			return nil, err
 		}
-	case classify.UploadPart, classify.UploadPartCopy:
+	case classify.AddsPart:
 		if err := h.checkParts(u, scopes, name); err != nil {
-			return err
+			return nil, err
 		}
-		if u.Size < 0 && u.Op == classify.UploadPart && (multipartLimited || byteQuota) {
-			return h.sizeUnknown(u, name)
+		if u.Size < 0 && spec.Bytes == classify.BodyBytes && (multipartLimited || byteQuota) {
+			return nil, h.sizeUnknown(u, name)
 		}
 		added = max(u.UploadedSoFar, 0) + max(u.Size, 0)
 		if err := h.checkMultipartTotal(u, scopes, name, added); err != nil {
-			return err
+			return nil, err
 		}
-	case classify.CompleteMultipartUpload:
+	case classify.CompletesUpload:
 		if err := h.checkParts(u, scopes, name); err != nil {
-			return err
+			return nil, err
 		}
 		added = max(u.UploadedSoFar, 0)
 		if err := h.checkMultipartTotal(u, scopes, name, added); err != nil {
-			return err
+			return nil, err
 		}
+	case classify.AbortsUpload:
+		return h.ledger.abortRelease(u.Bucket, u.UploadID), nil
 	default:
-		return nil
+		return func(bool) {}, nil
 	}
-	return h.checkQuotas(ctx, u, name, r.quota, userQuota, added)
+	return h.reserve(ctx, newClaim(u, name, added), name, r.quota, userQuota)
 }
 
 // sizeScope is one set of size limits and whose they are, for messages:
@@ -179,7 +207,7 @@ func (h *Holder) checkMultipartTotal(u Upload, scopes []sizeScope, name string, 
 		h.refused(ReasonTooLarge, name)
 		var msg string
 		switch {
-		case u.Op == classify.CompleteMultipartUpload:
+		case u.Op.Spec().Upload() == classify.CompletesUpload:
 			msg = fmt.Sprintf("Your proposed upload exceeds the maximum allowed object size: its parts hold %d bytes, and max_multipart_size of %s is %s.",
 				total, sc, limit.describe())
 		case u.UploadedSoFar > 0:
@@ -204,49 +232,6 @@ func (h *Holder) sizeUnknown(u Upload, name string) error {
 		"Uploads to bucket %s are limited in size; send Content-Length (or x-amz-decoded-content-length with aws-chunked).", u.Bucket))
 }
 
-// checkQuotas refuses an upload that would take a bucket or the user over a
-// quota. An upload that adds no object and no bytes to what a quota counts
-// (an overwrite of one's own object with a smaller or equal one) is never
-// refused, so an owner over a lowered quota can still shrink what they hold.
-func (h *Holder) checkQuotas(ctx context.Context, u Upload, name string, bucketQuota, userQuota quota, added int64) error {
-	// The bucket always gets the replaced object's credit; the user only
-	// when the replaced object counted as theirs.
-	bucketGrowth := growth(added, u.Overwrites || u.ReplacedSize > 0, u.ReplacedSize)
-	userGrowth := growth(added, false, 0)
-	if u.ReplacedOwner == name {
-		userGrowth = bucketGrowth
-	}
-	bucketApplies := bucketQuota.set() && bucketGrowth.any()
-	userApplies := userQuota.set() && userGrowth.any()
-	if !bucketApplies && !userApplies {
-		return nil
-	}
-	if h.usage == nil {
-		return s3err.New(s3err.InternalError, "A storage quota applies but photogate has no usage source; refusing rather than ignoring the quota.")
-	}
-	if bucketApplies {
-		objects, bytes, err := h.usage.BucketUsage(ctx, u.Bucket)
-		if err != nil {
-			return usageUnavailable(fmt.Errorf("usage of bucket %s: %w", u.Bucket, err))
-		}
-		if msg := exceeded(bucketQuota, objects, bytes, bucketGrowth); msg != "" {
-			h.refused(ReasonQuota, name)
-			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of bucket %s: %s.", u.Bucket, msg))
-		}
-	}
-	if userApplies {
-		objects, bytes, err := h.usage.UserUsage(ctx, name)
-		if err != nil {
-			return usageUnavailable(fmt.Errorf("usage of user %s: %w", name, err))
-		}
-		if msg := exceeded(userQuota, objects, bytes, userGrowth); msg != "" {
-			h.refused(ReasonQuota, name)
-			return s3err.New(s3err.QuotaExceeded, fmt.Sprintf("The upload would exceed the quota of user %s: %s.", name, msg))
-		}
-	}
-	return nil
-}
-
 // usageGrowth is how much an upload adds to what one quota counts.
 type usageGrowth struct{ objects, bytes int64 }
 
@@ -261,25 +246,13 @@ func growth(added int64, replaces bool, replacedSize int64) usageGrowth {
 	return usageGrowth{0, added - max(replacedSize, 0)}
 }
 
-// exceeded describes how q would be exceeded, "" if it would not. Reaching a
-// quota exactly is allowed.
-func exceeded(q quota, objects, bytes int64, g usageGrowth) string {
-	switch {
-	case q.maxObjects > 0 && g.objects > 0 && objects+g.objects > q.maxObjects:
-		return fmt.Sprintf("%d objects stored + 1 new > max_objects %d", objects, q.maxObjects)
-	case q.maxBytes > 0 && g.bytes > 0 && bytes+g.bytes > q.maxBytes:
-		return fmt.Sprintf("%d bytes stored + %d new > max_bytes %s", bytes, g.bytes, Size(q.maxBytes).describe())
-	}
-	return ""
-}
-
 // usageUnavailable fails closed: a quota that cannot be checked is not
 // waived. 503 makes SDKs retry, which succeeds once the index answers.
 func usageUnavailable(cause error) error {
 	return &s3err.Error{Code: s3err.ServiceUnavailable, Message: "Storage usage is unavailable; please retry.", RetryAfter: 1, Cause: cause}
 }
 
-// UploadNeeds says which facts about an upload CheckUpload will use for
+// UploadNeeds says which facts about an upload Reserve will use for
 // accessKey in bucket. Each costs the caller a lookup (the index, or a
 // backend HEAD or part listing), so callers fetch only what is needed.
 type UploadNeeds struct {
@@ -290,14 +263,13 @@ type UploadNeeds struct {
 	Replaced bool
 }
 
-// UploadNeeds reports what CheckUpload needs to know for uploads by
-// accessKey into bucket.
-func (h *Holder) UploadNeeds(accessKey, bucket string) UploadNeeds {
-	e := h.Load()
-	r := e.rule(bucket)
+// UploadNeeds reports what Reserve needs to know for the Caller's uploads
+// into bucket.
+func (c *Caller) UploadNeeds(bucket string) UploadNeeds {
+	r := c.engine.rule(bucket)
 	var us sizeLimits
 	var uq quota
-	if usr := e.users[accessKey]; usr != nil {
+	if usr := c.user; usr != nil {
 		us, uq = usr.sizes, usr.quota
 	}
 	return UploadNeeds{

@@ -54,43 +54,43 @@ func TestCheckUploadSizes(t *testing.T) {
 	}
 
 	// Single PUT.
-	wantNil(t, h.CheckUpload(ctx, put("photos", 1000)))
-	err := h.CheckUpload(ctx, put("photos", 1001))
+	wantNil(t, checkUpload(ctx, h, put("photos", 1000)))
+	err := checkUpload(ctx, h, put("photos", 1001))
 	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "1001 bytes, and max_object_size of bucket photos is 1KB (1000 bytes)") {
 		t.Errorf("message %q", e.Message)
 	}
 	if obs.last() != "too_large bob" {
 		t.Errorf("observer %q", obs.last())
 	}
-	wantNil(t, h.CheckUpload(ctx, put("elsewhere", 1<<40))) // no rule: no limit
-	wantCode(t, h.CheckUpload(ctx, put("capped-1", 1001)), s3err.EntityTooLarge)
+	wantNil(t, checkUpload(ctx, h, put("elsewhere", 1<<40))) // no rule: no limit
+	wantCode(t, checkUpload(ctx, h, put("capped-1", 1001)), s3err.EntityTooLarge)
 	// The capped-* rule has no max_multipart_size: it inherits 1000.
-	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "capped-1", Op: classify.UploadPart, Size: 600, PartNumber: 2, UploadedSoFar: 600}), s3err.EntityTooLarge)
+	wantCode(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "capped-1", Op: classify.UploadPart, Size: 600, PartNumber: 2, UploadedSoFar: 600}), s3err.EntityTooLarge)
 
 	// Unknown size where a limit applies is refused; where none does, allowed.
-	err = h.CheckUpload(ctx, put("photos", -1))
+	err = checkUpload(ctx, h, put("photos", -1))
 	if e := wantCode(t, err, s3err.MissingContentLength); e.Code.Status() != 411 {
 		t.Errorf("status %d", e.Code.Status())
 	}
 	if obs.last() != "size_unknown bob" {
 		t.Errorf("observer %q", obs.last())
 	}
-	wantNil(t, h.CheckUpload(ctx, put("elsewhere", -1)))
-	wantCode(t, h.CheckUpload(ctx, part(1, -1, 0)), s3err.MissingContentLength)
+	wantNil(t, checkUpload(ctx, h, put("elsewhere", -1)))
+	wantCode(t, checkUpload(ctx, h, part(1, -1, 0)), s3err.MissingContentLength)
 	// A copy's size may be unknown: checked when known, let through when not.
-	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: -1}))
-	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: 2000}), s3err.EntityTooLarge)
+	wantNil(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: -1}))
+	wantCode(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CopyObject, Size: 2000}), s3err.EntityTooLarge)
 
 	// Parts: each part, and the running total.
-	wantNil(t, h.CheckUpload(ctx, part(1, 1000, 0)))
-	wantNil(t, h.CheckUpload(ctx, part(5, 1000, 4000))) // total exactly 5000
-	err = h.CheckUpload(ctx, part(5, 1001, 4000))
+	wantNil(t, checkUpload(ctx, h, part(1, 1000, 0)))
+	wantNil(t, checkUpload(ctx, h, part(5, 1000, 4000))) // total exactly 5000
+	err = checkUpload(ctx, h, part(5, 1001, 4000))
 	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "4000 bytes in other parts + 1001 in this part") {
 		t.Errorf("message %q", e.Message)
 	}
-	wantCode(t, h.CheckUpload(ctx, part(1, 5001, -1)), s3err.EntityTooLarge) // other parts unknown: the part alone
-	wantNil(t, h.CheckUpload(ctx, part(2, 5000, -1)))
-	err = h.CheckUpload(ctx, part(6, 10, 0))
+	wantCode(t, checkUpload(ctx, h, part(1, 5001, -1)), s3err.EntityTooLarge) // other parts unknown: the part alone
+	wantNil(t, checkUpload(ctx, h, part(2, 5000, -1)))
+	err = checkUpload(ctx, h, part(6, 10, 0))
 	if e := wantCode(t, err, s3err.InvalidArgument); !strings.Contains(e.Message, "Part number 6 is over max_parts 5 of bucket photos") {
 		t.Errorf("message %q", e.Message)
 	}
@@ -100,17 +100,17 @@ func TestCheckUploadSizes(t *testing.T) {
 
 	// Completion: all parts together.
 	complete := Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CompleteMultipartUpload, PartNumber: 5, UploadedSoFar: 5000}
-	wantNil(t, h.CheckUpload(ctx, complete))
+	wantNil(t, checkUpload(ctx, h, complete))
 	complete.UploadedSoFar = 5001
-	wantCode(t, h.CheckUpload(ctx, complete), s3err.EntityTooLarge)
+	wantCode(t, checkUpload(ctx, h, complete), s3err.EntityTooLarge)
 	complete.UploadedSoFar, complete.PartNumber = 100, 6
-	wantCode(t, h.CheckUpload(ctx, complete), s3err.InvalidArgument)
+	wantCode(t, checkUpload(ctx, h, complete), s3err.InvalidArgument)
 
 	// Metadata.
 	meta := Upload{User: "AKIABOB1", Bucket: "photos", Op: classify.CreateMultipartUpload, Size: -1, MetadataBytes: 100}
-	wantNil(t, h.CheckUpload(ctx, meta))
+	wantNil(t, checkUpload(ctx, h, meta))
 	meta.MetadataBytes = 101
-	if e := wantCode(t, h.CheckUpload(ctx, meta), s3err.InvalidArgument); !strings.Contains(e.Message, "x-amz-meta-* total 101 bytes") {
+	if e := wantCode(t, checkUpload(ctx, h, meta), s3err.InvalidArgument); !strings.Contains(e.Message, "x-amz-meta-* total 101 bytes") {
 		t.Errorf("message %q", e.Message)
 	}
 	if obs.last() != "metadata bob" {
@@ -118,11 +118,11 @@ func TestCheckUploadSizes(t *testing.T) {
 	}
 	p := put("photos", 10)
 	p.MetadataBytes = 101
-	wantCode(t, h.CheckUpload(ctx, p), s3err.InvalidArgument)
+	wantCode(t, checkUpload(ctx, h, p), s3err.InvalidArgument)
 
 	// Operations that store nothing are not checked.
 	for _, op := range []classify.Op{classify.GetObject, classify.DeleteObject, classify.PutObjectTagging, classify.AbortMultipartUpload} {
-		wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "photos", Op: op, Size: 1 << 40, MetadataBytes: 1 << 20}))
+		wantNil(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "photos", Op: op, Size: 1 << 40, MetadataBytes: 1 << 20}))
 	}
 }
 
@@ -153,7 +153,7 @@ func TestCheckUploadUserSizes(t *testing.T) {
 		{"complete over the user's limit", up("elsewhere", classify.CompleteMultipartUpload, -1, 3, 3001, 0), s3err.EntityTooLarge, "its parts hold 3001 bytes"},
 		{"within the limits of both user and bucket", up("capped-x", classify.UploadPart, 10, 2, 300, 0), "", ""},
 	} {
-		err := h.CheckUpload(ctx, tc.u)
+		err := checkUpload(ctx, h, tc.u)
 		if tc.code == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tc.what, err)
@@ -167,7 +167,7 @@ func TestCheckUploadUserSizes(t *testing.T) {
 	// The bucket's own limit still applies to a user with looser ones,
 	// named as the bucket's: capped-* has max_object_size 1000 (and so
 	// max_multipart_size 1000); cy's multipart limit is 3000.
-	err := h.CheckUpload(ctx, up("capped-x", classify.UploadPart, 500, 2, 501, 0))
+	err := checkUpload(ctx, h, up("capped-x", classify.UploadPart, 500, 2, 501, 0))
 	if e := wantCode(t, err, s3err.EntityTooLarge); !strings.Contains(e.Message, "max_multipart_size of bucket capped-x is 1KB") {
 		t.Errorf("message %q", e.Message)
 	}
@@ -175,11 +175,11 @@ func TestCheckUploadUserSizes(t *testing.T) {
 		t.Errorf("observer %q", obs.last())
 	}
 	// Other users are not bound by cy's limits.
-	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "elsewhere", Op: classify.PutObject, Size: 1 << 30}))
-	if n := h.UploadNeeds("AKIACY01", "elsewhere"); !n.Sizes || n.Replaced {
+	wantNil(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "elsewhere", Op: classify.PutObject, Size: 1 << 30}))
+	if n := h.Caller("AKIACY01").UploadNeeds("elsewhere"); !n.Sizes || n.Replaced {
 		t.Errorf("UploadNeeds for cy = %+v; her size limits need sizes, no quota needs the replaced object", n)
 	}
-	if n := h.UploadNeeds("AKIABOB1", "elsewhere"); n.Sizes || n.Replaced {
+	if n := h.Caller("AKIABOB1").UploadNeeds("elsewhere"); n.Sizes || n.Replaced {
 		t.Errorf("UploadNeeds for bob without limits = %+v", n)
 	}
 }
@@ -194,8 +194,8 @@ func TestCheckUploadQuotas(t *testing.T) {
 	}
 
 	// Bucket bytes: 900 stored, max 1000.
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 100, 0))) // exactly at the quota
-	err := h.CheckUpload(ctx, put("AKIABOB1", "quota", 101, 0))
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 100, 0))) // exactly at the quota
+	err := checkUpload(ctx, h, put("AKIABOB1", "quota", 101, 0))
 	e := wantCode(t, err, s3err.QuotaExceeded)
 	if e.Code.Status() != 403 || !strings.Contains(e.Message, "quota of bucket quota: 900 bytes stored + 101 new > max_bytes 1KB (1000 bytes)") {
 		t.Errorf("%d %q", e.Code.Status(), e.Message)
@@ -204,27 +204,27 @@ func TestCheckUploadQuotas(t *testing.T) {
 		t.Errorf("observer %q", obs.last())
 	}
 	// Overwriting a 50-byte object with 150 bytes adds 100: allowed; 151 is not.
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 150, 50)))
-	wantCode(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 151, 50)), s3err.QuotaExceeded)
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 150, 50)))
+	wantCode(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 151, 50)), s3err.QuotaExceeded)
 
 	// Bucket objects: 2 stored, max 3.
 	u.buckets["quota"] = [2]int64{3, 0}
-	wantCode(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 0)), s3err.QuotaExceeded)
+	wantCode(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 1, 0)), s3err.QuotaExceeded)
 	ow := put("AKIABOB1", "quota", 1, 0)
 	ow.Overwrites = true // an existing empty object: the count does not grow
-	wantNil(t, h.CheckUpload(ctx, ow))
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 5))) // ReplacedSize implies Overwrites
+	wantNil(t, checkUpload(ctx, h, ow))
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 1, 5))) // ReplacedSize implies Overwrites
 	u.buckets["quota"] = [2]int64{2, 0}
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 1, 0)))
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 1, 0)))
 
 	// User quota, by name: 9 objects and 9000 bytes stored, max 10 and 10000.
-	wantNil(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1000, 0)))
-	err = h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1001, 0))
+	wantNil(t, checkUpload(ctx, h, put("AKIAANA1", "elsewhere", 1000, 0)))
+	err = checkUpload(ctx, h, put("AKIAANA1", "elsewhere", 1001, 0))
 	if e := wantCode(t, err, s3err.QuotaExceeded); !strings.Contains(e.Message, "quota of user ana: 9000 bytes stored + 1001 new > max_bytes 10KB (10000 bytes)") {
 		t.Errorf("message %q", e.Message)
 	}
 	u.users["ana"] = [2]int64{10, 0}
-	if e := wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
+	if e := wantCode(t, checkUpload(ctx, h, put("AKIAANA1", "elsewhere", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
 		t.Errorf("message %q", e.Message)
 	}
 	// Overwriting her own object credits ana with it; overwriting someone
@@ -232,13 +232,13 @@ func TestCheckUploadQuotas(t *testing.T) {
 	u.users["ana"] = [2]int64{10, 9000}
 	own := put("AKIAANA1", "elsewhere", 1500, 500)
 	own.ReplacedOwner = "ana"
-	wantNil(t, h.CheckUpload(ctx, own)) // 9000 - 500 + 1500 = 10000, objects stay 10
+	wantNil(t, checkUpload(ctx, h, own)) // 9000 - 500 + 1500 = 10000, objects stay 10
 	own.Size = 1501
-	wantCode(t, h.CheckUpload(ctx, own), s3err.QuotaExceeded)
+	wantCode(t, checkUpload(ctx, h, own), s3err.QuotaExceeded)
 	for _, owner := range []string{"bob", ""} {
 		theirs := put("AKIAANA1", "elsewhere", 1, 500)
 		theirs.ReplacedOwner = owner
-		if e := wantCode(t, h.CheckUpload(ctx, theirs), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
+		if e := wantCode(t, checkUpload(ctx, h, theirs), s3err.QuotaExceeded); !strings.Contains(e.Message, "10 objects stored + 1 new > max_objects 10") {
 			t.Errorf("overwriting %q's object: %q", owner, e.Message)
 		}
 	}
@@ -247,34 +247,34 @@ func TestCheckUploadQuotas(t *testing.T) {
 	u.users["ana"] = [2]int64{0, 0}
 	theirs := put("AKIAANA1", "elsewhere", 600, 500)
 	theirs.ReplacedOwner = "bob"
-	wantNil(t, h.CheckUpload(ctx, theirs))
+	wantNil(t, checkUpload(ctx, h, theirs))
 
 	// Both quotas apply: the bucket's first.
 	u.users["ana"] = [2]int64{0, 0}
 	u.buckets["quota"] = [2]int64{0, 1000}
-	if e := wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "quota", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "quota of bucket quota:") {
+	if e := wantCode(t, checkUpload(ctx, h, put("AKIAANA1", "quota", 1, 0)), s3err.QuotaExceeded); !strings.Contains(e.Message, "quota of bucket quota:") {
 		t.Errorf("message %q", e.Message)
 	}
 
 	// Over a lowered quota, shrinking an object is still allowed.
 	u.buckets["quota"] = [2]int64{3, 5000}
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "quota", 10, 100)))
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "quota", 10, 100)))
 
 	// Multipart: the parts so far count, and starting an upload into a full
 	// bucket is refused at once.
 	u.buckets["quota"] = [2]int64{0, 500}
 	partU := Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.UploadPart, PartNumber: 2, Size: 200, UploadedSoFar: 300}
-	wantNil(t, h.CheckUpload(ctx, partU))
+	wantNil(t, checkUpload(ctx, h, partU))
 	partU.Size = 201
-	wantCode(t, h.CheckUpload(ctx, partU), s3err.QuotaExceeded)
+	wantCode(t, checkUpload(ctx, h, partU), s3err.QuotaExceeded)
 	u.buckets["quota"] = [2]int64{3, 0}
-	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.CreateMultipartUpload, Size: -1}), s3err.QuotaExceeded)
+	wantCode(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.CreateMultipartUpload, Size: -1}), s3err.QuotaExceeded)
 	// An unknown size with a byte quota is refused rather than guessed.
-	wantCode(t, h.CheckUpload(ctx, put("AKIAANA1", "elsewhere", -1, 0)), s3err.MissingContentLength)
+	wantCode(t, checkUpload(ctx, h, put("AKIAANA1", "elsewhere", -1, 0)), s3err.MissingContentLength)
 
 	// No quota, no usage query.
 	calls := u.calls
-	wantNil(t, h.CheckUpload(ctx, put("AKIABOB1", "elsewhere", 1<<30, 0)))
+	wantNil(t, checkUpload(ctx, h, put("AKIABOB1", "elsewhere", 1<<30, 0)))
 	if u.calls != calls {
 		t.Error("usage was queried without a quota")
 	}
@@ -284,7 +284,7 @@ func TestCheckUploadUsageFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	broken := errors.New("bbolt: database not open")
 	h := holder(t, uploadConfig, Options{Usage: &usage{err: broken}})
-	err := h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.PutObject, Size: 1})
+	err := checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "quota", Op: classify.PutObject, Size: 1})
 	e := wantCode(t, err, s3err.ServiceUnavailable)
 	if !errors.Is(err, broken) || e.RetryAfter < 1 || !strings.Contains(err.Error(), "usage of bucket quota") {
 		t.Errorf("error %v does not wrap the cause with context", err)
@@ -294,8 +294,8 @@ func TestCheckUploadUsageFailsClosed(t *testing.T) {
 	}
 	// No usage source at all: quotas cannot be waived silently.
 	h = holder(t, uploadConfig, Options{})
-	wantCode(t, h.CheckUpload(ctx, Upload{User: "AKIAANA1", Bucket: "x", Op: classify.PutObject, Size: 1}), s3err.InternalError)
-	wantNil(t, h.CheckUpload(ctx, Upload{User: "AKIABOB1", Bucket: "x", Op: classify.PutObject, Size: 1}))
+	wantCode(t, checkUpload(ctx, h, Upload{User: "AKIAANA1", Bucket: "x", Op: classify.PutObject, Size: 1}), s3err.InternalError)
+	wantNil(t, checkUpload(ctx, h, Upload{User: "AKIABOB1", Bucket: "x", Op: classify.PutObject, Size: 1}))
 }
 
 func TestUploadNeeds(t *testing.T) {
@@ -314,7 +314,7 @@ policy:
 		"counted": {Replaced: true},
 		"weighed": {Sizes: true, Replaced: true},
 	} {
-		if got := h.UploadNeeds("AKIANEEDS01", bucket); got != want {
+		if got := h.Caller("AKIANEEDS01").UploadNeeds(bucket); got != want {
 			t.Errorf("%s: %+v, want %+v", bucket, got, want)
 		}
 	}

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"time"
 )
 
@@ -66,8 +65,8 @@ type Photo struct {
 	// the magic bytes (and, for DNG, the DNGVersion tag of IFD0), never from
 	// the key's extension or the client's Content-Type.
 	Format string
-	// MIME is the sniffed media type; for non-images whatever
-	// net/http.DetectContentType says.
+	// MIME is the media type mediatype.Sniff names (the one policy's
+	// allowed_types are checked against), without parameters.
 	MIME string
 	// Width and Height are the stored pixel dimensions from the container or
 	// codec header (EXIF PixelX/YDimension only as a fallback).
@@ -246,7 +245,7 @@ func (x *extraction) extract() {
 		x.gif()
 	case "heic", "heif", "avif":
 		x.bmff()
-	case "tiff":
+	case "tiff", "dng":
 		x.tiff()
 	}
 	if x.err != nil || s.err != nil {
@@ -281,9 +280,6 @@ func (x *extraction) finish() Photo {
 	if p.Width > 0 {
 		p.Megapixels = math.Round(float64(p.Width)*float64(p.Height)/1e5) / 10
 		p.Aspect = aspect(p.DisplayWidth, p.DisplayHeight)
-	}
-	if p.MIME == "" {
-		p.MIME = http.DetectContentType(s.head)
 	}
 
 	incomplete := s.needMore || s.truncated || x.exifOOB || x.limitHit || x.workHit || x.corrupt

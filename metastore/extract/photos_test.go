@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// The test photos live outside the repository (DESIGN.md §7): they are
-// found by walking up from the package directory to a directory holding
-// shared/testdata/photos, and are never copied into the repo.
+// The test photos live in the repository's testdata/photos (with their
+// MANIFEST.tsv and LICENSES), found by walking up from the package
+// directory, so that a clone anywhere passes its tests.
 
-const photosRel = "shared/testdata/photos"
+const photosRel = "testdata/photos"
 
 func findPhotos() (string, error) {
 	dir, err := os.Getwd()

@@ -1,110 +1,72 @@
 package extract
 
-import "encoding/binary"
+import "github.com/photogate/photogate/mediatype"
 
 // sniffLen is the number of leading bytes needed to recognise every format
 // we support (the ISOBMFF ftyp box may list several compatible brands).
 const sniffLen = 64
 
-// mimeFor maps a Format to its media type.
+// mimeFor maps a Format to the media type mediatype.Sniff gives it.
 func mimeFor(format string) string {
 	switch format {
 	case "jpeg":
-		return "image/jpeg"
+		return mediatype.JPEG
 	case "png":
-		return "image/png"
+		return mediatype.PNG
 	case "webp":
-		return "image/webp"
+		return mediatype.WebP
 	case "gif":
-		return "image/gif"
+		return mediatype.GIF
 	case "heic":
-		return "image/heic"
+		return mediatype.HEIC
 	case "heif":
-		return "image/heif"
+		return mediatype.HEIF
 	case "avif":
-		return "image/avif"
+		return mediatype.AVIF
 	case "tiff":
-		return "image/tiff"
+		return mediatype.TIFF
 	case "dng":
-		return "image/x-adobe-dng"
+		return mediatype.DNG
 	}
 	return ""
 }
 
-// sniff identifies the format from magic bytes. DNG is a TIFF refined later
-// by the IFD0 walk (DNGVersion tag), which updates Format and MIME.
+// sniff identifies the format from magic bytes with the same sniffer policy
+// applies allowed_types with, so what was admitted as a photo is parsed as
+// one. mime is never empty: for a non-image it names what the bytes are.
+// DNG whose DNGVersion tag lies beyond the sniffer's head is refined later
+// by the IFD0 walk, which updates Format and MIME.
 func sniff(b []byte) (format, mime string) {
-	f := sniffFormat(b)
-	return f, mimeFor(f)
+	mime = mediatype.Sniff(b)
+	return formatOf(mime, b), mime
 }
 
-func sniffFormat(b []byte) string {
-	switch {
-	case len(b) >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF:
+// formatOf picks the parser for a sniffed media type; "" for types we read
+// no metadata from (video, other raws, anything not an image).
+func formatOf(mime string, b []byte) string {
+	switch mime {
+	case mediatype.JPEG:
 		return "jpeg"
-	case len(b) >= 8 && string(b[:8]) == "\x89PNG\r\n\x1a\n":
+	case mediatype.PNG:
 		return "png"
-	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+	case mediatype.WebP:
 		return "webp"
-	case len(b) >= 6 && (string(b[:6]) == "GIF87a" || string(b[:6]) == "GIF89a"):
+	case mediatype.GIF:
 		return "gif"
-	case len(b) >= 4 && (string(b[:4]) == "II*\x00" || string(b[:4]) == "MM\x00*"):
-		return "tiff"
-	case len(b) >= 12 && string(b[4:8]) == "ftyp":
-		return bmffBrand(b)
-	}
-	return ""
-}
-
-// bmffBrand classifies an ISOBMFF file by its ftyp brands. Only still-image
-// brands count: an MP4 or MOV (also ftyp) is not a photo.
-func bmffBrand(b []byte) string {
-	size := int(binary.BigEndian.Uint32(b))
-	if size < 16 || size > len(b) {
-		// A truncated or oversized ftyp: judge by what we have.
-		size = len(b) &^ 3
-	}
-	major := b[8:12]
-	if f := imageBrand(major); f != "" {
-		return f
-	}
-	generic := isGenericBrand(major)
-	// Compatible brands follow major_brand and minor_version.
-	var f string
-	for i := 16; i+4 <= size && i < 16+4*64; i += 4 {
-		br := b[i : i+4]
-		if g := imageBrand(br); g != "" && f == "" {
-			f = g
-		}
-		if isGenericBrand(br) {
-			generic = true
-		}
-	}
-	switch {
-	case f != "":
-		return f
-	case generic:
-		return "heif"
-	}
-	return ""
-}
-
-func imageBrand(br []byte) string {
-	switch string(br) {
-	case "avif", "avis":
-		return "avif"
-	case "heic", "heix", "heim", "heis", "hevc", "hevx":
+	case mediatype.HEIC, mediatype.HEICSequence:
 		return "heic"
+	case mediatype.HEIF, mediatype.HEIFSequence:
+		return "heif"
+	case mediatype.AVIF:
+		return "avif"
+	case mediatype.TIFF, mediatype.CR2:
+		// BigTIFF shares the media type but not the layout tiff() reads:
+		// its header says 43, not 42, and its offsets are 64-bit.
+		if len(b) >= 4 && (string(b[2:4]) == "*\x00" || string(b[2:4]) == "\x00*") {
+			return "tiff"
+		}
+	case mediatype.DNG:
+		return "dng"
 	}
 	return ""
-}
-
-// isGenericBrand reports the HEIF structural brands (image item, image
-// sequence, MIAF) that do not name a codec.
-func isGenericBrand(br []byte) bool {
-	switch string(br) {
-	case "mif1", "msf1", "miaf":
-		return true
-	}
-	return false
 }

@@ -3,6 +3,8 @@ package extract
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/photogate/photogate/mediatype"
 )
 
 const (
@@ -42,7 +44,7 @@ func (x *extraction) tiff() {
 		return
 	}
 	if d.dng {
-		x.p.Format, x.p.MIME = "dng", mimeFor("dng")
+		x.p.Format, x.p.MIME = "dng", mediatype.DNG
 	}
 	w, hh := d.w, d.h
 	// In DNG (and in TIFF-based raws generally) IFD0 is often a preview

@@ -1,0 +1,118 @@
+package metastore
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Every secondary index is a bucket Open creates, and nothing else in the
+// list of buckets is taken for one.
+func TestIndexNamesAreBuckets(t *testing.T) {
+	all := allBuckets()
+	for _, name := range indexNames() {
+		if n := count(all, name); n != 1 {
+			t.Errorf("%s appears %d times in allBuckets", name, n)
+		}
+	}
+	for _, name := range all {
+		if n := count(all, name); n != 1 {
+			t.Errorf("bucket %s listed %d times", name, n)
+		}
+	}
+	for _, ix := range valueIndexes() {
+		if !slices.Contains(indexNames(), ix.index) {
+			t.Errorf("value index %s (%s) is not an index bucket", ix.param, ix.index)
+		}
+	}
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// An index a newer schema adds is filled from the records already in the
+// file when Open upgrades it, so the first search and Verify see it whole.
+// The file is made to look like an older release's by dropping an index
+// bucket and stamping the previous version.
+func TestUpgradeFillsNewIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s := openAt(t, path, Options{NoSync: true})
+	commit(t, s,
+		Put(photo("b", "canon")),
+		Put(photo("b", "nikon", func(r *Record) { r.Lens, r.Format = "50mm f/1.8", "heic" })),
+		Put(photo("c", "bare", func(r *Record) { r.Lens, r.Format, r.ContentType = "", "", "" })),
+	)
+	want := map[string][]string{}
+	for _, ix := range valueIndexes() {
+		want[ix.index] = indexKeys(t, s, ix.index)
+		if len(want[ix.index]) == 0 {
+			t.Fatalf("%s has no entries to rebuild", ix.index)
+		}
+	}
+	rewriteClosed(t, s, func(tx *bolt.Tx) error {
+		for _, ix := range valueIndexes() {
+			if err := tx.DeleteBucket([]byte(ix.index)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte(bkMeta)).Put([]byte(metaSchemaKey), []byte{0, 0, 0, SchemaVersion - 1})
+	})
+
+	s = openAt(t, path, Options{NoSync: true})
+	verify(t, s)
+	for _, ix := range valueIndexes() {
+		if got := indexKeys(t, s, ix.index); !slices.Equal(got, want[ix.index]) {
+			t.Errorf("%s after upgrade: %q, want %q", ix.index, got, want[ix.index])
+		}
+	}
+	if got := searchAll(t, s, Query{Lens: "50MM F/1.8"}); !slices.Equal(got, []string{"b/nikon"}) {
+		t.Errorf("lens search after upgrade: %v", got)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.SchemaVersion != SchemaVersion {
+		t.Errorf("stats after upgrade: %+v, %v", st, err)
+	}
+}
+
+// A file at the current version is not refilled: an index bucket missing
+// from it is created empty, and Verify then reports the records it lacks.
+func TestNoFillWithoutUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	s := openAt(t, path, Options{NoSync: true})
+	commit(t, s, Put(photo("b", "k")))
+	rewriteClosed(t, s, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bkIdxLens)) })
+	s = openAt(t, path, Options{NoSync: true})
+	if err := s.Verify(context.Background()); err == nil {
+		t.Error("Verify passed with an emptied lens index")
+	}
+}
+
+// rewriteClosed closes s and changes its file behind the store's back, as
+// an older release or a damaged disk would have left it.
+func rewriteClosed(t *testing.T, s *Store, change func(*bolt.Tx) error) {
+	t.Helper()
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(change); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
