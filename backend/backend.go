@@ -33,10 +33,16 @@ type Config struct {
 
 	TLS *tls.Config // for https endpoints; nil means system roots
 
-	// ResponseTimeout bounds the wait for response headers after the
-	// request was written; it is what turns a hung backend into a failure
-	// the breaker can count.
+	// ResponseTimeout bounds the time to first byte: the wait for response
+	// headers after the request (body included) was written. It is what
+	// turns a hung backend into a failure the breaker counts, so it is
+	// short; the transfer that follows has no total bound (a body that
+	// stops moving is the proxy's idle timeout's business).
 	ResponseTimeout time.Duration
+	// SlowResponseTimeout is the time to first byte of the requests the
+	// backend works on before it answers: server-side copies and
+	// multipart completions (see ExpectSlowAnswer).
+	SlowResponseTimeout time.Duration
 	// BreakerFailures consecutive failures open the breaker, which then
 	// refuses requests for BreakerOpen before letting probes through.
 	BreakerFailures uint32
@@ -53,8 +59,26 @@ type Backend struct {
 	cfg       Config
 	endpoint  *url.URL
 	transport *http.Transport
-	breaker   *gobreaker.CircuitBreaker[*http.Response]
+	// slowTransport is transport with the longer time to first byte, in a
+	// pool of its own so that slow answers never hold fast connections.
+	slowTransport *http.Transport
+	breaker       *gobreaker.CircuitBreaker[*http.Response]
 }
+
+// slowAnswerKey marks a context whose request the backend may take long to
+// answer.
+type slowAnswerKey struct{}
+
+// ExpectSlowAnswer marks ctx's request as one the backend works on before
+// answering (a server-side copy, a multipart completion), so that it gets
+// SlowResponseTimeout instead of ResponseTimeout.
+func ExpectSlowAnswer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, slowAnswerKey{}, true)
+}
+
+// DefaultResponseTimeout is the default time to first byte: MinIO answers
+// in milliseconds, so seconds of silence mean it hangs.
+const DefaultResponseTimeout = 5 * time.Second
 
 // NewBackend validates cfg and prepares the connection pool.
 func NewBackend(cfg Config) (*Backend, error) {
@@ -69,7 +93,10 @@ func NewBackend(cfg Config) (*Backend, error) {
 		cfg.Region = "us-east-1"
 	}
 	if cfg.ResponseTimeout == 0 {
-		cfg.ResponseTimeout = 2 * time.Minute
+		cfg.ResponseTimeout = DefaultResponseTimeout
+	}
+	if cfg.SlowResponseTimeout == 0 {
+		cfg.SlowResponseTimeout = 10 * time.Minute
 	}
 	if cfg.BreakerFailures == 0 {
 		cfg.BreakerFailures = 5
@@ -98,7 +125,9 @@ func NewBackend(cfg Config) (*Backend, error) {
 		WriteBufferSize:    64 << 10,
 		ReadBufferSize:     64 << 10,
 	}
-	b := &Backend{cfg: cfg, endpoint: u, transport: transport}
+	slow := transport.Clone()
+	slow.ResponseHeaderTimeout = cfg.SlowResponseTimeout
+	b := &Backend{cfg: cfg, endpoint: u, transport: transport, slowTransport: slow}
 	b.breaker = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
 		Name:        "backend",
 		MaxRequests: 3,
@@ -122,7 +151,10 @@ func NewBackend(cfg Config) (*Backend, error) {
 }
 
 // Close releases idle connections.
-func (b *Backend) Close() { b.transport.CloseIdleConnections() }
+func (b *Backend) Close() {
+	b.transport.CloseIdleConnections()
+	b.slowTransport.CloseIdleConnections()
+}
 
 // BreakerState is the breaker's state: closed, half-open or open.
 func (b *Backend) BreakerState() gobreaker.State { return b.breaker.State() }
@@ -193,6 +225,13 @@ func (b *Backend) Do(ctx context.Context, out *http.Request, payloadHash string,
 	if errors.As(err, &ce) {
 		return nil, ce.err
 	}
+	var he hungError
+	if errors.As(err, &he) {
+		// Tell clients to back off at once, as the open breaker will.
+		e := s3err.Wrap(s3err.SlowDown, "The storage backend is not answering; retry later.", err)
+		e.RetryAfter = max(1, int(b.cfg.BreakerOpen.Round(time.Second)/time.Second))
+		return nil, e
+	}
 	e := s3err.Wrap(s3err.ServiceUnavailable, "The storage backend did not answer.", err)
 	e.RetryAfter = 1
 	return nil, e
@@ -206,7 +245,11 @@ func (b *Backend) roundTrip(ctx context.Context, out *http.Request, trailer http
 	} else {
 		signed = signer.SignV4(*req, b.cfg.AccessKey, b.cfg.SecretKey, "", b.cfg.Region)
 	}
-	resp, err := b.transport.RoundTrip(signed)
+	transport := b.transport
+	if slow, _ := ctx.Value(slowAnswerKey{}).(bool); slow {
+		transport = b.slowTransport
+	}
+	resp, err := transport.RoundTrip(signed)
 	if err != nil {
 		if bodyErr != nil {
 			if berr := bodyErr(); berr != nil {
@@ -215,6 +258,10 @@ func (b *Backend) roundTrip(ctx context.Context, out *http.Request, trailer http
 		}
 		if ctx.Err() != nil {
 			return nil, clientError{fmt.Errorf("client went away: %w", ctx.Err())}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, hungError{fmt.Errorf("backend %s: %w", out.Method, err)}
 		}
 		return nil, fmt.Errorf("backend %s: %w", out.Method, err)
 	}
@@ -232,14 +279,23 @@ func (b *Backend) roundTrip(ctx context.Context, out *http.Request, trailer http
 	return resp, nil
 }
 
+// hungError marks a backend that did not answer in time: it accepted the
+// connection (or not even that) and stayed silent.
+type hungError struct{ err error }
+
+func (e hungError) Error() string { return e.err.Error() }
+func (e hungError) Unwrap() error { return e.err }
+
 // worthRetry: connection-level failures and 5xx answers; never the
-// client's own errors, never an open breaker.
+// client's own errors, never an open breaker, and never a backend that
+// hangs (another try would only make the client wait as long again).
 func worthRetry(err error) bool {
 	if err == nil {
 		return false
 	}
 	var ce clientError
-	if errors.As(err, &ce) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	var he hungError
+	if errors.As(err, &ce) || errors.As(err, &he) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return false
 	}
 	return true
@@ -275,9 +331,22 @@ func (b *Backend) Probe(ctx context.Context) error {
 		return err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("backend answered ListBuckets with %d", resp.StatusCode)
+		err := answerErr("ListBuckets", resp)
+		if CredentialsRefused(err) {
+			return fmt.Errorf("the backend refused photogate's credentials (check the backend access and secret key): %w", err)
+		}
+		return err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return nil
+}
+
+// CredentialsRefused reports whether err is the backend refusing the
+// credential photogate signs with: every request photogate sends is signed
+// by photogate, so such an answer is never the client's fault.
+func CredentialsRefused(err error) bool {
+	var ae *AnswerError
+	return errors.As(err, &ae) && ae.Status == http.StatusForbidden &&
+		(ae.Code == "SignatureDoesNotMatch" || ae.Code == "InvalidAccessKeyId")
 }

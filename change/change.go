@@ -15,8 +15,9 @@ import (
 // durably before the request goes to the backend; after the backend's answer
 // the proxy either abandons it (the backend refused: nothing changed) or
 // applies the outcome, which updates the index and clears the intent in one
-// step. An intent that is neither (photogate crashed, or the answer was
-// lost) is resolved against the backend later.
+// step. When the answer was lost (the backend may or may not have acted),
+// the proxy settles the intent: the index reads the keys back from the
+// backend. An intent a crash left behind is resolved the same way later.
 //
 // owner is the user name making the request (what per-user quotas count);
 // "" for anonymous requests.
@@ -24,6 +25,7 @@ type Index interface {
 	Begin(ctx context.Context, op classify.Op, bucket string, keys []string, owner string) (uint64, error)
 	Abandon(ctx context.Context, intent uint64) error
 	Apply(ctx context.Context, intent uint64, o Outcome) error
+	Settle(ctx context.Context, intent uint64) error
 }
 
 // Outcome is what a successful mutation did, as far as the proxy saw it.

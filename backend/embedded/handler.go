@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
+	"github.com/photogate/photogate/s3/s3req"
 )
 
 // handler sits in front of gofakes3. It answers multipart uploads and
@@ -134,7 +135,7 @@ func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		h.writeError(w, r, err)
 		return
 	}
-	if userMetadataSize(r.Header) > maxUserMetadata {
+	if s3req.MetadataBytes(r.Header) > s3req.MaxUserMetadata {
 		h.writeError(w, r, gofakes3.ErrMetadataTooLarge)
 		return
 	}
@@ -298,7 +299,7 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, err)
 		return
 	}
-	srcBucket, srcKey, err := parseCopySource(r.Header.Get("X-Amz-Copy-Source"))
+	srcBucket, srcKey, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -308,7 +309,7 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, gofakes3.ErrorInvalidArgument("x-amz-metadata-directive", directive, "Unknown metadata directive."))
 		return
 	}
-	if directive == "REPLACE" && userMetadataSize(r.Header) > maxUserMetadata {
+	if directive == "REPLACE" && s3req.MetadataBytes(r.Header) > s3req.MaxUserMetadata {
 		h.writeError(w, r, gofakes3.ErrMetadataTooLarge)
 		return
 	}
@@ -341,28 +342,17 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 	})
 }
 
-// parseCopySource splits x-amz-copy-source ("[/]bucket/key[?versionId=v]",
-// URL-encoded).
-func parseCopySource(v string) (bucket, key string, err error) {
-	src, query, _ := strings.Cut(v, "?")
-	if query != "" {
-		qv, err := url.ParseQuery(query)
-		if err != nil {
-			return "", "", gofakes3.ErrorInvalidArgument("x-amz-copy-source", v, "Invalid copy source.")
-		}
-		if ver := qv.Get("versionId"); ver != "" && ver != "null" {
-			return "", "", gofakes3.ErrorMessage(gofakes3.ErrNoSuchVersion, "The embedded backend keeps no object versions.")
-		}
-	}
-	dec, err := url.PathUnescape(src)
+// copySource reads x-amz-copy-source the way the proxy does. The embedded
+// backend keeps no versions: only the current ("null") one can be named.
+func copySource(v string) (bucket, key string, err error) {
+	src, err := s3req.ParseCopySource(v)
 	if err != nil {
-		return "", "", gofakes3.ErrorInvalidArgument("x-amz-copy-source", v, "Invalid copy source encoding.")
+		return "", "", gofakesError(err)
 	}
-	bucket, key, ok := strings.Cut(strings.TrimPrefix(dec, "/"), "/")
-	if !ok || bucket == "" || key == "" {
-		return "", "", gofakes3.ErrorInvalidArgument("x-amz-copy-source", v, "Copy source must be bucket/key.")
+	if src.VersionID != "" && src.VersionID != "null" {
+		return "", "", gofakes3.ErrorMessage(gofakes3.ErrNoSuchVersion, "The embedded backend keeps no object versions.")
 	}
-	return bucket, key, nil
+	return src.Bucket, src.Key, nil
 }
 
 // objectETag is the ETag S3 would report for obj.
@@ -413,7 +403,7 @@ func putConditions(hdr http.Header) *gofakes3.PutConditions {
 // ---- multipart uploads ----
 
 func (h *handler) createUpload(w http.ResponseWriter, r *http.Request, bucket, key string) {
-	if userMetadataSize(r.Header) > maxUserMetadata {
+	if s3req.MetadataBytes(r.Header) > s3req.MaxUserMetadata {
 		h.writeError(w, r, gofakes3.ErrMetadataTooLarge)
 		return
 	}
@@ -463,14 +453,14 @@ func (h *handler) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket,
 		h.writeError(w, r, err)
 		return
 	}
-	srcBucket, srcKey, err := parseCopySource(r.Header.Get("X-Amz-Copy-Source"))
+	srcBucket, srcKey, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	var rng *gofakes3.ObjectRangeRequest
 	if v := r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
-		if rng, err = parseCopyRange(v); err != nil {
+		if rng, err = copyRange(v); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
@@ -517,23 +507,11 @@ func errCopyRange(size int64) error {
 		fmt.Sprintf("Range specified is not valid for source object of size: %d", size))
 }
 
-// parseCopyRange parses x-amz-copy-source-range, which unlike Range must be
-// "bytes=first-last".
-func parseCopyRange(v string) (*gofakes3.ObjectRangeRequest, error) {
-	bad := gofakes3.ErrorInvalidArgument("x-amz-copy-source-range", v,
-		"The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-	spec, ok := strings.CutPrefix(v, "bytes=")
-	if !ok {
-		return nil, bad
-	}
-	a, b, ok := strings.Cut(spec, "-")
-	if !ok {
-		return nil, bad
-	}
-	first, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || first < 0 || last < first {
-		return nil, bad
+// copyRange reads x-amz-copy-source-range the way the proxy does.
+func copyRange(v string) (*gofakes3.ObjectRangeRequest, error) {
+	first, last, err := s3req.ParseCopyRange(v)
+	if err != nil {
+		return nil, gofakesError(err)
 	}
 	return &gofakes3.ObjectRangeRequest{Start: first, End: last}, nil
 }
@@ -804,8 +782,11 @@ func (h *handler) errorBody(r *http.Request, err error) (int, errorResponse) {
 	}
 	if status >= 500 {
 		lvl := slog.LevelError
-		if errors.Is(err, context.Canceled) {
-			lvl = slog.LevelDebug // the client went away
+		if errors.Is(err, context.Canceled) || status == http.StatusNotImplemented {
+			// The client went away, or asked for a feature the embedded
+			// backend lacks (photogate's indexer asks for ?tagging on
+			// every upload): neither is a fault of this server.
+			lvl = slog.LevelDebug
 		}
 		h.log.Log(r.Context(), lvl, "embedded backend request failed",
 			"method", r.Method, "path", r.URL.Path, "err", err)
@@ -849,6 +830,10 @@ func defaultMessage(c gofakes3.ErrorCode) string {
 		return "Your metadata headers exceed the maximum allowed metadata size."
 	case gofakes3.ErrInvalidDigest:
 		return "The Content-MD5 you specified is not valid."
+	case gofakes3.ErrBucketNotEmpty:
+		return "The bucket you tried to delete is not empty."
+	case gofakes3.ErrBucketAlreadyExists:
+		return "The requested bucket name is not available."
 	}
 	if m := c.Message(); m != "" {
 		return m

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
+	"github.com/photogate/photogate/s3/s3req"
 )
 
 // s3afero keeps an object's bytes in the file buckets/<bucket>/<key> and its
@@ -142,7 +143,7 @@ func objectMetadata(in map[string]string, modTime time.Time, multipartETag strin
 			continue
 		}
 		if ck == "Content-Encoding" {
-			if v = stripAWSChunked(v); v == "" {
+			if v = s3req.StripAWSChunked([]string{v}); v == "" {
 				continue
 			}
 		}
@@ -161,22 +162,6 @@ func objectMetadata(in map[string]string, modTime time.Time, multipartETag strin
 	}
 	return out
 }
-
-// userMetadataSize is what S3's 2 KB user-metadata limit is measured on.
-func userMetadataSize(h http.Header) int {
-	n := 0
-	for k, vs := range h {
-		if name, ok := strings.CutPrefix(http.CanonicalHeaderKey(k), "X-Amz-Meta-"); ok {
-			n += len(name)
-			for _, v := range vs {
-				n += len(v)
-			}
-		}
-	}
-	return n
-}
-
-const maxUserMetadata = 2 << 10
 
 // trimETag normalises an entity tag for comparison: quotes and a weak
 // prefix are not part of the value.

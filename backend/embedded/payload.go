@@ -13,6 +13,7 @@ import (
 	"github.com/photogate/photogate/s3/chunked"
 	"github.com/photogate/photogate/s3/integrity"
 	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/s3req"
 )
 
 // Payload decoding for object and part uploads.
@@ -35,34 +36,6 @@ import (
 // unknown code to 500, and our own handlers.
 func errIncompleteBody(format string, args ...any) error {
 	return gofakes3.ErrorMessagef(gofakes3.ErrIncompleteBody, format, args...)
-}
-
-// isAWSChunked reports whether the request body uses aws-chunked framing.
-func isAWSChunked(h http.Header) bool {
-	if strings.HasPrefix(h.Get("X-Amz-Content-Sha256"), "STREAMING-") {
-		return true
-	}
-	for _, v := range h.Values("Content-Encoding") {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "aws-chunked") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// stripAWSChunked removes the aws-chunked token from a Content-Encoding value:
-// it describes the transfer framing, not the object, so it must not be stored.
-func stripAWSChunked(v string) string {
-	var keep []string
-	for tok := range strings.SplitSeq(v, ",") {
-		tok = strings.TrimSpace(tok)
-		if tok != "" && !strings.EqualFold(tok, "aws-chunked") {
-			keep = append(keep, tok)
-		}
-	}
-	return strings.Join(keep, ",")
 }
 
 // decodedBody is a request body with framing removed and integrity checks
@@ -96,7 +69,7 @@ func decodeBody(r *http.Request, checkMD5 bool) (decodedBody, error) {
 		expect.MD5 = h.Get("Content-Md5")
 	}
 	var src io.Reader = r.Body
-	if isAWSChunked(h) {
+	if s3req.IsAWSChunked(h) {
 		size, err := strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		if err != nil || size < 0 {
 			return decodedBody{}, gofakes3.ErrorMessage(gofakes3.ErrMissingContentLength,
@@ -172,7 +145,7 @@ func (g gofakesReader) Read(p []byte) (int, error) {
 // a payload hash that does not send it into its own chunk decoder.
 func rewriteDecodedHeaders(r *http.Request, body decodedBody) {
 	h := r.Header
-	if enc := stripAWSChunked(strings.Join(h.Values("Content-Encoding"), ",")); enc != "" {
+	if enc := s3req.StripAWSChunked(h.Values("Content-Encoding")); enc != "" {
 		h.Set("Content-Encoding", enc)
 	} else {
 		h.Del("Content-Encoding")

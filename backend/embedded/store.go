@@ -117,13 +117,27 @@ func (s *store) BucketExists(name string) (bool, error) {
 func (s *store) CreateBucket(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inner.CreateBucket(name)
+	return withMessage(s.inner.CreateBucket(name))
 }
 
 func (s *store) DeleteBucket(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inner.DeleteBucket(name)
+	return withMessage(s.inner.DeleteBucket(name))
+}
+
+// withMessage gives a bare gofakes3 error code S3's wording: gofakes3
+// sends such codes without a <Message>, and clients then print "Unknown".
+func withMessage(err error) error {
+	var ge gofakes3.Error
+	if err == nil || !errors.As(err, &ge) {
+		return err
+	}
+	c := ge.ErrorCode()
+	if strings.TrimPrefix(strings.TrimPrefix(ge.Error(), string(c)), ": ") != "" {
+		return err // it has a message of its own
+	}
+	return gofakes3.ErrorMessage(c, defaultMessage(c))
 }
 
 func (s *store) ForceDeleteBucket(name string) error {

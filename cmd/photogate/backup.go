@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,43 +17,6 @@ import (
 
 	"github.com/photogate/photogate/metastore"
 )
-
-// adminFlags are the flags of every command that talks to a running
-// photogate through its admin API.
-type adminFlags struct {
-	url, token, caCert *string
-}
-
-func addAdminFlags(fs *flag.FlagSet, getenv func(string) string) adminFlags {
-	return adminFlags{
-		url:    fs.String("admin-url", cmp.Or(getenv("PHOTOGATE_ADMIN_URL"), "http://127.0.0.1:9081"), "photogate's admin listener (PHOTOGATE_ADMIN_URL)"),
-		token:  fs.String("token", "", "admin bearer token (default: PHOTOGATE_ADMIN_TOKEN)"),
-		caCert: fs.String("ca-cert", "", "PEM CA for an https admin URL with a private CA"),
-	}
-}
-
-func (f adminFlags) client(getenv func(string) string, timeout time.Duration) (*adminClient, error) {
-	return newAdminClient(*f.url, cmp.Or(*f.token, getenv("PHOTOGATE_ADMIN_TOKEN")), *f.caCert, timeout)
-}
-
-// call sends an authenticated request to the admin API route u and returns
-// the response of a 200; any other answer becomes the API's error.
-func (c *adminClient) call(ctx context.Context, method string, u *url.URL) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin API request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, readAPIError(resp, io.LimitReader(resp.Body, maxResponse))
-	}
-	return resp, nil
-}
 
 // writeTemp writes r to a new temporary file in dir, synced to disk, and
 // returns its path; the caller renames it into place or removes it.
@@ -87,23 +48,29 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	admin := addAdminFlags(fs, getenv)
-	out := fs.String("out", "", "file to write the backup to (required)")
+	out := fs.String("out", "", "file to write the backup to, or an existing directory to write photogate-index-<time>.db into (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() > 0 {
 		return errors.New("usage: photogate backup --out FILE [--admin-url URL]")
 	}
+	if st, err := os.Stat(*out); err == nil && st.IsDir() || strings.HasSuffix(*out, string(os.PathSeparator)) {
+		*out = filepath.Join(*out, "photogate-index-"+time.Now().UTC().Format("20060102T150405Z")+".db")
+	}
 	c, err := admin.client(getenv, 2*time.Hour)
 	if err != nil {
 		return err
 	}
+	prog := startProgress(stderr, "receiving the index snapshot")
 	resp, err := c.call(ctx, http.MethodGet, c.base.JoinPath("api", "v1", "backup"))
 	if err != nil {
+		prog.stop()
 		return err
 	}
 	defer resp.Body.Close()
-	tmp, n, err := writeTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*.tmp", resp.Body)
+	tmp, n, err := writeTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*.tmp", io.TeeReader(resp.Body, prog))
+	prog.stop()
 	if err != nil {
 		return fmt.Errorf("backup: receiving the snapshot: %w", err)
 	}
@@ -132,12 +99,21 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "backup file written by photogate backup (required)")
-	dataDir := fs.String("data-dir", cmp.Or(getenv("PHOTOGATE_DATA_DIR"), "./data"), "photogate's data directory (PHOTOGATE_DATA_DIR)")
+	dataDir := fs.String("data-dir", "", "photogate's data directory (default: the config's data_dir, PHOTOGATE_DATA_DIR, ./data)")
+	configFile := fs.String("config", getenv("PHOTOGATE_CONFIG"), "photogate's YAML configuration, to find its data_dir (PHOTOGATE_CONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *from == "" || fs.NArg() > 0 {
-		return errors.New("usage: photogate restore --from FILE [--data-dir DIR]")
+		return errors.New("usage: photogate restore --from FILE [--config FILE | --data-dir DIR]")
+	}
+	if *dataDir == "" {
+		// The same precedence as serve: defaults, file, environment.
+		cfg, err := loadConfig([]string{"--config", *configFile}, getenv)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		*dataDir = cfg.DataDir
 	}
 	index := filepath.Join(*dataDir, "index.db")
 	// A running photogate holds the index's lock. The index may be damaged

@@ -33,12 +33,17 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if repair {
 		u.RawQuery = "repair=true"
 	}
+	// The API answers once the whole comparison is done, which takes a
+	// while on a large library: a terminal shows that it is still running.
+	prog := startProgress(stderr, map[bool]string{false: "checking the index against the backend", true: "repairing the index"}[repair])
 	resp, err := c.call(ctx, http.MethodPost, u)
 	if err != nil {
+		prog.stop()
 		return err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	prog.stop()
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/photogate/photogate/backend"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/photogate/photogate/policy"
@@ -52,14 +54,15 @@ type tlsConfig struct {
 func (t tlsConfig) enabled() bool { return t.Cert != "" }
 
 type backendConfig struct {
-	Endpoint        string        `yaml:"endpoint"` // empty: embedded backend
-	AccessKey       string        `yaml:"access_key"`
-	SecretKey       string        `yaml:"secret_key"`
-	Region          string        `yaml:"region"`
-	ResponseTimeout time.Duration `yaml:"response_timeout"`
-	BreakerFailures uint32        `yaml:"breaker_failures"`
-	BreakerOpen     time.Duration `yaml:"breaker_open"`
-	MaxAttempts     int           `yaml:"max_attempts"`
+	Endpoint            string        `yaml:"endpoint"` // empty: embedded backend
+	AccessKey           string        `yaml:"access_key"`
+	SecretKey           string        `yaml:"secret_key"`
+	Region              string        `yaml:"region"`
+	ResponseTimeout     time.Duration `yaml:"response_timeout"`
+	SlowResponseTimeout time.Duration `yaml:"slow_response_timeout"`
+	BreakerFailures     uint32        `yaml:"breaker_failures"`
+	BreakerOpen         time.Duration `yaml:"breaker_open"`
+	MaxAttempts         int           `yaml:"max_attempts"`
 	// CA is a PEM bundle trusted for an https endpoint, on top of the
 	// system roots. InsecureSkipVerify turns verification off (tests only).
 	CA                 string `yaml:"ca"`
@@ -76,7 +79,7 @@ func defaultConfig() config {
 		Log:             logConfig{Format: "text", Level: "info"},
 		Backend: backendConfig{
 			Region:          "us-east-1",
-			ResponseTimeout: 2 * time.Minute,
+			ResponseTimeout: backend.DefaultResponseTimeout,
 			BreakerFailures: 5,
 			BreakerOpen:     5 * time.Second,
 			MaxAttempts:     3,
@@ -114,7 +117,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)                                               // a misspelt key is an error, not a silent default
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
-			return cfg, fmt.Errorf("config %s: %w", *path, err)
+			return cfg, fmt.Errorf("config %s: %w", *path, explainYAMLError(err))
 		}
 	}
 	if err := applyEnv(&cfg, getenv); err != nil {
@@ -191,14 +194,18 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 	switch {
 	case ak != "" && sk != "":
 		// The environment's user replaces a file user with the same key and
-		// comes first otherwise.
-		users := []policy.UserConfig{{Name: "env", AccessKey: ak, SecretKey: policy.Secret(sk), Grants: policy.FullAccess()}}
-		for _, u := range cfg.Users {
-			if u.AccessKey != ak {
-				users = append(users, u)
+		// comes last otherwise, so that an error about users[i] names the
+		// i-th user of the file.
+		env := policy.UserConfig{Name: "env", AccessKey: ak, SecretKey: policy.Secret(sk), Grants: policy.FullAccess()}
+		replaced := false
+		for i, u := range cfg.Users {
+			if u.AccessKey == ak {
+				cfg.Users[i], replaced = env, true
 			}
 		}
-		cfg.Users = users
+		if !replaced {
+			cfg.Users = append(cfg.Users, env)
+		}
 	case ak != "" || sk != "":
 		return errors.New("PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY must be set together")
 	}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +32,8 @@ const usage = `photogate — an S3 gateway for photo libraries
 Usage:
   photogate serve [flags]     run the S3 gateway and its admin API
   photogate search [flags]    search the photo index through the admin API
+  photogate facets --field F  count indexed photos by make, model, lens, format or year
+  photogate stats [flags]     objects, bytes and usage per bucket and user, index jobs
   photogate check [flags]     compare the index with the backend, object by object
   photogate repair [flags]    make the index equal to the backend again
   photogate backup --out FILE write a verified snapshot of the running photogate's index
@@ -40,7 +43,10 @@ Usage:
   photogate version           print the version
   photogate help              show this help
 
-Run 'photogate serve -h' for the serve flags.
+Run 'photogate COMMAND -h' for a command's flags. The commands that talk to
+a running photogate (search, facets, stats, check, repair, backup) use
+PHOTOGATE_ADMIN_TOKEN, or else sign with SigV4 as AWS_ACCESS_KEY_ID (or the
+keys in ./data/credentials.env), which must have admin on every bucket.
 `
 
 func main() {
@@ -60,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = serve(ctx, args[1:], stdout, stderr, getenv)
 	case "search":
 		err = searchCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "facets":
+		err = facetsCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "stats":
+		err = statsCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "check", "repair":
 		err = checkCommand(ctx, args[1:], stdout, stderr, getenv, args[0] == "repair")
 	case "backup":
@@ -79,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	default:
 		fmt.Fprintf(stderr, "photogate: unknown command %q\n\n%s", args[0], usage)
 		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // -h printed the command's usage, as asked
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "photogate %s: %v\n", args[0], err)

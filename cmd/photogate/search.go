@@ -76,13 +76,11 @@ func searchFilters() []searchFilter {
 
 // searchOptions is the parsed command line.
 type searchOptions struct {
-	params   url.Values // API query parameters
-	all      bool
-	json     bool
-	adminURL string
-	token    string
-	caCert   string
-	timeout  time.Duration
+	params  url.Values // API query parameters
+	all     bool
+	json    bool
+	admin   adminFlags
+	timeout time.Duration
 }
 
 // tagFlag collects repeated --tag key=value flags.
@@ -136,15 +134,7 @@ func parseSearchFlags(args []string, stderr io.Writer, getenv func(string) strin
 	fs.Var(&hasGPS, "has-gps", "with a GPS position (--has-gps) or without one (--has-gps=false)")
 	all := fs.Bool("all", false, "follow the cursor through every page")
 	asJSON := fs.Bool("json", false, "print the items as one JSON array, as the API returns them")
-	defaultURL := getenv("PHOTOGATE_ADMIN_URL")
-	if defaultURL == "" {
-		defaultURL = "http://127.0.0.1:9081"
-	}
-	adminURL := fs.String("admin-url", defaultURL, "admin API base URL (PHOTOGATE_ADMIN_URL)")
-	// No default from the environment here: flag defaults are printed by
-	// -h, and the token must not end up in a terminal or a CI log.
-	token := fs.String("token", "", "admin bearer token (default $PHOTOGATE_ADMIN_TOKEN)")
-	caCert := fs.String("ca-cert", "", "PEM CA bundle to trust for an https admin URL (added to the system roots)")
+	admin := addAdminFlags(fs, getenv)
 	timeout := fs.Duration("timeout", 60*time.Second, "timeout of each request to the admin API")
 	if err := fs.Parse(args); err != nil {
 		return searchOptions{}, err
@@ -160,13 +150,7 @@ func parseSearchFlags(args []string, stderr io.Writer, getenv func(string) strin
 		return searchOptions{}, errors.New("--timeout must be positive")
 	}
 
-	opts := searchOptions{
-		params: url.Values{}, all: *all, json: *asJSON,
-		adminURL: *adminURL, token: *token, caCert: *caCert, timeout: *timeout,
-	}
-	if opts.token == "" {
-		opts.token = getenv("PHOTOGATE_ADMIN_TOKEN")
-	}
+	opts := searchOptions{params: url.Values{}, all: *all, json: *asJSON, admin: admin, timeout: *timeout}
 	// Only flags given on the command line become parameters, so an
 	// explicit empty value (--bucket "" from an unset shell variable)
 	// reaches the API and is refused instead of searching everything.
@@ -250,14 +234,11 @@ func searchCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	if opts.token == "" {
-		return errors.New("no admin token: set PHOTOGATE_ADMIN_TOKEN (or pass --token) to the token photogate serve runs with")
-	}
-	client, err := newAdminClient(opts.adminURL, opts.token, opts.caCert, opts.timeout)
+	client, err := opts.admin.client(getenv, opts.timeout)
 	if err != nil {
 		return err
 	}
-	if client.base.Scheme == "http" && !isLoopback(client.base.Hostname()) {
+	if client.base.Scheme == "http" && !isLoopback(client.base.Hostname()) && client.auth.token != "" {
 		fmt.Fprintf(stderr, "photogate search: warning: sending the admin token unencrypted to %s; use an https admin URL\n", client.base.Host)
 	}
 
@@ -312,12 +293,12 @@ func isLoopback(host string) bool {
 
 // adminClient calls the admin API.
 type adminClient struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base *url.URL
+	auth adminAuth
+	http *http.Client
 }
 
-func newAdminClient(rawURL, token, caFile string, timeout time.Duration) (*adminClient, error) {
+func newAdminClient(rawURL string, auth adminAuth, caFile string, timeout time.Duration) (*adminClient, error) {
 	base, err := url.Parse(rawURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("--admin-url %q: want http://host:port or https://host:port", rawURL)
@@ -334,8 +315,8 @@ func newAdminClient(rawURL, token, caFile string, timeout time.Duration) (*admin
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}
 	return &adminClient{
-		base:  base,
-		token: token,
+		base: base,
+		auth: auth,
 		http: &http.Client{
 			Transport: tr,
 			Timeout:   timeout,
@@ -377,24 +358,13 @@ const maxResponse = 256 << 20
 func (c *adminClient) search(ctx context.Context, params url.Values) (searchPage, error) {
 	u := c.base.JoinPath("api", "v1", "search")
 	u.RawQuery = params.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	resp, err := c.call(ctx, http.MethodGet, u)
 	if err != nil {
-		return searchPage{}, fmt.Errorf("admin API request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "photogate-cli/"+version)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return searchPage{}, fmt.Errorf("admin API at %s: %w", c.base.Redacted(), err)
+		return searchPage{}, err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxResponse)
-	if resp.StatusCode != http.StatusOK {
-		return searchPage{}, readAPIError(resp, body)
-	}
 	var page searchPage
-	if err := json.NewDecoder(body).Decode(&page); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(&page); err != nil {
 		return searchPage{}, fmt.Errorf("admin API at %s answered with something that is not search results (is --admin-url the photogate admin listener?): %w", c.base.Redacted(), err)
 	}
 	return page, nil
@@ -402,8 +372,9 @@ func (c *adminClient) search(ctx context.Context, params url.Values) (searchPage
 
 // apiError is an error answer of the admin API.
 type apiError struct {
-	status int
-	body   api.ErrorBody
+	status  int
+	body    api.ErrorBody
+	refused string // what to say to a 401 or 403
 }
 
 func (e *apiError) Error() string {
@@ -411,8 +382,8 @@ func (e *apiError) Error() string {
 	switch {
 	case b.Code == api.CodeInvalidParameter && b.Param != "":
 		return fmt.Sprintf("invalid --%s (API parameter %s): %s", flagName(b.Param), b.Param, b.Message)
-	case e.status == http.StatusUnauthorized:
-		return "the admin API refused the token (401 Unauthorized): check --token or PHOTOGATE_ADMIN_TOKEN against the server's"
+	case (e.status == http.StatusUnauthorized || e.status == http.StatusForbidden) && e.refused != "":
+		return e.refused
 	case b.RequestID != "":
 		return fmt.Sprintf("admin API: %s (%s, HTTP %d, request_id %s)", b.Message, b.Code, e.status, b.RequestID)
 	}
@@ -422,11 +393,19 @@ func (e *apiError) Error() string {
 // readAPIError turns a non-200 answer into an error: the API's own JSON
 // error when there is one, else the status and the start of the body (a
 // proxy's page, or the S3 listener answering instead of the admin one).
-func readAPIError(resp *http.Response, body io.Reader) error {
+func (c *adminClient) readAPIError(resp *http.Response, body io.Reader) error {
 	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
 	var e api.ErrorResponse
 	if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-		return &apiError{status: resp.StatusCode, body: e.Error}
+		return &apiError{status: resp.StatusCode, body: e.Error, refused: c.auth.refusedMessage(resp.StatusCode)}
+	}
+	if resp.StatusCode == http.StatusBadRequest && c.base.Scheme == "http" &&
+		strings.Contains(string(raw), "HTTP request to an HTTPS server") {
+		// With TLS on, photogate's admin listener serves HTTPS too.
+		https := *c.base
+		https.Scheme = "https"
+		return fmt.Errorf("photogate serves its admin API over HTTPS (it runs with TLS): use --admin-url %s "+
+			"(or PHOTOGATE_ADMIN_URL), and --ca-cert CA.pem for a private CA such as photogate dev-cert's", https.Redacted())
 	}
 	snippet := strings.TrimSpace(string(raw))
 	if i := strings.IndexByte(snippet, '\n'); i >= 0 {

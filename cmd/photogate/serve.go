@@ -32,108 +32,195 @@ import (
 	"github.com/photogate/photogate/policy"
 )
 
+// serve runs the gateway: configuration, backend, index, policy, then the
+// S3 and admin servers until ctx ends or a server fails.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, err := loadConfig(args, getenv)
+	cfg, log, err := loadServeConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	quickStart, stopEmbedded, err := startEmbeddedIfUnconfigured(ctx, &cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-
-	quickStart := "" // the dev credentials file, when photogate made one
-	if cfg.Backend.Endpoint == "" {
-		dir := filepath.Join(cfg.DataDir, "embedded")
-		// The first log line says which backend this is: data written in
-		// embedded mode lives only under the data dir, not in MinIO.
-		log.Warn("no backend endpoint configured: using the embedded backend (for trying photogate out, not for production)", "dir", dir)
-		eb, err := embedded.Start(ctx, embedded.Config{Dir: dir, Logger: log.With("component", "embedded")})
-		if err != nil {
-			return fmt.Errorf("embedded backend: %w", err)
-		}
-		defer eb.Close()
-		cfg.Backend.Endpoint = eb.Endpoint()
-		// The embedded server listens on loopback only and ignores
-		// signatures; these keys just satisfy the signer.
-		cfg.Backend.AccessKey, cfg.Backend.SecretKey = "embedded", "embedded-backend"
-		if len(cfg.Users) == 0 {
-			u, path, err := devCredentials(cfg.DataDir)
-			if err != nil {
-				return err
-			}
-			cfg.Users = []policy.UserConfig{u}
-			quickStart = path
-		}
-	}
-	if len(cfg.Users) == 0 {
-		return errors.New("no users configured: set PHOTOGATE_ACCESS_KEY and PHOTOGATE_SECRET_KEY or list users in the config file")
-	}
-
+	defer stopEmbedded()
 	engine, err := compilePolicy(cfg)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	build := observe.ReadBuildInfo(version)
-	if commit != "" {
-		build.Commit = commit
-	}
-	m := observe.New(reg, build)
+	reg, m := newMetrics()
 	audit, closeAudit, err := openAudit(cfg.Log.Audit, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
 
-	backendTLS, err := tlsutil.ClientConfig(cfg.Backend.CA, cfg.Backend.InsecureSkipVerify)
+	backendClient, err := openBackend(cfg.Backend, m, log)
 	if err != nil {
 		return err
 	}
-	if cfg.Backend.InsecureSkipVerify {
+	defer backendClient.Close()
+	checkBackendAtStart(ctx, backendClient, log)
+	store, index, err := openIndex(cfg.DataDir, backendClient, m, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m})
+	stopBackground := startIndex(ctx, index, log)
+	defer stopBackground()
+
+	s3 := gateway.NewServer(gateway.Config{
+		Backend:     backendClient,
+		Policy:      pol,
+		Index:       index,
+		Lookup:      indexUsage{store},
+		Metrics:     m,
+		Audit:       audit,
+		Logger:      log,
+		BaseDomains: cfg.BaseDomains,
+		HostID:      hostname(),
+	})
+	admin := newAdminHandler(cfg, reg, m, backendClient, store, index, pol, log)
+	srv, err := listenBoth(cfg, s3, admin, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	srv.start()
+	log.Info("photogate serving", "version", versionString(), "s3", srv.s3Ln.Addr().String(),
+		"admin", srv.adminLn.Addr().String(), "tls", cfg.TLS.enabled(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(cfg.Users))
+	if quickStart != "" {
+		scheme := "http"
+		if cfg.TLS.enabled() {
+			scheme = "https"
+		}
+		printQuickStart(stdout, quickStartInfo{
+			scheme: scheme, listen: srv.s3Ln.Addr().String(), adminListen: srv.adminLn.Addr().String(),
+			credPath: quickStart, self: selfCommand(),
+		})
+	}
+	return srv.run(ctx, cfg.ShutdownTimeout, log, func() {
+		reloadPolicy(args, getenv, cfg.Users, pol, log)
+	})
+}
+
+// checkBackendAtStart asks the backend once, so that a wrong endpoint or
+// credential is named in the log at start rather than discovered by
+// clients. It does not stop the start: the backend may come up later, and
+// readiness reports it until then.
+func checkBackendAtStart(ctx context.Context, b *backend.Backend, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Probe(ctx); err != nil {
+		log.Error("the backend is not usable yet; photogate starts anyway and /readyz reports it", "error", err)
+	}
+}
+
+// loadServeConfig loads the configuration, makes its logger and creates
+// the data dir.
+func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (config, *slog.Logger, error) {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return cfg, nil, fmt.Errorf("data dir: %w", err)
+	}
+	return cfg, log, nil
+}
+
+// startEmbeddedIfUnconfigured starts the embedded backend when cfg names
+// none, and points cfg at it. Without configured users it also makes (or
+// reloads) the dev credentials, whose file it returns as quickStart.
+func startEmbeddedIfUnconfigured(ctx context.Context, cfg *config, log *slog.Logger) (quickStart string, stop func(), err error) {
+	if cfg.Backend.Endpoint != "" {
+		return "", func() {}, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "embedded")
+	// The first log line says which backend this is: data written in
+	// embedded mode lives only under the data dir, not in MinIO.
+	log.Warn("no backend endpoint configured: using the embedded backend (for trying photogate out, not for production)", "dir", dir)
+	eb, err := embedded.Start(ctx, embedded.Config{Dir: dir, Logger: log.With("component", "embedded")})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded backend: %w", err)
+	}
+	cfg.Backend.Endpoint = eb.Endpoint()
+	// The embedded server listens on loopback only and ignores
+	// signatures; these keys just satisfy the signer.
+	cfg.Backend.AccessKey, cfg.Backend.SecretKey = "embedded", "embedded-backend"
+	if len(cfg.Users) == 0 {
+		u, path, err := devCredentials(cfg.DataDir)
+		if err != nil {
+			eb.Close()
+			return "", nil, err
+		}
+		cfg.Users = []policy.UserConfig{u}
+		quickStart = path
+	}
+	return quickStart, func() { eb.Close() }, nil
+}
+
+func newMetrics() (*prometheus.Registry, *observe.Metrics) {
+	reg := prometheus.NewRegistry()
+	build := observe.ReadBuildInfo(version)
+	if commit != "" {
+		build.Commit = commit
+	}
+	return reg, observe.New(reg, build)
+}
+
+// openBackend makes the one client of the backend, shared by the proxy and
+// the index.
+func openBackend(c backendConfig, m *observe.Metrics, log *slog.Logger) (*backend.Backend, error) {
+	backendTLS, err := tlsutil.ClientConfig(c.CA, c.InsecureSkipVerify)
+	if err != nil {
+		return nil, err
+	}
+	if c.InsecureSkipVerify {
 		log.Warn("backend TLS certificate verification is OFF (insecure_skip_verify): anyone on the path to the backend can read and change every object; use only in test setups")
 	}
-	backend, err := backend.NewBackend(backend.Config{
-		TLS:             backendTLS,
-		Endpoint:        cfg.Backend.Endpoint,
-		AccessKey:       cfg.Backend.AccessKey,
-		SecretKey:       cfg.Backend.SecretKey,
-		Region:          cfg.Backend.Region,
-		ResponseTimeout: cfg.Backend.ResponseTimeout,
-		BreakerFailures: cfg.Backend.BreakerFailures,
-		BreakerOpen:     cfg.Backend.BreakerOpen,
-		MaxAttempts:     cfg.Backend.MaxAttempts,
-		Metrics:         m,
+	return backend.NewBackend(backend.Config{
+		TLS:                 backendTLS,
+		Endpoint:            c.Endpoint,
+		AccessKey:           c.AccessKey,
+		SecretKey:           c.SecretKey,
+		Region:              c.Region,
+		ResponseTimeout:     c.ResponseTimeout,
+		SlowResponseTimeout: c.SlowResponseTimeout,
+		BreakerFailures:     c.BreakerFailures,
+		BreakerOpen:         c.BreakerOpen,
+		MaxAttempts:         c.MaxAttempts,
+		Metrics:             m,
 	})
-	if err != nil {
-		return err
-	}
-	defer backend.Close()
+}
 
+// openIndex opens the bbolt index under dataDir and its writer, which reads
+// the backend through backendClient.
+func openIndex(dataDir string, backendClient *backend.Backend, m *observe.Metrics, log *slog.Logger) (*metastore.Store, *reconcile.Indexer, error) {
 	// Every mutation commits twice (intent, then record), and clients wait
 	// for both: bbolt's default 10 ms batch window would dominate their
 	// latency. 1 ms still lets concurrent requests share one fsync.
-	store, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"),
+	store, err := metastore.Open(filepath.Join(dataDir, "index.db"),
 		metastore.Options{Timeout: 5 * time.Second, MaxBatchDelay: time.Millisecond})
 	if err != nil {
-		return fmt.Errorf("index: %w (is another photogate using %s?)", err, cfg.DataDir)
-	}
-	defer store.Close()
-	reader, err := reconcile.NewMinIO(cfg.Backend.Endpoint, cfg.Backend.AccessKey, cfg.Backend.SecretKey,
-		cfg.Backend.Region, &http.Transport{TLSClientConfig: backendTLS, Proxy: nil})
-	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("index: %w (is another photogate using %s?)", err, dataDir)
 	}
 	indexmetrics.Watch(m, store)
-	m.WatchDisk(cfg.DataDir)
-	index := reconcile.NewIndexer(store, reader, log.With("component", "index"))
+	m.WatchDisk(dataDir)
+	index := reconcile.NewIndexer(store, backendClient, log.With("component", "index"))
 	index.OnCommit = m.IndexCommit
-	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m})
-	// Intents a crash left behind are resolved before clients are served;
-	// a backend that is down now is retried by the background loop.
+	return store, index, nil
+}
+
+// startIndex resolves the intents a crash left behind, before clients are
+// served, then starts the background loop (which also retries what the
+// backend, down now, left unresolved). stop ends the loop.
+func startIndex(ctx context.Context, index *reconcile.Indexer, log *slog.Logger) (stop func()) {
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	if n, err := index.Recover(rctx); err != nil {
 		log.Warn("resolving leftover intents; will retry in the background", "resolved", n, "error", err)
@@ -142,31 +229,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	cancel()
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBackground()
 	go index.Run(bgctx, 30*time.Second)
+	return stopBackground
+}
 
-	hostname, _ := os.Hostname()
-	s3 := gateway.NewServer(gateway.Config{
-		Backend:     backend,
-		Policy:      pol,
-		Index:       index,
-		Lookup:      indexUsage{store},
-		Metrics:     m,
-		Audit:       audit,
-		Logger:      log,
-		BaseDomains: cfg.BaseDomains,
-		HostID:      hostname,
-	})
+func hostname() string {
+	name, _ := os.Hostname()
+	return name
+}
+
+// newAdminHandler serves metrics, readiness and the admin API.
+func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, backendClient *backend.Backend,
+	store *metastore.Store, index *reconcile.Indexer, pol *policy.Holder, log *slog.Logger) http.Handler {
 	if cfg.AdminToken == "" {
 		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
 	minFree, _ := policy.ParseSize(cfg.MinFreeDisk) // validated with the config
 	disk := observe.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
 	disk.Required = true // a full data dir breaks every upload (the index cannot commit)
-	admin := gateway.NewAdmin(gateway.AdminConfig{
+	return gateway.NewAdmin(gateway.AdminConfig{
 		Gatherer: reg,
 		Ready: m.Ready([]observe.Check{
-			observe.BackendProbe(backend.Probe),
+			observe.BackendProbe(backendClient.Probe),
 			observe.IndexProbe(func(ctx context.Context) error {
 				if _, err := store.Stats(ctx); err != nil {
 					return err
@@ -182,63 +266,85 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			Backup:  store.Backup,
 		}),
 	})
+}
 
-	s3Srv := newHTTPServer(s3, log)
-	adminSrv := newHTTPServer(admin, log)
-	var reloaders []*tlsutil.Reloader
+// servers are the S3 and admin servers on their listeners.
+type servers struct {
+	s3Srv, adminSrv *http.Server
+	s3Ln, adminLn   net.Listener
+	reloaders       []*tlsutil.Reloader // TLS certificates to reload on SIGHUP
+	hup             chan os.Signal
+	errc            chan error // what a server's Serve returned
+}
+
+// listenBoth opens the S3 and admin listeners; the admin one shares the S3
+// certificate unless it has its own.
+func listenBoth(cfg config, s3, admin http.Handler, log *slog.Logger) (*servers, error) {
 	s3Ln, s3Reload, err := listen(cfg.Listen, cfg.TLS, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer s3Ln.Close()
 	adminTLS := cfg.AdminTLS
 	if !adminTLS.enabled() {
-		adminTLS = cfg.TLS // the admin listener shares the S3 certificate unless it has its own
+		adminTLS = cfg.TLS
 	}
 	adminLn, adminReload, err := listen(cfg.AdminListen, adminTLS, log)
 	if err != nil {
-		return err
+		s3Ln.Close()
+		return nil, err
 	}
-	defer adminLn.Close()
+	srv := &servers{s3Srv: newHTTPServer(s3, log), adminSrv: newHTTPServer(admin, log), s3Ln: s3Ln, adminLn: adminLn}
 	for _, r := range []*tlsutil.Reloader{s3Reload, adminReload} {
 		if r != nil {
-			reloaders = append(reloaders, r)
+			srv.reloaders = append(srv.reloaders, r)
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	errc := make(chan error, 2)
-	go func() { errc <- s3Srv.Serve(s3Ln) }()
-	go func() { errc <- adminSrv.Serve(adminLn) }()
-	log.Info("photogate serving", "version", versionString(), "s3", s3Ln.Addr().String(),
-		"admin", adminLn.Addr().String(), "tls", cfg.TLS.enabled(), "backend", redactURL(cfg.Backend.Endpoint), "users", len(cfg.Users))
-	if quickStart != "" {
-		scheme := "http"
-		if cfg.TLS.enabled() {
-			scheme = "https"
-		}
-		printQuickStart(stdout, scheme, s3Ln.Addr().String(), quickStart)
-	}
+	return srv, nil
+}
 
-wait:
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("server stopped: %w", err)
-	case <-hup:
-		for _, r := range reloaders {
-			if err := r.Reload(); err != nil {
-				log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "error", err)
-			}
-		}
-		reloadPolicy(args, getenv, cfg.Users, pol, log)
-		goto wait
+// start catches SIGHUP (from now on it no longer kills the process) and
+// starts serving.
+func (s *servers) start() {
+	s.hup = make(chan os.Signal, 1)
+	signal.Notify(s.hup, syscall.SIGHUP)
+	s.errc = make(chan error, 2)
+	go func() { s.errc <- s.s3Srv.Serve(s.s3Ln) }()
+	go func() { s.errc <- s.adminSrv.Serve(s.adminLn) }()
+}
+
+func (s *servers) close() {
+	if s.hup != nil {
+		signal.Stop(s.hup)
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	s.adminLn.Close()
+	s.s3Ln.Close()
+}
+
+// run waits until ctx ends (then shuts down gracefully within grace) or a
+// server fails. SIGHUP reloads the TLS certificates and calls reload.
+func (s *servers) run(ctx context.Context, grace time.Duration, log *slog.Logger, reload func()) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return s.shutdown(grace, log)
+		case err := <-s.errc:
+			return fmt.Errorf("server stopped: %w", err)
+		case <-s.hup:
+			for _, r := range s.reloaders {
+				if err := r.Reload(); err != nil {
+					log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "error", err)
+				}
+			}
+			reload()
+		}
+	}
+}
+
+func (s *servers) shutdown(grace time.Duration, log *slog.Logger) error {
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = errors.Join(s3Srv.Shutdown(sctx), adminSrv.Shutdown(sctx))
+	err := errors.Join(s.s3Srv.Shutdown(sctx), s.adminSrv.Shutdown(sctx))
 	log.Info("stopped")
 	return err
 }
@@ -336,8 +442,35 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func printQuickStart(w io.Writer, scheme, listen, credPath string) {
-	url := scheme + "://" + listen
+// quickStartInfo is what the zero-config start prints examples with.
+type quickStartInfo struct {
+	scheme, listen, adminListen string
+	credPath                    string // the dev credentials file
+	self                        string // how to run this binary from the same shell
+}
+
+// selfCommand is how the user started photogate ("./bin/photogate" under
+// make run), so that the printed search example runs as printed.
+func selfCommand() string {
+	if strings.ContainsRune(os.Args[0], filepath.Separator) {
+		return os.Args[0]
+	}
+	return "photogate"
+}
+
+func printQuickStart(w io.Writer, q quickStartInfo) {
+	url := q.scheme + "://" + q.listen
+	cred := q.credPath
+	if !filepath.IsAbs(cred) && !strings.HasPrefix(cred, ".") {
+		cred = "." + string(filepath.Separator) + cred // "." of a bare name searches PATH
+	}
+	search := q.self + " search --bucket photos"
+	if adminURL := q.scheme + "://" + q.adminListen; adminURL != "http://127.0.0.1:9081" {
+		search += " --admin-url " + adminURL
+	}
+	if q.scheme == "https" {
+		search += " --ca-cert ./data/tls/ca.pem"
+	}
 	fmt.Fprintf(w, `
 photogate is running on its embedded backend. In another terminal:
 
@@ -345,12 +478,15 @@ photogate is running on its embedded backend. In another terminal:
   aws --endpoint-url %s s3 mb s3://photos
   aws --endpoint-url %s s3 cp ./some-photo.jpg s3://photos/
   aws --endpoint-url %s s3 ls s3://photos/
+  %s
+
+(search signs with the keys in %s, which have admin on every bucket.)
 
 For local HTTPS: photogate dev-cert --dir ./data/tls, then serve with
 --tls-cert ./data/tls/cert.pem --tls-key ./data/tls/key.pem and give clients
 AWS_CA_BUNDLE=./data/tls/ca.pem.
 
-`, credPath, url, url, url)
+`, cred, url, url, url, search, cred)
 }
 
 // redactURL drops any userinfo so credentials in an endpoint never reach logs.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/photogate/photogate/metastore"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Searcher is what the API needs from the index (*metastore.Store satisfies it).
@@ -407,6 +408,11 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		h.writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: CodeTimeout,
 			Message: fmt.Sprintf("the index did not answer within %v; narrow the query (bucket, prefix, dates)", h.timeout)})
 		return
+	case backendUnavailable(err):
+		h.log.Warn("admin API: the storage backend is unavailable", "op", op, "error", err)
+		h.writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: CodeBackendUnavailable,
+			Message: s3err.From(err).Description() + " /readyz reports when it is back."})
+		return
 	case r.Context().Err() != nil:
 		// The client went away; nobody is left to answer.
 		h.log.Debug("admin API: request canceled", "op", op, "error", err)
@@ -416,6 +422,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 	h.log.Error("admin API: request failed", "op", op, "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
 	h.writeError(w, http.StatusInternalServerError, ErrorBody{Code: CodeInternal,
 		Message: "internal error; the photogate log has the details under this request_id", RequestID: id})
+}
+
+// backendUnavailable reports the backend client's refusals: its breaker is
+// open, it does not answer, or it answered 503.
+func backendUnavailable(err error) bool {
+	return s3err.Is(err, s3err.SlowDown) || s3err.Is(err, s3err.ServiceUnavailable)
 }
 
 // apiParam maps a metastore.Query field name to the API parameter that

@@ -138,6 +138,9 @@ const (
 	CodeMethodNotAllowed = "MethodNotAllowed"
 	CodeTimeout          = "Timeout"
 	CodeInternal         = "InternalError"
+	// CodeBackendUnavailable: the storage backend is down or refusing
+	// photogate; the request may be retried.
+	CodeBackendUnavailable = "BackendUnavailable"
 )
 
 // itemFromRecord converts a record to its wire form.

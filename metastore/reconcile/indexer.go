@@ -245,7 +245,7 @@ func (ix *Indexer) Recover(ctx context.Context) (int, error) {
 }
 
 func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
-	if in.Op == string(classify.DeleteBucket) {
+	if classify.Op(in.Op).Spec().Index == classify.BucketGone {
 		exists, err := ix.backend.BucketExists(ctx, in.Bucket)
 		if err != nil {
 			return err
@@ -273,10 +273,8 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 // request (photogate orders writes per key, so it is the only write the
 // index has not seen), one that does not keeps its owner.
 func (ix *Indexer) intentOwner(ctx context.Context, in metastore.Intent) ownerOf {
-	switch classify.Op(in.Op) {
-	case classify.PutObject, classify.CopyObject, classify.CompleteMultipartUpload:
-	default:
-		return nil
+	if e := classify.Op(in.Op).Spec().Index; e != classify.Streamed && e != classify.Composed {
+		return nil // it wrote nothing of its own
 	}
 	return func(obj Object) (string, error) {
 		prev, ok, err := ix.store.Get(ctx, in.Bucket, obj.Key)
@@ -390,9 +388,6 @@ func (ix *Indexer) extractFull(ctx context.Context, job metastore.Job) error {
 		return err
 	}
 	photo := extract.FromReaderAt(ctx, r, obj.Size)
-	if c, ok := r.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
 	full := record(job.Bucket, Object{
 		Key: rec.Key, Size: rec.Size, ETag: rec.ETag, VersionID: rec.VersionID,
 		ContentType: rec.ContentType, LastModified: rec.LastModified, UserMeta: rec.UserMeta,

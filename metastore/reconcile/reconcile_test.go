@@ -9,6 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/reconcile"
@@ -26,10 +27,11 @@ func setup(t *testing.T) (*harness.MinIO, *metastore.Store, *reconcile.Indexer) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b, err := reconcile.NewMinIO(m.Endpoint(), m.AccessKey(), m.SecretKey(), "us-east-1", nil)
+	b, err := backend.NewBackend(backend.Config{Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
 	return m, store, reconcile.NewIndexer(store, b, nil)
 }
 

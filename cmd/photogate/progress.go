@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// isTerminal reports whether w is a character device (a terminal), where
+// a progress line helps; in a pipe, a file or CI it would only be noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress redraws one status line on a terminal every second until stop;
+// elsewhere it writes nothing. bytes, if counted with add, are shown too.
+type progress struct {
+	bytes atomic.Int64
+	stop  func()
+}
+
+func startProgress(w io.Writer, what string) *progress {
+	p := &progress{stop: func() {}}
+	if !isTerminal(w) {
+		return p
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K") // clear the line for what follows
+				return
+			case <-tick.C:
+				line := fmt.Sprintf("%s… %s", what, time.Since(start).Round(time.Second))
+				if n := p.bytes.Load(); n > 0 {
+					line += ", " + humanSize(n)
+				}
+				fmt.Fprint(w, "\r\033[K"+line)
+			}
+		}
+	}()
+	p.stop = sync.OnceFunc(func() { close(done); wg.Wait() })
+	return p
+}
+
+// Write counts bytes that pass through an io.TeeReader.
+func (p *progress) Write(b []byte) (int, error) {
+	p.bytes.Add(int64(len(b)))
+	return len(b), nil
+}
