@@ -12,30 +12,22 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/minio/minio-go/v7/pkg/s3utils"
-
-	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/policy"
 	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/s3req"
 	"github.com/photogate/photogate/s3/sigv4"
 )
 
 // Policy is what the gateway asks before a request may reach the backend.
-// *policy.Holder implements it; the access key is "" for anonymous callers.
+// *policy.Holder implements it. Everything about one request is asked of
+// the Caller resolved once for it, so a reload cannot split a request
+// between two policies.
 type Policy interface {
 	Secret(accessKey string) (string, bool)
-	UserName(accessKey string) (string, bool)
 	AuthAllowed(ip string) error
 	AuthFailed(ip string)
-	Admit(ctx context.Context, accessKey string) (release func(), err error)
-	Authorize(ctx context.Context, accessKey string, op classify.Op, bucket, key string) error
-	CheckDeclaredType(bucket, contentType string) error
-	CheckUpload(ctx context.Context, u policy.Upload) error
-	TypesRestricted(bucket string) bool
-	UploadNeeds(accessKey, bucket string) policy.UploadNeeds
-	CheckType(bucket string, head []byte) error
-	Throttle(ctx context.Context, accessKey string, r io.Reader) io.Reader
+	Caller(accessKey string) *policy.Caller
 }
 
 // IndexLookup tells what photogate's index knows about an object, so that
@@ -49,41 +41,6 @@ type IndexLookup interface {
 type IndexedObject struct {
 	Size  int64
 	Owner string // user name whose upload wrote it; "" unknown
-}
-
-// rangeLength is the length of an x-amz-copy-source-range "bytes=first-last".
-func rangeLength(v string) (int64, bool) {
-	first, last, ok := strings.Cut(strings.TrimPrefix(v, "bytes="), "-")
-	if !ok || !strings.HasPrefix(v, "bytes=") {
-		return 0, false
-	}
-	a, err1 := strconv.ParseInt(first, 10, 64)
-	b, err2 := strconv.ParseInt(last, 10, 64)
-	if err1 != nil || err2 != nil || a < 0 || b < a {
-		return 0, false
-	}
-	return b - a + 1, true
-}
-
-// sourceSize is the size of a copy's source: from the index, else from the
-// backend (-1 when neither knows, e.g. it does not exist).
-func (s *Server) sourceSize(ctx context.Context, src classify.Target) (int64, error) {
-	if s.lookup != nil {
-		obj, ok, err := s.lookup.Lookup(ctx, src.Bucket, src.Key)
-		if err == nil && ok {
-			return obj.Size, nil
-		}
-	}
-	req := &http.Request{Method: http.MethodHead, URL: &url.URL{Path: "/" + src.Bucket + "/" + src.Key}, Header: http.Header{}}
-	resp, err := s.backend.Do(observe.WithOperation(ctx, string(classify.HeadObject)), req, sigv4.EmptySHA256, nil, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return -1, nil // the backend will answer the copy with the right error
-	}
-	return resp.ContentLength, nil
 }
 
 func clientIP(r *http.Request) string {
@@ -151,144 +108,214 @@ func SignedAdmin(p AdminPolicy) func(*http.Request) error {
 	}
 }
 
-// authorize checks the operation, and for copies also read access to the
-// source, which the caller could otherwise exfiltrate from a bucket it
-// cannot read.
-func (s *Server) authorize(ctx context.Context, user string, op classify.Op, t classify.Target, h http.Header) error {
-	if err := s.policy.Authorize(ctx, user, op, t.Bucket, t.Key); err != nil {
+// authorize checks the operation, the privileged grants its headers need,
+// and for copies read access to the source, which the caller could
+// otherwise exfiltrate from a bucket it cannot read.
+func authorize(c *policy.Caller, op classify.Op, t classify.Target, src *s3req.CopySource, h http.Header) error {
+	if err := c.Authorize(op, t.Bucket, t.Key); err != nil {
 		return err
 	}
-	if op != classify.CopyObject && op != classify.UploadPartCopy {
+	for _, action := range op.PrivilegedActions(h) {
+		if err := c.AuthorizePrivileged(action, t.Bucket); err != nil {
+			return err
+		}
+	}
+	if src == nil {
 		return nil
 	}
-	src, version, err := copySource(h.Get("X-Amz-Copy-Source"))
-	if err != nil {
+	if err := c.Authorize(classify.GetObject, src.Bucket, src.Key); err != nil {
 		return err
 	}
-	if err := s.policy.Authorize(ctx, user, classify.GetObject, src.Bucket, src.Key); err != nil {
-		return err
-	}
-	// Forward exactly what was authorised, in one unambiguous spelling, so
-	// the backend cannot read the header differently (a "bucket:" prefix
-	// is a URL scheme to MinIO's parser, naming another bucket).
-	h.Set("X-Amz-Copy-Source", canonicalCopySource(src, version))
+	// Forward exactly what was authorised.
+	h.Set("X-Amz-Copy-Source", src.Canonical())
 	return nil
 }
 
-// copySource parses x-amz-copy-source: "bucket/key" or "/bucket/key",
-// URL-encoded, optionally with "?versionId=". The bucket and key must be
-// valid as a request's would be.
-func copySource(v string) (classify.Target, string, error) {
-	raw, query, _ := strings.Cut(v, "?")
-	version := ""
-	if query != "" {
-		q, err := url.ParseQuery(query)
-		if err != nil || len(q) != 1 || !q.Has("versionId") {
-			return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Invalid copy source: only ?versionId= may follow the key.")
-		}
-		version = q.Get("versionId")
-	}
-	p, err := url.PathUnescape(raw)
-	if err != nil {
-		return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Invalid copy source encoding.")
-	}
-	t, err := classify.Resolve("", "/"+strings.TrimPrefix(p, "/"), nil)
-	if err != nil || t.Bucket == "" || t.Key == "" {
-		return classify.Target{}, "", s3err.New(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-	}
-	return t, version, nil
+// admission is what admitUpload decided about a request that puts bytes
+// into an object, for the gateway to finish once the backend answered.
+type admission struct {
+	release func(kept bool) // the quota reservation; never nil
+	// part, when not nil, records the type verdict of the uploaded part
+	// once the backend named its ETag.
+	part *partVerdict
+	// completed / aborted name an upload whose verdicts can go.
+	uploadEnds string
 }
 
-func canonicalCopySource(t classify.Target, version string) string {
-	v := s3utils.EncodePath("/" + t.Bucket + "/" + t.Key)
-	if version != "" {
-		v += "?versionId=" + url.QueryEscape(version)
-	}
-	return v
-}
+func noAdmission() *admission { return &admission{release: func(bool) {}} }
 
-// admitUpload applies the size, type and quota rules before any body byte
-// is forwarded, and throttles the body to the user's upload rate.
-func (s *Server) admitUpload(ctx context.Context, r *http.Request, user string, op classify.Op, t classify.Target, body *uploadBody) error {
-	switch op {
-	case classify.PutObject, classify.UploadPart, classify.CreateMultipartUpload, classify.CopyObject,
-		classify.UploadPartCopy, classify.CompleteMultipartUpload:
-	default:
-		return nil
+// admitUpload applies the size, type and quota rules to every way bytes
+// enter an object (the table's Bytes column) before any body byte is
+// forwarded, reserves the upload against the quotas, and throttles the body
+// to the user's upload rate.
+func (s *Server) admitUpload(ctx context.Context, r *http.Request, c *policy.Caller, op classify.Op, t classify.Target, src *s3req.CopySource, body *uploadBody) (*admission, error) {
+	spec := op.Spec()
+	query := r.URL.Query()
+	uploadID := query.Get("uploadId")
+	if spec.Aborts {
+		release, err := c.Reserve(ctx, policy.Upload{Bucket: t.Bucket, Key: t.Key, Op: op, UploadID: uploadID, Size: -1, UploadedSoFar: -1})
+		if err != nil {
+			return nil, err
+		}
+		return &admission{release: release, uploadEnds: uploadID}, nil
 	}
-	replacing := op == classify.PutObject || op == classify.CreateMultipartUpload ||
-		(op == classify.CopyObject && strings.EqualFold(r.Header.Get("X-Amz-Metadata-Directive"), "REPLACE"))
-	if replacing {
-		if err := s.policy.CheckDeclaredType(t.Bucket, r.Header.Get("Content-Type")); err != nil {
-			return err
+	if spec.Bytes == classify.NoBytes {
+		return noAdmission(), nil
+	}
+	declares := spec.Bytes == classify.DeclaredObject ||
+		spec.Bytes == classify.BodyBytes && !spec.Part ||
+		spec.Bytes == classify.CopiedBytes && !spec.Part && strings.EqualFold(r.Header.Get("X-Amz-Metadata-Directive"), "REPLACE")
+	if declares {
+		if err := c.CheckDeclaredType(t.Bucket, r.Header.Get("Content-Type")); err != nil {
+			return nil, err
 		}
 	}
+	typed := c.TypesRestricted(t.Bucket)
 	// Sizes of copy sources, existing parts and replaced objects each cost a
 	// lookup; fetch only those the bucket's and user's rules use.
-	needs := s.policy.UploadNeeds(user, t.Bucket)
-	u := policy.Upload{User: user, Bucket: t.Bucket, Key: t.Key, Op: op, Size: -1, UploadedSoFar: -1}
-	switch {
-	case op == classify.PutObject || op == classify.UploadPart:
+	needs := c.UploadNeeds(t.Bucket)
+	u := policy.Upload{Bucket: t.Bucket, Key: t.Key, Op: op, UploadID: uploadID, Size: -1, UploadedSoFar: -1}
+	var srcHead []byte
+	switch spec.Bytes {
+	case classify.BodyBytes:
 		u.Size = body.length
-	case (op == classify.CopyObject || op == classify.UploadPartCopy) && needs.Sizes:
-		// The copy is as large as its source (ranges of UploadPartCopy
-		// are bounded by it too).
-		src, _, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
-		if err != nil {
-			return err
-		}
-		if u.Size, err = s.sourceSize(ctx, src); err != nil {
-			return err
-		}
-		if n, ok := rangeLength(r.Header.Get("X-Amz-Copy-Source-Range")); ok && op == classify.UploadPartCopy {
-			u.Size = n
-		}
-	}
-	u.PartNumber = partNumber(r.URL.Query())
-	if (op == classify.UploadPart || op == classify.UploadPartCopy || op == classify.CompleteMultipartUpload) && needs.Sizes {
-		// The parts already stored count towards the object's size and the
-		// quota; a re-sent part replaces its earlier version.
-		so, err := s.backend.UploadedSoFar(ctx, t, r.URL.Query().Get("uploadId"), u.PartNumber)
-		if err != nil {
-			return err
-		}
-		u.UploadedSoFar = so
-	}
-	for k, vv := range r.Header {
-		if name, ok := strings.CutPrefix(k, "X-Amz-Meta-"); ok {
-			for _, v := range vv {
-				u.MetadataBytes += len(name) + len(v)
+	case classify.CopiedBytes:
+		if needs.Sizes || typed {
+			size, head, err := s.readSource(ctx, *src, r.Header.Get("X-Amz-Copy-Source-Range"), typed)
+			if err != nil {
+				return nil, err
 			}
+			u.Size, srcHead = size, head
 		}
 	}
-	if s.lookup != nil && needs.Replaced && (op == classify.PutObject || op == classify.CopyObject || op == classify.CompleteMultipartUpload) {
+	if spec.Part || spec.Bytes == classify.PartBytes {
+		u.PartNumber = partNumber(query)
+		if needs.Sizes {
+			// The parts already stored count towards the object's size and
+			// the quota; a re-sent part replaces its earlier version.
+			so, err := s.backend.UploadedSoFar(ctx, t, uploadID, u.PartNumber)
+			if err != nil {
+				return nil, err
+			}
+			u.UploadedSoFar = so
+		}
+	}
+	u.MetadataBytes = s3req.MetadataBytes(r.Header)
+	if s.lookup != nil && needs.Replaced && !spec.Part && spec.Bytes != classify.DeclaredObject {
 		obj, exists, err := s.lookup.Lookup(ctx, t.Bucket, t.Key)
 		if err != nil {
-			return s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable.", err)
+			return nil, s3err.Wrap(s3err.ServiceUnavailable, "The index is unavailable.", err)
 		}
 		u.ReplacedSize, u.ReplacedOwner, u.Overwrites = obj.Size, obj.Owner, exists
 	}
-	if err := s.policy.CheckUpload(ctx, u); err != nil {
-		return err
+
+	adm := noAdmission()
+	if typed {
+		if err := s.checkTypes(c, spec, t, uploadID, u.PartNumber, r, body, srcHead, adm); err != nil {
+			return nil, err
+		}
 	}
-	if body.reader == nil {
-		return nil
+	release, err := c.Reserve(ctx, u)
+	if err != nil {
+		return nil, err
 	}
-	if (op == classify.PutObject || (op == classify.UploadPart && u.PartNumber == 1)) && s.policy.TypesRestricted(t.Bucket) {
-		// Judge the content by its magic bytes: read the first bytes (they
-		// are verified like the rest), then forward them ahead of the rest.
-		head := make([]byte, min(body.length, 4096))
-		n, err := io.ReadFull(body.reader, head)
+	adm.release = release
+	if spec.Bytes == classify.PartBytes {
+		adm.uploadEnds = uploadID
+	}
+	if body.reader != nil {
+		body.reader = readCloser{c.Throttle(ctx, body.reader), body.reader}
+	}
+	return adm, nil
+}
+
+// checkTypes judges content by its magic bytes wherever bytes enter an
+// object in a bucket with allowed_types:
+//   - a PUT or a part by the first bytes of its body;
+//   - a copy by the first bytes of the source version (at the range's start);
+//   - a completed multipart upload by the verdict on its first listed part,
+//     which must have been judged when it was uploaded.
+//
+// Parts other than part 1 are judged but not refused (the middle of a photo
+// is no photo); their verdict matters only if a completion lists them first.
+func (s *Server) checkTypes(c *policy.Caller, spec classify.Spec, t classify.Target, uploadID string, part int, r *http.Request, body *uploadBody, srcHead []byte, adm *admission) error {
+	var head []byte
+	switch spec.Bytes {
+	case classify.BodyBytes:
+		if body.reader == nil {
+			return nil // no bytes, no content to judge (the declared type was)
+		}
+		// The bytes are read through the body's one tap (verified, and seen
+		// by the metadata extractor), then forwarded ahead of the rest.
+		buf := make([]byte, min(body.length, sniffBytes))
+		n, err := io.ReadFull(body.reader, buf)
 		if err != nil {
 			return err
 		}
-		if err := s.policy.CheckType(t.Bucket, head[:n]); err != nil {
+		head = buf[:n]
+		body.reader = readCloser{io.MultiReader(bytes.NewReader(head), body.reader), body.reader}
+	case classify.CopiedBytes:
+		head = srcHead
+	case classify.PartBytes:
+		first, err := firstListedPart(body)
+		if err != nil {
 			return err
 		}
-		body.reader = readCloser{io.MultiReader(bytes.NewReader(head[:n]), body.reader), body.reader}
+		return s.partTypes.check(t, uploadID, first)
+	default:
+		return nil
 	}
-	body.reader = readCloser{s.policy.Throttle(ctx, user, body.reader), body.reader}
+	verdict := c.CheckType(t.Bucket, head)
+	if !spec.Part {
+		return verdict
+	}
+	if part == 1 && verdict != nil {
+		return verdict
+	}
+	adm.part = &partVerdict{target: t, uploadID: uploadID, part: part, refusal: verdict}
 	return nil
+}
+
+// sniffBytes is how much of an object's start the type check reads.
+const sniffBytes = 4096
+
+// readSource finds the size of a copy's source version (or of its range)
+// and, when withHead, its first bytes (from the range's start). An object
+// the backend does not have yields size -1: the backend answers the copy
+// with the right error.
+func (s *Server) readSource(ctx context.Context, src s3req.CopySource, rangeHeader string, withHead bool) (int64, []byte, error) {
+	size := int64(-1)
+	if src.VersionID == "" && s.lookup != nil && !withHead {
+		if obj, ok, err := s.lookup.Lookup(ctx, src.Bucket, src.Key); err == nil && ok {
+			size = obj.Size
+		}
+	}
+	if size < 0 {
+		obj, ok, err := s.backend.StatVersion(ctx, src.Bucket, src.Key, src.VersionID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if !ok {
+			return -1, nil, nil
+		}
+		size = obj.Size
+	}
+	offset := int64(0)
+	if rangeHeader != "" {
+		first, last, err := s3req.ParseCopyRange(rangeHeader)
+		if err != nil {
+			return 0, nil, err
+		}
+		offset, size = first, last-first+1
+	}
+	if !withHead {
+		return size, nil, nil
+	}
+	head, err := s.backend.ReadVersion(ctx, src.Bucket, src.Key, src.VersionID, offset, sniffBytes)
+	if err != nil {
+		return 0, nil, err
+	}
+	return size, head, nil
 }
 
 // partNumber is the request's partNumber, 0 when absent.

@@ -83,12 +83,19 @@ func payloadMode(hash string) string {
 	return "signed"
 }
 
-func newUploadBody(r *http.Request, auth *sigv4.Result) (*uploadBody, error) {
+// newUploadBody prepares r's body for the backend. objectChecksums says the
+// x-amz-checksum-* headers describe the object being composed
+// (CompleteMultipartUpload), not this body: they travel on for the backend
+// to check, and the body is checked by its hash and Content-MD5 only.
+func newUploadBody(r *http.Request, auth *sigv4.Result, objectChecksums bool) (*uploadBody, error) {
 	hash := auth.PayloadHash
 	b := &uploadBody{mode: payloadMode(hash), upstreamHash: sigv4.UnsignedPayload}
-	alg, headerSum, err := integrity.AlgorithmFromHeaders(r.Header)
-	if err != nil {
-		return nil, err
+	var alg, headerSum string
+	if !objectChecksums {
+		var err error
+		if alg, headerSum, err = integrity.AlgorithmFromHeaders(r.Header); err != nil {
+			return nil, err
+		}
 	}
 	expect := integrity.Expect{Length: r.ContentLength, MD5: r.Header.Get("Content-MD5"), Algorithm: alg}
 	if headerSum != "" {

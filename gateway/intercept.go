@@ -33,12 +33,12 @@ type mutation struct {
 func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target, body *uploadBody, owner string) (*mutation, error) {
 	m := &mutation{owner: owner}
 	keys := []string{t.Key}
-	switch op {
-	case classify.CreateBucket:
+	switch op.Spec().Index {
+	case classify.BucketMade:
 		return nil, nil // nothing to index until objects arrive
-	case classify.DeleteBucket:
+	case classify.BucketGone:
 		keys = nil
-	case classify.DeleteObjects:
+	case classify.DeletedMany:
 		raw, err := body.readAll(s3xml.MaxDeleteBodyBytes)
 		if err != nil {
 			return nil, err
@@ -58,7 +58,7 @@ func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target,
 			}
 		}
 		m.keys = keys
-	case classify.PutObjectTagging:
+	case classify.Tagged:
 		raw, err := body.readAll(s3xml.MaxTaggingBytes)
 		if err != nil {
 			return nil, err
@@ -75,47 +75,54 @@ func (s *Server) prepare(ctx context.Context, op classify.Op, t classify.Target,
 	return m, nil
 }
 
-// conclude settles the intent once the backend answered. It returns the
-// response body when it had to read it (to see what the backend did);
-// the caller then sends those bytes instead of streaming resp.Body.
-func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, t classify.Target, m *mutation, body *uploadBody, resp *http.Response) ([]byte, error) {
-	if resp.StatusCode >= 300 {
-		return nil, s.index.Abandon(ctx, m.intent)
+// conclude settles the intent once the backend answered, by the table's
+// Index effect of the operation. It returns the response body when it had
+// to read it (to see what the backend did); the caller then sends those
+// bytes instead of streaming resp.Body. kept reports whether the backend
+// did what was asked.
+func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, t classify.Target, m *mutation, body *uploadBody, resp *http.Response) (raw []byte, kept bool, err error) {
+	switch {
+	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
+		// A failing backend may have acted before it failed: ask it. (501
+		// is a definite refusal.)
+		return nil, false, s.index.Settle(context.WithoutCancel(ctx), m.intent)
+	case resp.StatusCode >= 300:
+		return nil, false, s.index.Abandon(ctx, m.intent)
 	}
-	var raw []byte
-	switch op {
-	case classify.DeleteObjects, classify.CopyObject, classify.CompleteMultipartUpload:
+	effect := op.Spec().Index
+	if effect == classify.Composed || effect == classify.DeletedMany {
 		// These can fail inside a 200 (S3 sends <Error> once it has started
 		// answering), and DeleteObjects lists per-key failures.
-		var err error
-		if raw, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20)); err != nil {
-			return nil, fmt.Errorf("read %s response: %w", op, err)
+		if raw, err = io.ReadAll(io.LimitReader(resp.Body, s3xml.MaxResponseBytes)); err != nil {
+			return nil, false, fmt.Errorf("read %s response: %w", op, err)
 		}
 		if bytes.Contains(raw[:min(len(raw), 256)], []byte("<Error>")) {
-			return raw, s.index.Abandon(ctx, m.intent)
+			return raw, false, s.index.Abandon(ctx, m.intent)
 		}
 	}
 	o := change.Outcome{Op: op, Bucket: t.Bucket, Owner: m.owner}
+	// A request naming a version leaves whatever version is current for the
+	// backend to say.
 	versioned := r.URL.Query().Get("versionId") != ""
-	switch op {
-	case classify.PutObject:
+	switch effect {
+	case classify.Streamed:
 		o.Written = &change.Written{Key: t.Key, ETag: strings.Trim(resp.Header.Get("ETag"), `"`)}
 		o.Upload = uploadFrom(r, resp, body)
-	case classify.CopyObject, classify.CompleteMultipartUpload:
+	case classify.Composed:
 		etag, _ := s3xml.WrittenETag(raw) // unknown: the read-back is taken as this request's
 		o.Written = &change.Written{Key: t.Key, ETag: etag}
-	case classify.DeleteObject:
+	case classify.Deleted:
 		if versioned {
 			o.Refresh = []string{t.Key}
 		} else {
 			o.Deleted = []string{t.Key}
 		}
-	case classify.DeleteObjects:
+	case classify.DeletedMany:
 		failed, err := s3xml.DeleteFailures(raw)
 		if err != nil {
 			// The delete happened but its report is unreadable: leave the
 			// intent for recovery, which checks each key at the backend.
-			return raw, fmt.Errorf("DeleteObjects: %w", err)
+			return raw, true, fmt.Errorf("DeleteObjects: %w", err)
 		}
 		skip := make(map[string]bool, len(failed))
 		for _, f := range failed {
@@ -130,22 +137,19 @@ func (s *Server) conclude(ctx context.Context, r *http.Request, op classify.Op, 
 				o.Deleted = append(o.Deleted, k)
 			}
 		}
-	case classify.PutObjectTagging:
-		if versioned {
+	case classify.Tagged, classify.Untagged:
+		switch {
+		case versioned:
 			o.Refresh = []string{t.Key}
-		} else {
+		case effect == classify.Tagged:
 			o.Retagged = &change.Retagged{Key: t.Key, Tags: m.tags}
-		}
-	case classify.DeleteObjectTagging:
-		if versioned {
-			o.Refresh = []string{t.Key}
-		} else {
+		default:
 			o.Retagged = &change.Retagged{Key: t.Key, Tags: map[string]string{}}
 		}
-	case classify.DeleteBucket:
+	case classify.BucketGone:
 		o.BucketDeleted = true
 	}
-	return raw, s.index.Apply(ctx, m.intent, o)
+	return raw, true, s.index.Apply(ctx, m.intent, o)
 }
 
 func uploadFrom(r *http.Request, resp *http.Response, body *uploadBody) *change.Upload {

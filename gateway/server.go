@@ -29,6 +29,8 @@ import (
 	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/s3err"
+	"github.com/photogate/photogate/s3/s3req"
+	"github.com/photogate/photogate/s3/s3xml"
 	"github.com/photogate/photogate/s3/sigv4"
 )
 
@@ -61,6 +63,7 @@ type Server struct {
 	metrics     *observe.Metrics
 	audit       *observe.Audit
 	verifier    *sigv4.Verifier
+	partTypes   *partTypes
 	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
 }
 
@@ -80,6 +83,7 @@ func NewServer(cfg Config) *Server {
 		baseDomains: cfg.BaseDomains,
 		hostID:      cfg.HostID,
 		bodyIdle:    cmp.Or(cfg.BodyIdleTimeout, 2*time.Minute),
+		partTypes:   newPartTypes(),
 		metrics:     cfg.Metrics,
 		audit:       cfg.Audit,
 		verifier: &sigv4.Verifier{
@@ -133,7 +137,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseRecorder{ResponseWriter: w}
 
 	broken := false
-	if err := s.serve(r.Context(), rw, r, x); err != nil {
+	var err error
+	if r.Method == http.MethodOptions {
+		x.op = corsPreflight
+		err = s.preflight(rw, r, x)
+	} else {
+		s.addCORS(h, r)
+		err = s.serve(r.Context(), rw, r, x)
+	}
+	if err != nil {
 		x.err = err
 		switch {
 		case rw.wroteHeader:
@@ -159,6 +171,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request, x *exchange) error {
+	// A header S3 reads once, sent twice, is read differently by different
+	// parsers (Content-Type "image/jpeg,text/html" was stored as such).
+	if err := sigv4.CheckSingleValuedHeaders(r.Header); err != nil {
+		return err
+	}
 	target, err := classify.Resolve(r.Host, r.URL.Path, s.baseDomains)
 	if err != nil {
 		return err
@@ -170,13 +187,6 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.user = auth.AccessKey
-	x.userName, _ = s.policy.UserName(auth.AccessKey)
-	release, err := s.policy.Admit(ctx, auth.AccessKey)
-	if err != nil {
-		return err
-	}
-	defer release()
-
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return s3err.Wrap(s3err.InvalidURI, "", err)
@@ -187,26 +197,67 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return err
 	}
 	x.op = op
-	ctx = observe.WithOperation(ctx, string(op))
-
-	if err := s.authorize(ctx, auth.AccessKey, op, target, r.Header); err != nil {
-		return err
+	if op.Spec().FormAuth {
+		return s.postObject(ctx, w, r, x, target)
 	}
+	if auth.AccessKey == "" && hasResponseOverride(query) {
+		return s3err.New(s3err.InvalidRequest, "Request specific response headers cannot be used for anonymous GET requests.")
+	}
+	return s.forward(ctx, w, r, x, auth, target, query, op, s.copyResponse)
+}
 
-	body, err := newUploadBody(r, auth)
+// respondFunc sends the backend's answer to the client; raw, when not nil,
+// is its body, already read.
+type respondFunc func(w *responseRecorder, r *http.Request, resp *http.Response, raw []byte) error
+
+// forward takes an authenticated, classified request the rest of the way:
+// admission, authorisation, the body checks, the intent, the backend, the
+// index, and the answer through respond.
+func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Request, x *exchange, auth *sigv4.Result,
+	target classify.Target, query url.Values, op classify.Op, respond respondFunc) error {
+	// One Caller answers every policy question about this request, so a
+	// reload cannot judge it by two policies.
+	caller := s.policy.Caller(auth.AccessKey)
+	x.userName = caller.Name()
+	release, err := caller.Admit(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.admitUpload(ctx, r, auth.AccessKey, op, target, body); err != nil {
+	defer release()
+	ctx = observe.WithOperation(ctx, string(op))
+	spec := op.Spec()
+
+	var src *s3req.CopySource
+	if spec.Bytes == classify.CopiedBytes {
+		cs, err := s3req.ParseCopySource(r.Header.Get("X-Amz-Copy-Source"))
+		if err != nil {
+			return err
+		}
+		src = &cs
+	}
+	if err := authorize(caller, op, target, src, r.Header); err != nil {
 		return err
 	}
+
+	body, err := newUploadBody(r, auth, spec.Bytes == classify.PartBytes)
+	if err != nil {
+		return err
+	}
+	if s.index != nil && spec.Index == classify.Streamed {
+		// Before admission reads the head for the type check: the one tap
+		// on the body feeds both the type sniff and the metadata extractor.
+		body.teePrefix(extract.PrefixSize)
+	}
+	adm, err := s.admitUpload(ctx, r, caller, op, target, src, body)
+	if err != nil {
+		return err
+	}
+	kept := false
+	defer func() { adm.release(kept) }()
 	x.payload, x.checksum = body.mode, body.algorithm
 
 	var m *mutation
-	if s.index != nil && op.Mutates() {
-		if op == classify.PutObject {
-			body.teePrefix(extract.PrefixSize)
-		}
+	if s.index != nil && spec.Index != classify.NoEffect {
 		if m, err = s.prepare(ctx, op, target, body, x.userName); err != nil {
 			return err
 		}
@@ -215,13 +266,17 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		}
 	}
 
-	out := s.outboundRequest(r, target, query, body)
+	out := s.outboundRequest(r, op, target, query, body)
 	if body.reader != nil {
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
 		rc := http.NewResponseController(w)
 		defer watchBody(body.tap, s.bodyIdle, cancel, func() { _ = rc.SetReadDeadline(time.Now()) })()
+	}
+	if spec.Index == classify.Composed || spec.Bytes == classify.CopiedBytes {
+		// The backend copies or assembles before it answers.
+		ctx = backend.ExpectSlowAnswer(ctx)
 	}
 	begin := time.Now()
 	resp, err := s.backend.Do(ctx, out, body.upstreamHash, body.trailer, body.err)
@@ -235,28 +290,105 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		err = s3err.Wrap(s3err.ServiceUnavailable, "The storage backend stopped reading the upload.", cause)
 	}
 	if err != nil {
-		if m != nil && (body.err() != nil || s3err.Is(err, s3err.SlowDown)) {
+		switch {
+		case m == nil:
+		case body.err() != nil || s3err.Is(err, s3err.SlowDown):
 			// Certainly not applied: the breaker sent nothing, and a body
 			// that failed its checks was cut off before it could complete.
-			// Any other failure may have happened after the backend acted;
-			// the intent stays for recovery to check.
 			s.abandon(ctx, m)
+		default:
+			// The backend may have acted before the answer was lost.
+			s.settle(ctx, x.id, m)
 		}
 		return fmt.Errorf("%s %s/%s: %w", op, target.Bucket, target.Key, err)
 	}
 	defer resp.Body.Close()
 	x.backendID = resp.Header.Get("X-Amz-Request-Id")
-	if m == nil {
-		return s.copyResponse(w, r, resp, nil)
+	var raw []byte
+	if adm.part != nil && resp.StatusCode == http.StatusOK {
+		if raw, err = s.recordPart(adm.part, resp); err != nil {
+			return err
+		}
 	}
-	raw, err := s.conclude(ctx, r, op, target, m, body, resp)
+	if m == nil {
+		kept = resp.StatusCode < 300
+		s.ended(adm, kept)
+		return respond(w, r, resp, raw)
+	}
+	raw, kept, err = s.conclude(ctx, r, op, target, m, body, resp)
+	s.ended(adm, kept)
 	if err != nil {
 		// The backend did what was asked; the client hears so. The index
 		// catches up when the intent is resolved.
 		s.log.LogAttrs(ctx, slog.LevelError, "index update failed; intent left for recovery",
 			slog.String("request_id", x.id), slog.Uint64("intent", m.intent), slog.String("error", err.Error()))
 	}
-	return s.copyResponse(w, r, resp, raw)
+	return respond(w, r, resp, raw)
+}
+
+// corsPreflight names CORS preflight requests in logs and metrics; they
+// are not S3 operations and never reach the backend.
+const corsPreflight classify.Op = "CORSPreflight"
+
+// preflight answers a browser's CORS preflight (OPTIONS) from the bucket's
+// CORS rules, without a signature, as S3 does: the request the browser then
+// sends is authenticated and authorised as usual. MinIO has no per-bucket
+// CORS, so photogate answers for it.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, x *exchange) error {
+	target, err := classify.Resolve(r.Host, r.URL.Path, s.baseDomains)
+	if err != nil {
+		return err
+	}
+	x.target = target
+	origin, method := r.Header.Get("Origin"), r.Header.Get("Access-Control-Request-Method")
+	if origin == "" || method == "" {
+		return s3err.New(s3err.InvalidRequest, "A CORS preflight needs the Origin and Access-Control-Request-Method headers.")
+	}
+	var asked []string
+	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
+		for h := range strings.SplitSeq(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				asked = append(asked, strings.ToLower(h))
+			}
+		}
+	}
+	answer, ok := s.policy.Caller("").Engine().CORS(target.Bucket, origin, method, asked)
+	if !ok {
+		return s3err.New(s3err.AccessDenied, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
+	}
+	answer.Headers(w.Header(), true)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// addCORS adds the CORS response headers to a request from a browser
+// (one with an Origin) that a CORS rule of its bucket allows, errors
+// included, so that a web page can read why an upload was refused.
+func (s *Server) addCORS(h http.Header, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	target, err := classify.Resolve(r.Host, r.URL.Path, s.baseDomains)
+	if err != nil {
+		return
+	}
+	if answer, ok := s.policy.Caller("").Engine().CORS(target.Bucket, origin, r.Method, nil); ok {
+		answer.Headers(h, false)
+	}
+}
+
+// hasResponseOverride reports a response-* parameter, which makes the
+// backend answer with caller-chosen headers (response-content-type=text/html
+// would turn a public photo bucket into a host for pages). AWS refuses them
+// on anonymous requests, and so does photogate.
+func hasResponseOverride(q url.Values) bool {
+	for k := range q {
+		if strings.HasPrefix(k, "response-") {
+			return true
+		}
+	}
+	return false
 }
 
 // auditExchange records every request that changes something (or tried
@@ -282,6 +414,46 @@ func (s *Server) auditExchange(r *http.Request, x *exchange) {
 		Bucket: x.target.Bucket, Key: x.target.Key, Keys: x.keys,
 		Status: x.status, Error: code, Remote: r.RemoteAddr,
 	})
+}
+
+// settleTimeout bounds the read-back after a lost answer; past it the
+// intent is left to the index's next recovery pass.
+const settleTimeout = 10 * time.Second
+
+func (s *Server) settle(ctx context.Context, requestID string, m *mutation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := s.index.Settle(ctx, m.intent); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "settling intent after a lost backend answer failed; recovery will retry",
+			slog.String("request_id", requestID), slog.Uint64("intent", m.intent), slog.String("error", err.Error()))
+	}
+}
+
+// recordPart keeps the type verdict of a part the backend accepted, under
+// the ETag it gave the part: from the ETag header of an UploadPart, or from
+// the CopyPartResult of an UploadPartCopy (whose bytes it returns, to be
+// sent to the client in place of the consumed body).
+func (s *Server) recordPart(v *partVerdict, resp *http.Response) ([]byte, error) {
+	if etag := resp.Header.Get("ETag"); etag != "" {
+		s.partTypes.record(*v, etag)
+		return nil, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return nil, fmt.Errorf("reading part copy result: %w", err)
+	}
+	if etag, err := s3xml.WrittenETag(raw); err == nil {
+		s.partTypes.record(*v, etag)
+	}
+	return raw, nil
+}
+
+// ended forgets the part verdicts of a multipart upload once it was
+// completed or aborted.
+func (s *Server) ended(adm *admission, kept bool) {
+	if kept && adm.uploadEnds != "" {
+		s.partTypes.forget(adm.uploadEnds)
+	}
 }
 
 func (s *Server) abandon(ctx context.Context, m *mutation) {
@@ -312,30 +484,21 @@ func stripPresignParams(q url.Values, auth *sigv4.Result) {
 	}
 }
 
-// hopHeaders are per-connection headers (RFC 9110 §7.6.1) and the client's
-// authentication and body framing, none of which may be forwarded.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Expect", "Content-Length",
-	"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token",
-	"X-Amz-Decoded-Content-Length", "X-Amz-Trailer",
-}
-
-func (s *Server) outboundRequest(r *http.Request, t classify.Target, query url.Values, body *uploadBody) *http.Request {
-	header := make(http.Header, len(r.Header)+4)
+// outboundRequest builds the request for the backend from what was
+// authorised: the operation's allowed headers only (classify's table), so
+// nothing photogate does not understand reaches the backend under its
+// credential: no backend-internal x-minio-* header, no header that would
+// turn a PUT into a copy, no privileged header the caller was not granted.
+// Framing and authentication are photogate's own and set by the backend
+// client.
+func (s *Server) outboundRequest(r *http.Request, op classify.Op, t classify.Target, query url.Values, body *uploadBody) *http.Request {
+	header := make(http.Header, len(r.Header)+2)
 	for k, vv := range r.Header {
-		header[k] = vv
-	}
-	for _, c := range r.Header.Values("Connection") {
-		for _, f := range strings.Split(c, ",") {
-			header.Del(strings.TrimSpace(f))
+		if op.HeaderAllowed(k) {
+			header[k] = vv
 		}
 	}
-	for _, h := range hopHeaders {
-		header.Del(h)
-	}
-	if ce := stripAWSChunked(header.Values("Content-Encoding")); ce != "" {
+	if ce := s3req.StripAWSChunked(header.Values("Content-Encoding")); ce != "" {
 		header.Set("Content-Encoding", ce)
 	} else {
 		header.Del("Content-Encoding")
@@ -368,29 +531,38 @@ func (s *Server) outboundRequest(r *http.Request, t classify.Target, query url.V
 	return out
 }
 
-// stripAWSChunked removes the aws-chunked coding, which describes the
-// client's framing that photogate has already decoded.
-func stripAWSChunked(values []string) string {
-	var keep []string
-	for _, v := range values {
-		for _, c := range strings.Split(v, ",") {
-			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
-				keep = append(keep, c)
-			}
-		}
-	}
-	return strings.Join(keep, ",")
-}
-
 // copyResponse relays the backend's answer. raw, when not nil, is the body
 // already read from resp.
 func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.Response, raw []byte) error {
+	if raw == nil && resp.StatusCode >= 400 && r.Method != http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= maxErrorBody {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		if err != nil {
+			return fmt.Errorf("reading backend error: %w", err)
+		}
+		if code := elementText(b, "Code"); resp.StatusCode == http.StatusForbidden && (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId") {
+			// photogate signed this request, not the client: the backend
+			// refused photogate's own credential. Blaming the client's key
+			// would send its owner chasing the wrong secret.
+			s.log.LogAttrs(r.Context(), slog.LevelError, "the backend refused photogate's credentials; check PHOTOGATE_BACKEND_ACCESS_KEY and PHOTOGATE_BACKEND_SECRET_KEY",
+				slog.String("request_id", w.Header().Get("X-Amz-Request-Id")), slog.String("backend_code", code))
+			e := s3err.New(s3err.ServiceUnavailable, "The storage backend refused photogate's credentials; the operator has been told.")
+			e.RetryAfter = 5
+			return e
+		}
+		// A backend error: give it this request's ids, so the id a client
+		// reports is the one in photogate's log (which also keeps the
+		// backend's id as backend_request_id).
+		raw = setElement(setElement(b, "RequestId", w.Header().Get("X-Amz-Request-Id")), "HostId", s.hostID)
+	}
 	h := w.Header()
 	for k, vv := range resp.Header {
 		switch k {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 			"X-Amz-Request-Id", "X-Amz-Id-2", "Server":
 			continue
+		}
+		if strings.HasPrefix(k, "Access-Control-") {
+			continue // CORS is photogate's answer (addCORS), not the backend's
 		}
 		if strings.HasPrefix(k, "X-Amz-Meta-") {
 			// net/http canonicalised the name; S3 sends user metadata names
@@ -400,16 +572,6 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 			continue
 		}
 		h[k] = vv
-	}
-	if raw == nil && resp.StatusCode >= 400 && r.Method != http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= maxErrorBody {
-		// A backend error: give it this request's ids, so the id a client
-		// reports is the one in photogate's log (which also keeps the
-		// backend's id as backend_request_id).
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		if err != nil {
-			return fmt.Errorf("reading backend error: %w", err)
-		}
-		raw = replaceElement(replaceElement(b, "RequestId", w.Header().Get("X-Amz-Request-Id")), "HostId", s.hostID)
 	}
 	if raw != nil {
 		h.Set("Content-Length", strconv.Itoa(len(raw)))
@@ -434,24 +596,45 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 // maxErrorBody bounds the backend error bodies photogate rewrites.
 const maxErrorBody = 64 << 10
 
-// replaceElement replaces the text of the first <name>…</name> in an XML
-// document, if there is one.
-func replaceElement(doc []byte, name, value string) []byte {
-	open, end := []byte("<"+name+">"), []byte("</"+name+">")
-	i := bytes.Index(doc, open)
-	if i < 0 {
-		return doc
-	}
-	j := bytes.Index(doc[i:], end)
-	if j < 0 {
-		return doc
-	}
+// setElement sets the text of the first <name>…</name> in an S3 error
+// document, adding the element before </Error> when the document has none.
+func setElement(doc []byte, name, value string) []byte {
 	var esc bytes.Buffer
 	_ = xml.EscapeText(&esc, []byte(value))
-	out := make([]byte, 0, len(doc)+esc.Len())
-	out = append(out, doc[:i+len(open)]...)
+	open, end := []byte("<"+name+">"), []byte("</"+name+">")
+	if i := bytes.Index(doc, open); i >= 0 {
+		if j := bytes.Index(doc[i:], end); j >= 0 {
+			out := make([]byte, 0, len(doc)+esc.Len())
+			out = append(out, doc[:i+len(open)]...)
+			out = append(out, esc.Bytes()...)
+			return append(out, doc[i+j:]...)
+		}
+		return doc
+	}
+	k := bytes.LastIndex(doc, []byte("</Error>"))
+	if k < 0 {
+		return doc
+	}
+	out := make([]byte, 0, len(doc)+len(open)+esc.Len()+len(end))
+	out = append(out, doc[:k]...)
+	out = append(out, open...)
 	out = append(out, esc.Bytes()...)
-	return append(out, doc[i+j:]...)
+	out = append(out, end...)
+	return append(out, doc[k:]...)
+}
+
+// elementText is the text of the first <name>…</name> in an XML document,
+// "" if there is none.
+func elementText(doc []byte, name string) string {
+	_, rest, ok := bytes.Cut(doc, []byte("<"+name+">"))
+	if !ok {
+		return ""
+	}
+	text, _, ok := bytes.Cut(rest, []byte("</"+name+">"))
+	if !ok {
+		return ""
+	}
+	return string(text)
 }
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses our pooled buffer.
@@ -468,7 +651,8 @@ func (s *Server) logExchange(r *http.Request, x *exchange, d time.Duration) {
 		slog.String("op", string(x.op)),
 		slog.String("bucket", x.target.Bucket),
 		slog.String("key", x.target.Key),
-		slog.String("user", x.user),
+		slog.String("user", x.userName),
+		slog.String("access_key", x.user),
 		slog.Int("status", x.status),
 		slog.Int64("bytes_in", x.bytesIn),
 		slog.Int64("bytes_out", x.bytesOut),

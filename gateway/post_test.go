@@ -1,0 +1,92 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"mime/multipart"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/photogate/photogate/test/harness"
+)
+
+// postForm sends a browser-style POST upload: the signed form fields, then
+// the file.
+func postForm(t *testing.T, url string, fields map[string]string, file []byte) *http.Response {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "upload.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestPostPolicyUpload: a browser upload signed with a POST policy stores
+// exactly the file, and one outside the policy's conditions stores nothing.
+func TestPostPolicyUpload(t *testing.T) {
+	eachBackend(t, stackOptions{}, func(t *testing.T, s *stack) {
+		s.bucket(t, "posts")
+		p := minio.NewPostPolicy()
+		for _, err := range []error{
+			p.SetBucket("posts"), p.SetKey("web/upload.jpg"),
+			p.SetExpires(time.Now().UTC().Add(time.Hour)), p.SetContentLengthRange(1, 100<<10),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		url, fields, err := s.client(t).PresignedPostPolicy(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := harness.RandomBytes(50<<10 + 3)
+		resp := postForm(t, url.String(), fields, data)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST upload: %d %s", resp.StatusCode, s3Code(t, resp))
+		}
+		resp.Body.Close()
+		if got, ok := s.stored(t, "posts", "web/upload.jpg"); !ok || !bytes.Equal(got, data) {
+			t.Fatalf("the backend holds %d bytes, want the %d posted", len(got), len(data))
+		}
+
+		fields["key"] = "web/elsewhere.jpg" // not the key the policy names
+		if resp := postForm(t, url.String(), fields, data); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("POST to a key outside the policy: %d %s, want 403", resp.StatusCode, s3Code(t, resp))
+		}
+		fields["key"] = "web/upload.jpg"
+		if resp := postForm(t, url.String(), fields, harness.RandomBytes(100<<10+1)); resp.StatusCode/100 == 2 {
+			t.Fatalf("POST of a file over the policy's length range: %d", resp.StatusCode)
+		}
+		if got, ok := s.stored(t, "posts", "web/upload.jpg"); !ok || !bytes.Equal(got, data) {
+			t.Fatalf("a refused POST changed the object (%d bytes)", len(got))
+		}
+		if _, ok := s.stored(t, "posts", "web/elsewhere.jpg"); ok {
+			t.Fatal("a refused POST was stored")
+		}
+	})
+}
