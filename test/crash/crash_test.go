@@ -18,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/test/harness"
@@ -108,11 +109,13 @@ func TestKillDuringUploadsAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	backend, err := reconcile.NewMinIO(m.Endpoint(), m.AccessKey(), m.SecretKey(), "us-east-1", nil)
+	backendClient, err := backend.NewBackend(backend.Config{
+		Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(), Region: harness.Region,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := reconcile.NewIndexer(store, backend, nil)
+	ix := reconcile.NewIndexer(store, backendClient, nil)
 	if pending, _ := store.PendingIntents(ctx); len(pending) != 0 {
 		t.Errorf("%d intents still pending after restart and graceful stop: %+v", len(pending), pending)
 	}

@@ -91,7 +91,7 @@ func TestAWSCLI(t *testing.T) {
 	t.Parallel()
 	tg := getTarget(t)
 	cli := newAWSCLI(t, tg.Endpoint, tg.AccessKey, tg.SecretKey, "")
-	bucket := newBucketName("awscli")
+	bucket := harness.BucketName("awscli")
 	tg.dumpLogsOnFailure(t, bucket)
 	src, dst := t.TempDir(), t.TempDir()
 
@@ -294,7 +294,7 @@ func TestAWSCLIHTTPS(t *testing.T) {
 	t.Parallel()
 	tg := getTLSTarget(t)
 	cli := newAWSCLI(t, tg.Endpoint, tg.AccessKey, tg.SecretKey, tg.CAFile)
-	bucket := newBucketName("awscli-tls")
+	bucket := harness.BucketName("awscli-tls")
 	tg.dumpLogsOnFailure(t, bucket)
 	cli.run(t, "s3", "mb", "s3://"+bucket)
 

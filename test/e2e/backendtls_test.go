@@ -59,7 +59,7 @@ func TestBackendTLS(t *testing.T) {
 		// reached it after all would have something to answer and
 		// somewhere to write.
 		ctx := t.Context()
-		bucket := newBucketName("backend-noca")
+		bucket := harness.BucketName("backend-noca")
 		tg.dumpLogsOnFailure(t, bucket)
 		if err := m.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: region}); err != nil {
 			t.Fatal(err)

@@ -178,10 +178,24 @@ type boto3Presign struct {
 // PEM file to trust for HTTPS.
 func runBoto3(t *testing.T, tg *target, endpoint, caBundle, bucket, scenario, datafile string) boto3Result {
 	t.Helper()
+	out := runPythonBoto3(t, tg, boto3Script, caBundle, endpoint, bucket, scenario, datafile)
+	var r boto3Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("boto3 %s printed %q: %v", scenario, out, err)
+	}
+	return r
+}
+
+// runPythonBoto3 runs a Python script with the interpreter boto3 is
+// installed for, with args, a fresh HOME, no shared AWS config and the
+// target's keys in the environment, and returns what it printed. caBundle,
+// if set, is the PEM file boto3 trusts for HTTPS.
+func runPythonBoto3(t *testing.T, tg *target, script, caBundle string, args ...string) string {
+	t.Helper()
 	py := harness.Require(t, "boto3")
 	home := t.TempDir()
-	script := filepath.Join(home, "scenario.py")
-	if err := os.WriteFile(script, []byte(boto3Script), 0o644); err != nil {
+	path := filepath.Join(home, "script.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := harness.ClientEnv(home,
@@ -195,12 +209,7 @@ func runBoto3(t *testing.T, tg *target, endpoint, caBundle, bucket, scenario, da
 		// would need its own, but presigning runs over HTTP only.
 		env = append(env, "AWS_CA_BUNDLE="+caBundle)
 	}
-	out := runCmd(t, env, py, script, endpoint, bucket, scenario, datafile)
-	var r boto3Result
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("boto3 %s printed %q: %v", scenario, out, err)
-	}
-	return r
+	return runCmd(t, env, py, append([]string{path}, args...)...)
 }
 
 // TestBoto3 drives boto3 through the gateway over plain HTTP.
@@ -211,7 +220,7 @@ func TestBoto3(t *testing.T) {
 
 	t.Run("put-get-head-delete", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-basic")
+		bucket := harness.BucketName("boto3-basic")
 		tg.dumpLogsOnFailure(t, bucket)
 		path, sum := harness.WriteRandomFile(t, t.TempDir(), "photo.jpg", 2<<20+123)
 		r := runBoto3(t, tg, tg.Endpoint, "", bucket, "basic", path)
@@ -233,7 +242,7 @@ func TestBoto3(t *testing.T) {
 
 	t.Run("multipart-crc32", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-mpu")
+		bucket := harness.BucketName("boto3-mpu")
 		tg.dumpLogsOnFailure(t, bucket)
 		const size = 11<<20 + 7 // three parts: 5 MiB, 5 MiB, 1 MiB + 7
 		path, sum := harness.WriteRandomFile(t, t.TempDir(), "multipart.raw", size)
@@ -245,7 +254,7 @@ func TestBoto3(t *testing.T) {
 
 	t.Run("presigned-put-get", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-presign")
+		bucket := harness.BucketName("boto3-presign")
 		tg.dumpLogsOnFailure(t, bucket)
 		path, sum := harness.WriteRandomFile(t, t.TempDir(), "pic.jpg", 700_001)
 		r := runBoto3(t, tg, tg.Endpoint, "", bucket, "presign", path)
@@ -264,7 +273,7 @@ func TestBoto3(t *testing.T) {
 
 	t.Run("1000-keys-list-and-delete", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-many")
+		bucket := harness.BucketName("boto3-many")
 		tg.dumpLogsOnFailure(t, bucket)
 		path, _ := harness.WriteRandomFile(t, t.TempDir(), "unused", 0)
 		r := runBoto3(t, tg, tg.Endpoint, "", bucket, "many", path)
@@ -298,7 +307,7 @@ func TestBoto3HTTPS(t *testing.T) {
 
 	t.Run("put-get-head-delete", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-tls")
+		bucket := harness.BucketName("boto3-tls")
 		tg.dumpLogsOnFailure(t, bucket)
 		path, sum := harness.WriteRandomFile(t, t.TempDir(), "photo.jpg", 3<<20+5)
 		r := runBoto3(t, tg, tg.Endpoint, tg.CAFile, bucket, "basic", path)
@@ -315,7 +324,7 @@ func TestBoto3HTTPS(t *testing.T) {
 
 	t.Run("multipart-crc32", func(t *testing.T) {
 		t.Parallel()
-		bucket := newBucketName("boto3-tls-mpu")
+		bucket := harness.BucketName("boto3-tls-mpu")
 		tg.dumpLogsOnFailure(t, bucket)
 		const size = 11<<20 + 7
 		path, sum := harness.WriteRandomFile(t, t.TempDir(), "multipart.raw", size)

@@ -5,9 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"encoding/xml"
 	"errors"
-	"io"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -17,12 +15,11 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/photogate/photogate/test/harness"
 )
 
-const region = "us-east-1"
+const region = harness.Region
 
 // target is what a test points its clients at: the shared gateway, or MinIO
 // itself when PHOTOGATE_E2E_TARGET=minio.
@@ -116,11 +113,17 @@ func (tg *target) client(t *testing.T) *minio.Client {
 // credentials; maxRetries 1 disables retries (0 keeps the default).
 func (tg *target) clientWith(t *testing.T, access, secret string, maxRetries int) *minio.Client {
 	t.Helper()
-	opts := &minio.Options{
+	return tg.newClient(t, &minio.Options{
 		Creds:      credentials.NewStaticV4(access, secret, ""),
 		Region:     region,
 		MaxRetries: maxRetries,
-	}
+	})
+}
+
+// newClient returns a minio-go client for the target with opts, completed
+// with what reaching the target takes (HTTPS and the test CA).
+func (tg *target) newClient(t *testing.T, opts *minio.Options) *minio.Client {
+	t.Helper()
 	if tg.tls() {
 		// A custom transport is how minio-go users trust a private CA.
 		opts.Secure = true
@@ -133,17 +136,11 @@ func (tg *target) clientWith(t *testing.T, access, secret string, maxRetries int
 	return c
 }
 
-// newBucketName returns a unique bucket name starting with prefix, so that
-// parallel tests never share a bucket.
-func newBucketName(prefix string) string {
-	return prefix + "-" + harness.RandomString(10)
-}
-
 // makeBucket creates a fresh bucket through the target and returns its
 // name, and dumps the gateway's log lines for it if the test fails.
 func (tg *target) makeBucket(t *testing.T, prefix string) string {
 	t.Helper()
-	name := newBucketName(prefix)
+	name := harness.BucketName(prefix)
 	if err := tg.client(t).MakeBucket(t.Context(), name, minio.MakeBucketOptions{Region: region}); err != nil {
 		t.Fatalf("make bucket %s through target: %v", name, err)
 	}
@@ -275,83 +272,65 @@ func tryCmd(t *testing.T, env []string, name string, args ...string) (stdout, st
 
 // --- raw S3 requests ---
 
-// s3Error is the XML error body S3 returns.
-type s3Error struct {
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-}
-
-// s3Response is a completed raw request, body read.
-type s3Response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-	Code   string // S3 error code, if the body is an S3 error
-}
-
-// newRequest builds a raw path-style request to the target.
+// newRequest builds a raw unsigned path-style request to the target.
 func (tg *target) newRequest(t *testing.T, method, path, rawQuery string, body []byte) *http.Request {
 	t.Helper()
-	url := tg.Endpoint + path
-	if rawQuery != "" {
-		url += "?" + rawQuery
-	}
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	return tg.rawRequest(t, method, tg.url(path, rawQuery), body)
+}
+
+// rawRequest builds an unsigned request to url, which need not be the
+// target's.
+func (tg *target) rawRequest(t *testing.T, method, url string, body []byte) *http.Request {
+	t.Helper()
+	req, err := harness.NewRequest(t.Context(), method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return req
 }
 
-// signedRequest builds a raw request signed by minio-go's SigV4 signer with
-// the target's credentials and a signed payload hash.
+// url is the path-style URL of path (with rawQuery, if any) on the target.
+func (tg *target) url(path, rawQuery string) string {
+	if rawQuery == "" {
+		return tg.Endpoint + path
+	}
+	return tg.Endpoint + path + "?" + rawQuery
+}
+
+// signedRequest builds a raw request signed with SigV4 with the target's
+// credentials and a signed payload hash.
 func (tg *target) signedRequest(t *testing.T, method, path, rawQuery string, body []byte) *http.Request {
 	t.Helper()
-	req := tg.newRequest(t, method, path, rawQuery, body)
-	req.Header.Set("X-Amz-Content-Sha256", harness.SHA256Hex(body))
-	return signer.SignV4(*req, tg.AccessKey, tg.SecretKey, "", region)
+	req, err := harness.SignedRequest(t.Context(), method, tg.url(path, rawQuery), body, tg.AccessKey, tg.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// sign signs req with SigV4 with the target's credentials; payloadHash is
+// what X-Amz-Content-Sha256 declares.
+func (tg *target) sign(req *http.Request, payloadHash string) *http.Request {
+	return harness.SignV4(req, tg.AccessKey, tg.SecretKey, payloadHash)
 }
 
 // do sends req with a plain client (no retries) and reads the response.
-func do(t *testing.T, req *http.Request) s3Response {
+func do(t *testing.T, req *http.Request) harness.S3Response {
 	t.Helper()
-	return doWith(t, &http.Client{Timeout: 2 * time.Minute}, req)
+	return harness.SendS3(t, &http.Client{Timeout: 2 * time.Minute}, req)
 }
 
 // send is do with a client that trusts the target's CA, for raw requests to
 // an https target.
-func (tg *target) send(t *testing.T, req *http.Request) s3Response {
+func (tg *target) send(t *testing.T, req *http.Request) harness.S3Response {
 	t.Helper()
-	return doWith(t, &http.Client{Timeout: 2 * time.Minute, Transport: tg.transport(t)}, req)
-}
-
-func doWith(t *testing.T, client *http.Client, req *http.Request) s3Response {
-	t.Helper()
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
-	}
-	r := s3Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	var e s3Error
-	if resp.StatusCode >= 300 && xml.Unmarshal(body, &e) == nil {
-		r.Code = e.Code
-	}
-	return r
+	return harness.SendS3(t, &http.Client{Timeout: 2 * time.Minute, Transport: tg.transport(t)}, req)
 }
 
 // expectS3Error fails unless resp is the S3 error status/code. Through the
 // gateway it also checks the contract that every error carries an
 // x-amz-request-id which appears, with the same status, in the log.
-func (tg *target) expectS3Error(t *testing.T, resp s3Response, status int, code string) {
+func (tg *target) expectS3Error(t *testing.T, resp harness.S3Response, status int, code string) {
 	t.Helper()
 	if resp.Status != status || resp.Code != code {
 		t.Errorf("got %d %q, want %d %s; body:\n%s", resp.Status, resp.Code, status, code, resp.Body)
@@ -361,7 +340,7 @@ func (tg *target) expectS3Error(t *testing.T, resp s3Response, status int, code 
 
 // checkLoggedStatus checks that a gateway response's x-amz-request-id has
 // a log line with the same status.
-func (tg *target) checkLoggedStatus(t *testing.T, resp s3Response) {
+func (tg *target) checkLoggedStatus(t *testing.T, resp harness.S3Response) {
 	t.Helper()
 	if tg.Gateway == nil {
 		return

@@ -177,11 +177,10 @@ func TestNegative(t *testing.T) {
 
 	t.Run("wrong-content-md5", func(t *testing.T) {
 		t.Parallel()
-		put := func(key string, md5sum []byte) s3Response {
+		put := func(key string, md5sum []byte) harness.S3Response {
 			req := tg.newRequest(t, http.MethodPut, "/"+bucket+"/"+key, "", body)
 			req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(md5sum))
-			req.Header.Set("X-Amz-Content-Sha256", harness.SHA256Hex(body))
-			return do(t, signer.SignV4(*req, tg.AccessKey, tg.SecretKey, "", region))
+			return do(t, tg.sign(req, harness.SHA256Hex(body)))
 		}
 		right := md5.Sum(body)
 		if resp := put("md5/control.jpg", right[:]); resp.Status != http.StatusOK {
@@ -222,20 +221,6 @@ func (tg *target) checkKeyLoggedStatus(t *testing.T, bucket, key string, status 
 	if !found {
 		t.Errorf("no log line for %s/%s with status %d", bucket, key, status)
 	}
-}
-
-// rawRequest builds an unsigned request for a full URL (presigned URLs).
-func (tg *target) rawRequest(t *testing.T, method, url string, body []byte) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
 }
 
 // skewedTime returns now moved by skew, into the past unless that crosses
@@ -323,6 +308,5 @@ func (tg *target) unsignedTrailerRequestWith(t *testing.T, path string, body []b
 	req.Header.Set("Content-Encoding", "aws-chunked")
 	req.Header.Set("X-Amz-Trailer", name)
 	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(body)))
-	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-	return signer.SignV4(*req, tg.AccessKey, tg.SecretKey, "", region)
+	return tg.sign(req, "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
 }

@@ -227,7 +227,7 @@ bucket_location = %s
 		return runCmd(t, env, s3cmd, append(slices.Clone(args), more...)...)
 	}
 
-	bucket := newBucketName(prefix)
+	bucket := harness.BucketName(prefix)
 	tg.dumpLogsOnFailure(t, bucket)
 	dir := t.TempDir()
 	small, smallSum := harness.WriteRandomFile(t, dir, "small.jpg", 100_000)

@@ -23,7 +23,7 @@ func TestRequestLog(t *testing.T) {
 	key := "log/photo.jpg"
 	path := "/" + bucket + "/" + key
 
-	logged := func(t *testing.T, resp s3Response) harness.LogEntry {
+	logged := func(t *testing.T, resp harness.S3Response) harness.LogEntry {
 		t.Helper()
 		id := resp.Header.Get("X-Amz-Request-Id")
 		if id == "" {

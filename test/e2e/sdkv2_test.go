@@ -193,7 +193,7 @@ func sdkTransfer(t *testing.T, tg *target, c *s3.Client, bucket, key string, siz
 
 func sdkMakeBucket(t *testing.T, tg *target, c *s3.Client, prefix string) string {
 	t.Helper()
-	bucket := newBucketName(prefix)
+	bucket := harness.BucketName(prefix)
 	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("CreateBucket %s: %v", bucket, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 const modulePath = "github.com/photogate/photogate"
@@ -28,4 +29,21 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// PhotosDir returns <repo root>/testdata/photos: real photographs and the
+// MANIFEST.tsv saying what each contains, kept in the repository so that
+// the tests that need them run in any checkout. A missing directory fails
+// the test, since a photo test that skips proves nothing.
+func PhotosDir(t testing.TB) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatalf("find the test photos: %v", err)
+	}
+	dir := filepath.Join(root, "testdata", "photos")
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		t.Fatalf("test photos: %v", err)
+	}
+	return dir
 }

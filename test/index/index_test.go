@@ -1,4 +1,4 @@
-// Package index_test uploads every photo of ../shared/testdata/photos through
+// Package index_test uploads every photo of testdata/photos through
 // photogate with real clients and checks that the index holds what the
 // MANIFEST.tsv says each file contains, that malformed files are stored and
 // marked instead of crashing anything, and that copies, multipart uploads,
@@ -31,15 +31,6 @@ import (
 
 type manifestRow struct {
 	file, camera, taken, gps, orientation, dims string
-}
-
-func photosDir(t *testing.T) string {
-	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(root, "..", "shared", "testdata", "photos")
 }
 
 func readManifest(t *testing.T, dir string) []manifestRow {
@@ -168,7 +159,7 @@ func (e *env) settle(t *testing.T) api.StatsResponse {
 
 func TestEveryManifestPhotoIsIndexed(t *testing.T) {
 	e := start(t)
-	dir := photosDir(t)
+	dir := harness.PhotosDir(t)
 	rows := readManifest(t, dir)
 	e.aws(t, "s3", "mb", "s3://photos")
 	e.aws(t, "s3", "sync", dir, "s3://photos/", "--exclude", "LICENSES/*", "--exclude", "MANIFEST.tsv", "--only-show-errors")
@@ -255,7 +246,7 @@ func checkAgainstManifest(t *testing.T, r manifestRow, it api.Item) {
 
 func TestCopyTaggingDeleteKeepIndexInStep(t *testing.T) {
 	e := start(t)
-	dir := photosDir(t)
+	dir := harness.PhotosDir(t)
 	e.aws(t, "s3", "mb", "s3://lib")
 	// 2.4 MB: above the 1 MiB threshold, so a one-part multipart upload.
 	e.aws(t, "s3", "cp", filepath.Join(dir, "jpeg/iphone15pro_24mp_baseline.jpg"), "s3://lib/mp.jpg", "--only-show-errors")
@@ -299,10 +290,10 @@ assert len(r.get("Deleted", [])) == 3, r
 func TestCheckAndRepairCommands(t *testing.T) {
 	e := start(t)
 	e.aws(t, "s3", "mb", "s3://drift")
-	e.aws(t, "s3", "cp", filepath.Join(photosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://drift/through-photogate.jpg", "--only-show-errors")
+	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://drift/through-photogate.jpg", "--only-show-errors")
 	e.settle(t)
 	// Written straight to MinIO, behind photogate's back.
-	data, err := os.ReadFile(filepath.Join(photosDir(t), "jpeg/iphone6_gps_8mp.jpg"))
+	data, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), "jpeg/iphone6_gps_8mp.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +372,7 @@ func TestAdminAPIForSignedAdmins(t *testing.T) {
 func TestBackupAndRestoreCommands(t *testing.T) {
 	e := start(t)
 	e.aws(t, "s3", "mb", "s3://keep")
-	e.aws(t, "s3", "cp", filepath.Join(photosDir(t), "jpeg/iphone6_gps_8mp.jpg"), "s3://keep/before.jpg", "--only-show-errors")
+	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/iphone6_gps_8mp.jpg"), "s3://keep/before.jpg", "--only-show-errors")
 	e.settle(t)
 	backup := filepath.Join(t.TempDir(), "index-backup.db")
 	run := func(args ...string) (string, error) {
@@ -394,7 +385,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	if out, err := run("backup", "--out", backup); err != nil || !strings.Contains(out, "1 objects") {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
-	e.aws(t, "s3", "cp", filepath.Join(photosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://keep/after.jpg", "--only-show-errors")
+	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://keep/after.jpg", "--only-show-errors")
 	e.settle(t)
 
 	// Restoring under a running photogate is refused.

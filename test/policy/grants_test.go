@@ -26,7 +26,7 @@ import (
 // and only to read.
 func TestGrants(t *testing.T) {
 	t.Parallel()
-	photos, other, public := bucketName("photos"), bucketName("other"), bucketName("public")
+	photos, other, public := harness.BucketName("photos"), harness.BucketName("other"), harness.BucketName("public")
 	reader, writer := newUser("reader"), newUser("writer")
 	cfg := "users:\n" +
 		reader.entry("    grants:\n      - buckets: \"photos-*\"\n        actions: [read, list]\n") +
@@ -76,12 +76,12 @@ func TestGrants(t *testing.T) {
 		assertStored(t, photos, "seed.jpg", seedPhoto)
 
 		// The same refusals with raw requests, to see the exact answer.
-		resp := send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(photos, "reader-raw.jpg"), body, reader))
+		resp := harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(photos, "reader-raw.jpg"), body, reader))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("reader raw PUT: %s, want 403 AccessDenied", resp)
 		}
 		assertAbsent(t, photos, "reader-raw.jpg")
-		resp = send(t, plainClient(), signedBytes(t, http.MethodDelete, e.objectURL(photos, "seed.jpg"), nil, reader))
+		resp = harness.SendS3(t, plainClient(), signedBytes(t, http.MethodDelete, e.objectURL(photos, "seed.jpg"), nil, reader))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("reader raw DELETE: %s, want 403 AccessDenied", resp)
 		}
@@ -141,7 +141,7 @@ func TestGrants(t *testing.T) {
 		// The same with a raw request and a leading slash in the source.
 		req := newRequest(t, http.MethodPut, e.objectURL(photos, "stolen-raw.jpg"), nil)
 		req.Header.Set("X-Amz-Copy-Source", "/"+other+"/secret.jpg")
-		resp := send(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
+		resp := harness.SendS3(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("writer raw copy from /%s/secret.jpg: %s, want 403 AccessDenied", other, resp)
 		}
@@ -163,7 +163,7 @@ func TestGrants(t *testing.T) {
 	}
 	// exfiltrated fails the test if MinIO holds bucket/key, saying whether
 	// it is a copy of other/secret.jpg.
-	exfiltrated := func(t *testing.T, what string, resp response, bucket, key string) {
+	exfiltrated := func(t *testing.T, what string, resp harness.S3Response, bucket, key string) {
 		t.Helper()
 		obj, err := backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
 		if err != nil {
@@ -189,7 +189,7 @@ func TestGrants(t *testing.T) {
 			key := fmt.Sprintf("smuggled-%d.jpg", i)
 			req := newRequest(t, http.MethodPut, e.objectURL(photos, key), nil)
 			req.Header.Set("X-Amz-Copy-Source", src)
-			resp := send(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
+			resp := harness.SendS3(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
 			what := fmt.Sprintf("writer (read only on photos-*) CopyObject to %s/%s with x-amz-copy-source %q", photos, key, src)
 			if resp.Status < 400 || resp.Status >= 500 {
 				t.Errorf("%s: %s; want a refusal (403 AccessDenied)", what, resp)
@@ -203,7 +203,7 @@ func TestGrants(t *testing.T) {
 		core := minio.Core{Client: backend.Client()}
 		for i, src := range smuggled[:1] {
 			key := fmt.Sprintf("smuggled-part-%d.jpg", i)
-			resp := send(t, plainClient(), sign(newRequest(t, http.MethodPost, e.objectURL(photos, key)+"?uploads", nil), writer, harness.SHA256Hex(nil)))
+			resp := harness.SendS3(t, plainClient(), sign(newRequest(t, http.MethodPost, e.objectURL(photos, key)+"?uploads", nil), writer, harness.SHA256Hex(nil)))
 			var initiated struct {
 				UploadID string `xml:"UploadId"`
 			}
@@ -213,7 +213,7 @@ func TestGrants(t *testing.T) {
 			q := url.Values{"partNumber": {"1"}, "uploadId": {initiated.UploadID}}
 			req := newRequest(t, http.MethodPut, e.objectURL(photos, key)+"?"+q.Encode(), nil)
 			req.Header.Set("X-Amz-Copy-Source", src)
-			resp = send(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
+			resp = harness.SendS3(t, plainClient(), sign(req, writer, harness.SHA256Hex(nil)))
 			what := fmt.Sprintf("writer (read only on photos-*) UploadPartCopy to %s/%s with x-amz-copy-source %q", photos, key, src)
 			if resp.Status < 400 || resp.Status >= 500 {
 				t.Errorf("%s: %s; want a refusal (403 AccessDenied)", what, resp)
@@ -232,7 +232,7 @@ func TestGrants(t *testing.T) {
 	t.Run("anonymous", func(t *testing.T) {
 		t.Parallel()
 		// Not public: refused.
-		resp := send(t, plainClient(), newRequest(t, http.MethodGet, e.objectURL(photos, "seed.jpg"), nil))
+		resp := harness.SendS3(t, plainClient(), newRequest(t, http.MethodGet, e.objectURL(photos, "seed.jpg"), nil))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("anonymous GET %s/seed.jpg: %s, want 403 AccessDenied", photos, resp)
 		}
@@ -250,12 +250,12 @@ func TestGrants(t *testing.T) {
 
 		// Anonymous writes stay refused, even in a public bucket.
 		body := harness.RandomBytes(10_000)
-		resp = send(t, plainClient(), newRequest(t, http.MethodPut, e.objectURL(public, "anon-put.jpg"), bytes.NewReader(body)))
+		resp = harness.SendS3(t, plainClient(), newRequest(t, http.MethodPut, e.objectURL(public, "anon-put.jpg"), bytes.NewReader(body)))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("anonymous PUT %s/anon-put.jpg: %s, want 403 AccessDenied", public, resp)
 		}
 		assertAbsent(t, public, "anon-put.jpg")
-		resp = send(t, plainClient(), newRequest(t, http.MethodDelete, e.objectURL(public, "pic.jpg"), nil))
+		resp = harness.SendS3(t, plainClient(), newRequest(t, http.MethodDelete, e.objectURL(public, "pic.jpg"), nil))
 		if resp.Status != http.StatusForbidden || resp.Code != "AccessDenied" {
 			t.Errorf("anonymous DELETE %s/pic.jpg: %s, want 403 AccessDenied", public, resp)
 		}

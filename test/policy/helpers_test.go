@@ -3,7 +3,6 @@ package policy_test
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/photogate/photogate/test/harness"
 )
@@ -47,10 +45,6 @@ func newUser(name string) user {
 func (u user) entry(body string) string {
 	return fmt.Sprintf("  - name: %s\n    access_key: %s\n    secret_key: %s\n%s", u.Name, u.AccessKey, u.SecretKey, body)
 }
-
-// bucketName returns a unique bucket name starting with prefix, so tests
-// sharing the MinIO never share a bucket.
-func bucketName(prefix string) string { return prefix + "-" + harness.RandomString(10) }
 
 // writeConfig replaces the file at path atomically, so a SIGHUP never sees
 // half a file.
@@ -243,31 +237,6 @@ func (c *recordingClient) Do(req *http.Request) (*http.Response, error) {
 
 // --- raw requests ---
 
-// response is a raw request's answer, body read and S3 error decoded.
-type response struct {
-	Status  int
-	Header  http.Header
-	Body    []byte
-	Code    string
-	Message string
-}
-
-func (r response) String() string {
-	s := fmt.Sprintf("%d", r.Status)
-	if r.Code != "" {
-		s += " " + r.Code + ": " + r.Message
-	}
-	if ra := r.Header.Get("Retry-After"); ra != "" {
-		s += fmt.Sprintf(" (Retry-After %s)", ra)
-	}
-	return s + " [x-amz-request-id " + r.Header.Get("X-Amz-Request-Id") + "]"
-}
-
-type s3Error struct {
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-}
-
 // newRequest builds a request; a nil body sends none.
 func newRequest(t *testing.T, method, url string, body io.Reader) *http.Request {
 	t.Helper()
@@ -278,51 +247,26 @@ func newRequest(t *testing.T, method, url string, body io.Reader) *http.Request 
 	return req
 }
 
-// sign signs req with SigV4 (minio-go's signer) as u. payloadHash is the
-// body's hex SHA-256 or UNSIGNED-PAYLOAD.
+// sign signs req with SigV4 as u. payloadHash is the body's hex SHA-256 or
+// UNSIGNED-PAYLOAD.
 func sign(req *http.Request, u user, payloadHash string) *http.Request {
-	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
-	return signer.SignV4(*req, u.AccessKey, u.SecretKey, "", region)
+	return harness.SignV4(req, u.AccessKey, u.SecretKey, payloadHash)
 }
 
-// signedBytes is a request with body b, signed with its SHA-256.
+// signedBytes is a request with body b, signed as u with its SHA-256.
 func signedBytes(t *testing.T, method, url string, b []byte, u user) *http.Request {
 	t.Helper()
-	var body io.Reader
-	if b != nil {
-		body = bytes.NewReader(b)
+	req, err := harness.SignedRequest(t.Context(), method, url, b, u.AccessKey, u.SecretKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sign(newRequest(t, method, url, body), u, harness.SHA256Hex(b))
+	return req
 }
 
 // plainClient sends requests as they are: no retries, no redirects to
 // follow, nothing shared with other tests.
 func plainClient() *http.Client {
 	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
-}
-
-func send(t *testing.T, c *http.Client, req *http.Request) response {
-	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	return readResponse(t, req, resp)
-}
-
-func readResponse(t *testing.T, req *http.Request, resp *http.Response) response {
-	t.Helper()
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
-	}
-	r := response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	var e s3Error
-	if resp.StatusCode >= 300 && xml.Unmarshal(body, &e) == nil {
-		r.Code, r.Message = e.Code, e.Message
-	}
-	return r
 }
 
 // --- client errors ---

@@ -21,7 +21,7 @@ import (
 
 // checkSlowDown fails unless resp is 503 SlowDown with a Retry-After of
 // whole seconds, at least 1.
-func checkSlowDown(t *testing.T, what string, resp response) {
+func checkSlowDown(t *testing.T, what string, resp harness.S3Response) {
 	t.Helper()
 	if resp.Status != http.StatusServiceUnavailable || resp.Code != "SlowDown" {
 		t.Errorf("%s: %s, want 503 SlowDown", what, resp)
@@ -38,7 +38,7 @@ func checkSlowDown(t *testing.T, what string, resp response) {
 // aws-sdk-go-v2's retryer absorbs it: its calls succeed.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("rate")
+	bucket := harness.BucketName("rate")
 	rater := newUser("rater")
 	cfg := "users:\n" + rater.entry("    grants:\n      - buckets: \"rate-*\"\n        actions: [read, write, list]\n"+
 		"    limits:\n      requests_per_second: 2\n      burst: 2\n")
@@ -47,7 +47,9 @@ func TestRateLimit(t *testing.T) {
 	photo := harness.RandomBytes(20_000)
 	seed(t, bucket, "photo.jpg", photo)
 	url := e.objectURL(bucket, "photo.jpg")
-	get := func() response { return send(t, plainClient(), signedBytes(t, http.MethodGet, url, nil, rater)) }
+	get := func() harness.S3Response {
+		return harness.SendS3(t, plainClient(), signedBytes(t, http.MethodGet, url, nil, rater))
+	}
 
 	// exhaust empties the user's token bucket: GETs 20 ms apart until one
 	// is served right after a refusal. That one took the token the moment
@@ -93,7 +95,7 @@ func TestRateLimit(t *testing.T) {
 	t.Run("hammer", func(t *testing.T) {
 		const n = 12
 		var wg sync.WaitGroup
-		resps := make([]response, n)
+		resps := make([]harness.S3Response, n)
 		begin := time.Now()
 		for i := range n {
 			wg.Go(func() { resps[i] = get() })
@@ -202,7 +204,7 @@ func TestRateLimit(t *testing.T) {
 // unlimited user is fast.
 func TestUploadBandwidth(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("bw")
+	bucket := harness.BucketName("bw")
 	slow, fast := newUser("slow"), newUser("fast")
 	grants := "    grants:\n      - buckets: \"bw-*\"\n        actions: [read, write, list]\n"
 	cfg := "users:\n" + slow.entry(grants+"    limits:\n      upload_bytes_per_second: 1MiB\n") + fast.entry(grants)
@@ -238,7 +240,7 @@ func TestUploadBandwidth(t *testing.T) {
 // checked. No secret reaches photogate's log.
 func TestAuthFailureLimit(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("brute")
+	bucket := harness.BucketName("brute")
 	victim := newUser("victim")
 	cfg := "users:\n" + victim.entry("    grants:\n      - buckets: \"brute-*\"\n        actions: [read, write, list]\n") +
 		"policy:\n  limits:\n    auth_failures_per_minute: 5\n    auth_failure_burst: 5\n"
@@ -252,7 +254,7 @@ func TestAuthFailureLimit(t *testing.T) {
 	// Control: the right secret works (and never drains the limiter).
 	for i := range 3 {
 		key := fmt.Sprintf("control-%d.jpg", i)
-		if resp := send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, victim)); resp.Status != http.StatusOK {
+		if resp := harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, victim)); resp.Status != http.StatusOK {
 			t.Fatalf("control: correctly signed PUT %s: %s", key, resp)
 		}
 		assertStored(t, bucket, key, body)
@@ -261,7 +263,7 @@ func TestAuthFailureLimit(t *testing.T) {
 	// Five wrong signatures: the burst.
 	for i := range 5 {
 		key := fmt.Sprintf("guess-%d.jpg", i)
-		resp := send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, guesser))
+		resp := harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, guesser))
 		if resp.Status != http.StatusForbidden || resp.Code != "SignatureDoesNotMatch" {
 			t.Errorf("wrong-secret PUT %d of the burst of 5: %s, want 403 SignatureDoesNotMatch", i+1, resp)
 		}
@@ -270,15 +272,15 @@ func TestAuthFailureLimit(t *testing.T) {
 	// Past the burst: refused before the signature is looked at.
 	for i := range 3 {
 		key := fmt.Sprintf("guess-more-%d.jpg", i)
-		resp := send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, guesser))
+		resp := harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, key), body, guesser))
 		checkSlowDown(t, fmt.Sprintf("wrong-secret PUT %d past the burst", i+1), resp)
 		assertAbsent(t, bucket, key)
 	}
 	// Even the right secret, from the same address, must wait.
-	resp := send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, "right-secret.jpg"), body, victim))
+	resp := harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, "right-secret.jpg"), body, victim))
 	checkSlowDown(t, "correctly signed PUT from the throttled address", resp)
 	assertAbsent(t, bucket, "right-secret.jpg")
-	resp = send(t, plainClient(), signedBytes(t, http.MethodGet, e.objectURL(bucket, "control-0.jpg"), nil, e.admin()))
+	resp = harness.SendS3(t, plainClient(), signedBytes(t, http.MethodGet, e.objectURL(bucket, "control-0.jpg"), nil, e.admin()))
 	checkSlowDown(t, "correctly signed GET by another user from the throttled address", resp)
 	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra > 60 {
 		t.Errorf("Retry-After %d s for an address that gets 5 attempts a minute, want at most 60", ra)
@@ -291,7 +293,7 @@ func TestAuthFailureLimit(t *testing.T) {
 		t.Fatalf("SIGHUP: %v", err)
 	}
 	e.waitLog(t, reloadedMsg, 1, 15*time.Second)
-	resp = send(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, "after-reload.jpg"), body, victim))
+	resp = harness.SendS3(t, plainClient(), signedBytes(t, http.MethodPut, e.objectURL(bucket, "after-reload.jpg"), body, victim))
 	checkSlowDown(t, "correctly signed PUT from the throttled address after a SIGHUP reload", resp)
 	assertAbsent(t, bucket, "after-reload.jpg")
 

@@ -22,7 +22,7 @@ import (
 	"github.com/photogate/photogate/test/harness"
 )
 
-const region = "us-east-1"
+const region = harness.Region
 
 // Written by TestMain before any test runs, read-only afterwards. A setup
 // failure is reported by every test instead of as a bare exit status.

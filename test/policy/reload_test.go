@@ -28,7 +28,7 @@ const (
 // rejected config would have taken rights away.
 func TestReload(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("hup")
+	bucket := harness.BucketName("hup")
 	x, bob := newUser("xavier"), newUser("bob")
 	readOnly := "users:\n" + x.entry("    grants:\n      - buckets: \"hup-*\"\n        actions: [read, list]\n")
 	readWrite := "users:\n" + x.entry("    grants:\n      - buckets: \"hup-*\"\n        actions: [read, write, list]\n")

@@ -110,7 +110,7 @@ func multipart(t *testing.T, c *minio.Client, bucket, key, contentType string, p
 // with 400 EntityTooLarge before reading its body, and MinIO gets nothing.
 func TestMaxObjectSize(t *testing.T) {
 	t.Parallel()
-	bucket, multi, free := bucketName("small"), bucketName("mp"), bucketName("free")
+	bucket, multi, free := harness.BucketName("small"), harness.BucketName("mp"), harness.BucketName("free")
 	e := start(t, "policy:\n  buckets:\n"+
 		"    - bucket: \"small-*\"\n      max_object_size: 1MiB\n"+
 		// S3 parts are at least 5 MiB, so a multipart test needs a larger limit.
@@ -118,7 +118,7 @@ func TestMaxObjectSize(t *testing.T) {
 	e.makeBuckets(t, bucket, multi, free)
 	admin := e.admin()
 
-	put := func(t *testing.T, key string, size int64, expect bool) (response, int64) {
+	put := func(t *testing.T, key string, size int64, expect bool) (harness.S3Response, int64) {
 		t.Helper()
 		return e.putDeclared(t, admin, bucket, key, size, expect, nil)
 	}
@@ -199,7 +199,7 @@ func TestMaxObjectSize(t *testing.T) {
 		e.waitIndexed(t, free, 1)
 		req := newRequest(t, http.MethodPut, e.objectURL(bucket, "copied-two-mib.jpg"), nil)
 		req.Header.Set("X-Amz-Copy-Source", "/"+free+"/two-mib.jpg")
-		resp := send(t, plainClient(), sign(req, admin, harness.SHA256Hex(nil)))
+		resp := harness.SendS3(t, plainClient(), sign(req, admin, harness.SHA256Hex(nil)))
 		if resp.Status != http.StatusBadRequest || resp.Code != "EntityTooLarge" {
 			t.Errorf("CopyObject of a 2 MiB object (indexed by photogate) into a bucket with max_object_size 1MiB: %s; want 400 EntityTooLarge", resp)
 		}
@@ -210,7 +210,7 @@ func TestMaxObjectSize(t *testing.T) {
 // putDeclared sends an UNSIGNED-PAYLOAD PUT declaring size bytes as u, with
 // Expect: 100-continue if expect, and returns the answer and how many body
 // bytes the client read.
-func (e *env) putDeclared(t *testing.T, u user, bucket, key string, size int64, expect bool, header http.Header) (response, int64) {
+func (e *env) putDeclared(t *testing.T, u user, bucket, key string, size int64, expect bool, header http.Header) (harness.S3Response, int64) {
 	t.Helper()
 	body := newCountingBody(size)
 	req := newRequest(t, http.MethodPut, e.objectURL(bucket, key), body)
@@ -228,7 +228,7 @@ func (e *env) putDeclared(t *testing.T, u user, bucket, key string, size int64, 
 		tr.ExpectContinueTimeout = 30 * time.Second
 	}
 	defer tr.CloseIdleConnections()
-	resp := send(t, &http.Client{Timeout: time.Minute, Transport: tr}, req)
+	resp := harness.SendS3(t, &http.Client{Timeout: time.Minute, Transport: tr}, req)
 	return resp, body.settled(t)
 }
 
@@ -237,7 +237,7 @@ func (e *env) putDeclared(t *testing.T, u user, bucket, key string, size int64, 
 // not bind other users.
 func TestUserSizeLimits(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("us")
+	bucket := harness.BucketName("us")
 	kid := newUser("kid")
 	e := start(t, "users:\n"+kid.entry("    grants:\n      - buckets: \"us-*\"\n        actions: [read, write, list]\n"+
 		"    max_object_size: 1MiB\n    max_metadata_bytes: 64\n"), kid)
@@ -302,27 +302,10 @@ func zipImpostor(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// jpegDir is ../shared/testdata/photos/jpeg next to the repository.
-func jpegDir(t *testing.T) string {
-	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "..", "shared", "testdata", "photos", "jpeg")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test photos: %v", err)
-		}
-		t.Skipf("test photos not available: %v (under CI=true this fails instead)", err)
-	}
-	return dir
-}
-
 // jpegBytes returns a small real JPEG from the test photos.
 func jpegBytes(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(jpegDir(t), "iphone4s_lensinfo_gps_orient6.jpg"))
+	data, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), "jpeg", "iphone4s_lensinfo_gps_orient6.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +318,7 @@ func jpegBytes(t *testing.T) []byte {
 // and never reaches MinIO; real JPEGs go through.
 func TestAllowedTypes(t *testing.T) {
 	t.Parallel()
-	bucket := bucketName("img")
+	bucket := harness.BucketName("img")
 	e := start(t, "policy:\n  buckets:\n    - bucket: \"img-*\"\n      allowed_types: [\"image/*\"]\n")
 	e.makeBuckets(t, bucket)
 	admin := e.admin()
@@ -369,7 +352,7 @@ func TestAllowedTypes(t *testing.T) {
 		t.Parallel()
 		req := newRequest(t, http.MethodPut, e.objectURL(bucket, "raw/holiday.jpg"), bytes.NewReader(impostor))
 		req.Header.Set("Content-Type", "image/jpeg")
-		resp := send(t, plainClient(), sign(req, admin, harness.SHA256Hex(impostor)))
+		resp := harness.SendS3(t, plainClient(), sign(req, admin, harness.SHA256Hex(impostor)))
 		if resp.Status != http.StatusBadRequest || resp.Code != "InvalidArgument" {
 			t.Errorf("raw PUT of a ZIP as raw/holiday.jpg (image/jpeg): %s, want 400 InvalidArgument", resp)
 		}
@@ -396,7 +379,7 @@ func TestAllowedTypes(t *testing.T) {
 		data := jpegBytes(t)
 		req := newRequest(t, http.MethodPut, e.objectURL(bucket, "page.html"), bytes.NewReader(data))
 		req.Header.Set("Content-Type", "text/html")
-		resp := send(t, plainClient(), sign(req, admin, harness.SHA256Hex(data)))
+		resp := harness.SendS3(t, plainClient(), sign(req, admin, harness.SHA256Hex(data)))
 		if resp.Status != http.StatusBadRequest || resp.Code != "InvalidArgument" || !strings.Contains(resp.Message, "text/html") {
 			t.Errorf("PUT of a JPEG declared text/html into an image/* bucket: %s; want 400 InvalidArgument naming text/html", resp)
 		}
@@ -417,7 +400,7 @@ func TestAllowedTypes(t *testing.T) {
 
 	t.Run("real-jpegs", func(t *testing.T) {
 		t.Parallel()
-		dir := jpegDir(t)
+		dir := filepath.Join(harness.PhotosDir(t), "jpeg")
 		c, _ := e.sdk(t, admin, 0)
 		for _, name := range []string{"iphone4s_lensinfo_gps_orient6.jpg", "canon_sx60hs_orient6.jpg"} {
 			data, err := os.ReadFile(filepath.Join(dir, name))
@@ -447,7 +430,7 @@ func TestAllowedTypes(t *testing.T) {
 // limit; a delete makes room again.
 func TestQuota(t *testing.T) {
 	t.Parallel()
-	counted, sized, multi := bucketName("count"), bucketName("bytes"), bucketName("mpq")
+	counted, sized, multi := harness.BucketName("count"), harness.BucketName("bytes"), harness.BucketName("mpq")
 	e := start(t, "policy:\n  buckets:\n"+
 		"    - bucket: \"count-*\"\n      quota: {max_objects: 3}\n"+
 		"    - bucket: \"bytes-*\"\n      quota: {max_bytes: 1000}\n"+

@@ -19,7 +19,7 @@ import (
 // overwrites it; the count survives a restart and follows copies.
 func TestUserQuota(t *testing.T) {
 	t.Parallel()
-	first, second := bucketName("uq"), bucketName("uq")
+	first, second := harness.BucketName("uq"), harness.BucketName("uq")
 	ana, ben := newUser("ana"), newUser("ben")
 	grants := "    grants:\n      - buckets: \"uq-*\"\n        actions: [read, write, delete, list]\n"
 	cfg := "users:\n" +
