@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/signer"
@@ -63,6 +64,9 @@ type Backend struct {
 	// pool of its own so that slow answers never hold fast connections.
 	slowTransport *http.Transport
 	breaker       *gobreaker.CircuitBreaker[*http.Response]
+	// lastFailure is the backend's most recent failure, so that an open
+	// breaker can say why it opened.
+	lastFailure atomic.Pointer[error]
 }
 
 // slowAnswerKey marks a context whose request the backend may take long to
@@ -143,7 +147,11 @@ func NewBackend(cfg Config) (*Backend, error) {
 			// Only the backend's own failures count against it: a client that
 			// hangs up or sends a corrupt body says nothing about MinIO.
 			var ce clientError
-			return err == nil || errors.As(err, &ce)
+			if err == nil || errors.As(err, &ce) {
+				return true
+			}
+			b.lastFailure.Store(&err)
+			return false
 		},
 	})
 	cfg.Metrics.WatchBreaker(func() string { return b.breaker.State().String() })
@@ -287,15 +295,19 @@ func (e hungError) Error() string { return e.err.Error() }
 func (e hungError) Unwrap() error { return e.err }
 
 // worthRetry: connection-level failures and 5xx answers; never the
-// client's own errors, never an open breaker, and never a backend that
-// hangs (another try would only make the client wait as long again).
+// client's own errors, never an open breaker, never a backend that hangs
+// (another try would only make the client wait as long again), never a
+// certificate that does not verify.
 func worthRetry(err error) bool {
 	if err == nil {
 		return false
 	}
 	var ce clientError
 	var he hungError
-	if errors.As(err, &ce) || errors.As(err, &he) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	var cert *tls.CertificateVerificationError
+	if errors.As(err, &ce) || errors.As(err, &he) || errors.As(err, &cert) ||
+		errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		// A certificate that does not verify will not verify on a retry.
 		return false
 	}
 	return true
@@ -323,6 +335,9 @@ func sleepBackoff(ctx context.Context, attempt int) bool {
 // through the breaker so that readiness reflects what clients would see.
 func (b *Backend) Probe(ctx context.Context) error {
 	if b.breaker.State() == gobreaker.StateOpen {
+		if last := b.lastFailure.Load(); last != nil {
+			return fmt.Errorf("circuit breaker is open; the last backend failure was: %w", *last)
+		}
 		return errors.New("circuit breaker is open")
 	}
 	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}}
