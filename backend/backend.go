@@ -357,6 +357,12 @@ func (b *Backend) Probe(ctx context.Context) error {
 	return nil
 }
 
+// NotSent reports whether err means the request never left photogate:
+// the breaker refused it. Any other failure may have reached the backend.
+func NotSent(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
 // CredentialsRefused reports whether err is the backend refusing the
 // credential photogate signs with: every request photogate sends is signed
 // by photogate, so such an answer is never the client's fault.

@@ -292,7 +292,7 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 	if err != nil {
 		switch {
 		case m == nil:
-		case body.err() != nil || s3err.Is(err, s3err.SlowDown):
+		case body.err() != nil || backend.NotSent(err):
 			// Certainly not applied: the breaker sent nothing, and a body
 			// that failed its checks was cut off before it could complete.
 			s.abandon(ctx, m)
