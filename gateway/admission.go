@@ -138,7 +138,8 @@ type admission struct {
 	// part, when not nil, records the type verdict of the uploaded part
 	// once the backend named its ETag.
 	part *partVerdict
-	// completed / aborted name an upload whose verdicts can go.
+	// uploadEnds names the upload this request completes or aborts: its
+	// part verdicts go once the backend did it.
 	uploadEnds string
 }
 
@@ -209,17 +210,20 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, c *policy.Cal
 		u.ReplacedSize, u.ReplacedOwner, u.Overwrites = obj.Size, obj.Owner, exists
 	}
 
-	adm := noAdmission()
-	if typed {
-		if err := s.checkTypes(c, spec, t, uploadID, u.PartNumber, r, body, srcHead, adm); err != nil {
-			return nil, err
-		}
-	}
+	// Size and quota first: they need no body byte, so an upload refused
+	// for its size is refused before the client sends it (Expect:
+	// 100-continue); the type check then reads the body's first bytes.
 	release, err := c.Reserve(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	adm.release = release
+	adm := &admission{release: release}
+	if typed {
+		if err := s.checkTypes(c, spec, t, uploadID, u.PartNumber, r, body, srcHead, adm); err != nil {
+			release(false)
+			return nil, err
+		}
+	}
 	if spec.Bytes == classify.PartBytes {
 		adm.uploadEnds = uploadID
 	}
