@@ -75,6 +75,7 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 		Body:          io.NopCloser(up.Body),
 		ContentLength: size,
 		RemoteAddr:    r.RemoteAddr,
+		TLS:           r.TLS, // the answer names the object with the scheme the form came by
 	}
 	auth := &sigv4.Result{AccessKey: up.AccessKey, Version: up.SignatureVersion, PayloadHash: sigv4.UnsignedPayload}
 	respond := func(w *responseRecorder, r *http.Request, resp *http.Response, raw []byte) error {
