@@ -165,7 +165,7 @@ func TestGrants(t *testing.T) {
 	// it is a copy of other/secret.jpg.
 	exfiltrated := func(t *testing.T, what string, resp harness.S3Response, bucket, key string) {
 		t.Helper()
-		obj, err := backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+		obj, err := suite.Backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +200,7 @@ func TestGrants(t *testing.T) {
 
 	t.Run("upload-part-copy-source-parsed-as-the-backend-does", func(t *testing.T) {
 		t.Parallel()
-		core := minio.Core{Client: backend.Client()}
+		core := minio.Core{Client: suite.Backend.Client()}
 		for i, src := range smuggled[:1] {
 			key := fmt.Sprintf("smuggled-part-%d.jpg", i)
 			resp := harness.SendS3(t, plainClient(), sign(newRequest(t, http.MethodPost, e.objectURL(photos, key)+"?uploads", nil), writer, harness.SHA256Hex(nil)))

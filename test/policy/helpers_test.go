@@ -82,7 +82,7 @@ func start(t *testing.T, config string, users ...user) *env {
 	requireSetup(t)
 	dir := t.TempDir()
 	e := &env{configPath: filepath.Join(dir, "photogate.yaml"), secrets: map[string]string{
-		"backend secret": backend.SecretKey(),
+		"backend secret": suite.Backend.SecretKey(),
 	}}
 	for _, u := range users {
 		e.secrets["secret of user "+u.Name] = u.SecretKey
@@ -104,8 +104,8 @@ func start(t *testing.T, config string, users ...user) *env {
 		}
 	})
 	e.g = harness.StartGateway(t, harness.GatewayOptions{
-		Binary:  binary,
-		Backend: backend,
+		Binary:  suite.Binary,
+		Backend: suite.Backend,
 		Env:     []string{"PHOTOGATE_CONFIG=" + e.configPath},
 	})
 	e.noLeak("secret of the env user", e.g.SecretKey())
@@ -321,7 +321,7 @@ func wantSDKErr(t *testing.T, what string, err error, status int, code string) (
 func (e *env) makeBuckets(t *testing.T, names ...string) {
 	t.Helper()
 	for _, b := range names {
-		if err := backend.Client().MakeBucket(t.Context(), b, minio.MakeBucketOptions{Region: region}); err != nil {
+		if err := suite.Backend.Client().MakeBucket(t.Context(), b, minio.MakeBucketOptions{Region: region}); err != nil {
 			t.Fatalf("MinIO MakeBucket %s: %v", b, err)
 		}
 	}
@@ -341,7 +341,7 @@ func (e *env) makeBuckets(t *testing.T, names ...string) {
 // seed stores an object straight in MinIO, bypassing photogate.
 func seed(t *testing.T, bucket, key string, data []byte) {
 	t.Helper()
-	if _, err := backend.Client().PutObject(t.Context(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+	if _, err := suite.Backend.Client().PutObject(t.Context(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
 		t.Fatalf("MinIO PutObject %s/%s: %v", bucket, key, err)
 	}
 }
@@ -349,7 +349,7 @@ func seed(t *testing.T, bucket, key string, data []byte) {
 // assertStored fails unless MinIO holds exactly want at bucket/key.
 func assertStored(t *testing.T, bucket, key string, want []byte) {
 	t.Helper()
-	obj, err := backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	obj, err := suite.Backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		t.Errorf("MinIO GET %s/%s: %v", bucket, key, err)
 		return
@@ -369,14 +369,14 @@ func assertStored(t *testing.T, bucket, key string, want []byte) {
 // unfinished multipart upload of it.
 func assertAbsent(t *testing.T, bucket, key string) {
 	t.Helper()
-	info, err := backend.Client().StatObject(t.Context(), bucket, key, minio.StatObjectOptions{})
+	info, err := suite.Backend.Client().StatObject(t.Context(), bucket, key, minio.StatObjectOptions{})
 	switch {
 	case err == nil:
 		t.Errorf("MinIO holds %s/%s (%d bytes, %s), want nothing: a refused upload reached the backend", bucket, key, info.Size, info.ContentType)
 	case minio.ToErrorResponse(err).Code != "NoSuchKey":
 		t.Errorf("MinIO stat %s/%s: %v, want NoSuchKey", bucket, key, err)
 	}
-	for u := range backend.Client().ListIncompleteUploads(t.Context(), bucket, key, false) {
+	for u := range suite.Backend.Client().ListIncompleteUploads(t.Context(), bucket, key, false) {
 		if u.Err != nil {
 			t.Errorf("MinIO list uploads %s/%s: %v", bucket, key, u.Err)
 			continue

@@ -82,7 +82,7 @@ func multipart(t *testing.T, c *minio.Client, bucket, key, contentType string, p
 		return multipartResult{step: "CreateMultipartUpload", err: err}
 	}
 	fail := func(step string, err error) multipartResult {
-		backendCore := minio.Core{Client: backend.Client()}
+		backendCore := minio.Core{Client: suite.Backend.Client()}
 		held, lerr := backendCore.ListObjectParts(ctx, bucket, key, id, 0, 1000)
 		if lerr != nil {
 			t.Errorf("MinIO ListParts %s/%s: %v", bucket, key, lerr)

@@ -59,7 +59,7 @@ func start(t *testing.T, config string, opts harness.GatewayOptions) *env {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts.Binary, opts.Backend = binary, backend
+	opts.Binary, opts.Backend = suite.Binary, suite.Backend
 	opts.Env = append(opts.Env, "PHOTOGATE_CONFIG="+path)
 	return &env{g: harness.StartGateway(t, opts)}
 }
@@ -186,7 +186,7 @@ func wantError(t *testing.T, what string, r harness.S3Response, status int, code
 func makeBuckets(t *testing.T, names ...string) {
 	t.Helper()
 	for _, b := range names {
-		if err := backend.Client().MakeBucket(t.Context(), b, minio.MakeBucketOptions{Region: harness.Region}); err != nil {
+		if err := suite.Backend.Client().MakeBucket(t.Context(), b, minio.MakeBucketOptions{Region: harness.Region}); err != nil {
 			t.Fatalf("MinIO MakeBucket %s: %v", b, err)
 		}
 	}
@@ -195,7 +195,7 @@ func makeBuckets(t *testing.T, names ...string) {
 // stored returns MinIO's object at bucket/key, or false if there is none.
 func stored(t *testing.T, bucket, key string) ([]byte, minio.ObjectInfo, bool) {
 	t.Helper()
-	obj, err := backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	obj, err := suite.Backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatalf("MinIO GET %s/%s: %v", bucket, key, err)
 	}
@@ -218,7 +218,7 @@ func stored(t *testing.T, bucket, key string) ([]byte, minio.ObjectInfo, bool) {
 // the index has a record of key: a refused upload must leave neither.
 func (e *env) assertNothingStored(t *testing.T, what, bucket, key string) {
 	t.Helper()
-	for o := range backend.Client().ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+	for o := range suite.Backend.Client().ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if o.Err != nil {
 			t.Fatalf("MinIO list %s: %v", bucket, o.Err)
 		}

@@ -59,7 +59,7 @@ func TestMinIOAdminAPIOnS3PortIsRefused(t *testing.T) {
 	}
 
 	// MinIO's IAM is unchanged: the intruder cannot log in.
-	c, err := minio.New(backend.Addr(), &minio.Options{Creds: miniocreds.NewStaticV4(intruder.AccessKey, intruder.SecretKey, ""), Region: harness.Region})
+	c, err := minio.New(suite.Backend.Addr(), &minio.Options{Creds: miniocreds.NewStaticV4(intruder.AccessKey, intruder.SecretKey, ""), Region: harness.Region})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestInvalidBucketNamesAreRefused(t *testing.T) {
 
 func mustListBuckets(t *testing.T) []minio.BucketInfo {
 	t.Helper()
-	bs, err := backend.Client().ListBuckets(t.Context())
+	bs, err := suite.Backend.Client().ListBuckets(t.Context())
 	if err != nil {
 		t.Fatalf("MinIO ListBuckets: %v", err)
 	}
@@ -134,7 +134,7 @@ func mustListBuckets(t *testing.T) []minio.BucketInfo {
 func wantNoMinIOData(t *testing.T, what string, r harness.S3Response) {
 	t.Helper()
 	body := string(r.Body)
-	for _, marker := range []string{"PK\x03\x04", "minio_", "\"mode\":", "\"deploymentID\"", "\"servers\"", backend.AccessKey(), backend.SecretKey()} {
+	for _, marker := range []string{"PK\x03\x04", "minio_", "\"mode\":", "\"deploymentID\"", "\"servers\"", suite.Backend.AccessKey(), suite.Backend.SecretKey()} {
 		if strings.Contains(body, marker) {
 			t.Errorf("%s: the response carries MinIO data (%q): %.200q", what, marker, body)
 		}

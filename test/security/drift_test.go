@@ -95,7 +95,7 @@ func TestPutObjectTaggingWithTwoTagSetsIsRefused(t *testing.T) {
 	r := send(t, harness.SignV4(req, e.admin().AccessKey, e.admin().SecretKey, harness.SHA256Hex(body)))
 	wantError(t, "PutObjectTagging with two TagSets", r, http.StatusBadRequest, "MalformedXML")
 
-	got, err := backend.Client().GetObjectTagging(t.Context(), b, "tagged.jpg", minio.GetObjectTaggingOptions{})
+	got, err := suite.Backend.Client().GetObjectTagging(t.Context(), b, "tagged.jpg", minio.GetObjectTaggingOptions{})
 	if err != nil {
 		t.Fatalf("MinIO GetObjectTagging: %v", err)
 	}
@@ -222,11 +222,11 @@ func TestLostBackendResponseIsReconciled(t *testing.T) {
 	requireSetup(t)
 	b := harness.BucketName("lost")
 	makeBuckets(t, minio.MakeBucketOptions{}, b)
-	proxy := startLossyProxy(t, backend.Addr(), "PUT /"+b+"/lost.jpg")
+	proxy := startLossyProxy(t, suite.Backend.Addr(), "PUT /"+b+"/lost.jpg")
 	e := startWith(t, "", harness.GatewayOptions{
 		BackendEndpoint:  "http://" + proxy.addr(),
-		BackendAccessKey: backend.AccessKey(),
-		BackendSecretKey: backend.SecretKey(),
+		BackendAccessKey: suite.Backend.AccessKey(),
+		BackendSecretKey: suite.Backend.SecretKey(),
 	})
 	jpeg := photo(t)
 	r := send(t, signed(t, http.MethodPut, e.url("/"+b+"/lost.jpg"), jpeg, e.admin()))

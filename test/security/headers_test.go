@@ -69,7 +69,7 @@ func TestBypassGovernanceWithOnlyDeleteGrantIsRefused(t *testing.T) {
 	e := start(t, "users:\n"+deleter.entry("    grants: [{buckets: \""+locked+"\", actions: [read, delete, list]}]\n"))
 	makeBuckets(t, minio.MakeBucketOptions{ObjectLocking: true}, locked)
 	data := []byte("kept under governance " + harness.RandomString(8))
-	info, err := backend.Client().PutObject(t.Context(), locked, "kept.txt", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+	info, err := suite.Backend.Client().PutObject(t.Context(), locked, "kept.txt", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
 		Mode:            minio.Governance,
 		RetainUntilDate: time.Now().Add(24 * time.Hour),
 	})
@@ -85,7 +85,7 @@ func TestBypassGovernanceWithOnlyDeleteGrantIsRefused(t *testing.T) {
 	r := send(t, harness.SignV4(req, deleter.AccessKey, deleter.SecretKey, harness.SHA256Hex(nil)))
 	wantError(t, "DeleteObject with x-amz-bypass-governance-retention by a user with only delete", r, http.StatusForbidden, "AccessDenied")
 
-	if _, err := backend.Client().StatObject(t.Context(), locked, "kept.txt", minio.StatObjectOptions{VersionID: info.VersionID}); err != nil {
+	if _, err := suite.Backend.Client().StatObject(t.Context(), locked, "kept.txt", minio.StatObjectOptions{VersionID: info.VersionID}); err != nil {
 		t.Errorf("the GOVERNANCE-locked version %s is gone from MinIO: %v", info.VersionID, err)
 	}
 }

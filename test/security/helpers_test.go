@@ -49,7 +49,7 @@ type env struct {
 // full-access user returned by admin.
 func start(t *testing.T, config string) *env {
 	t.Helper()
-	return startWith(t, config, harness.GatewayOptions{Backend: backend})
+	return startWith(t, config, harness.GatewayOptions{Backend: suite.Backend})
 }
 
 // startWith is start with the backend given in opts (a proxy in front of
@@ -57,7 +57,7 @@ func start(t *testing.T, config string) *env {
 func startWith(t *testing.T, config string, opts harness.GatewayOptions) *env {
 	t.Helper()
 	requireSetup(t)
-	opts.Binary = binary
+	opts.Binary = suite.Binary
 	e := &env{}
 	if config != "" {
 		e.configPath = filepath.Join(t.TempDir(), "photogate.yaml")
@@ -158,7 +158,7 @@ func makeBuckets(t *testing.T, opts minio.MakeBucketOptions, names ...string) {
 	t.Helper()
 	opts.Region = harness.Region
 	for _, b := range names {
-		if err := backend.Client().MakeBucket(t.Context(), b, opts); err != nil {
+		if err := suite.Backend.Client().MakeBucket(t.Context(), b, opts); err != nil {
 			t.Fatalf("MinIO MakeBucket %s: %v", b, err)
 		}
 	}
@@ -167,7 +167,7 @@ func makeBuckets(t *testing.T, opts minio.MakeBucketOptions, names ...string) {
 // seed stores an object straight in MinIO, bypassing photogate.
 func seed(t *testing.T, bucket, key string, data []byte) minio.UploadInfo {
 	t.Helper()
-	info, err := backend.Client().PutObject(t.Context(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+	info, err := suite.Backend.Client().PutObject(t.Context(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
 	if err != nil {
 		t.Fatalf("MinIO PutObject %s/%s: %v", bucket, key, err)
 	}
@@ -177,7 +177,7 @@ func seed(t *testing.T, bucket, key string, data []byte) minio.UploadInfo {
 // stored returns MinIO's object at bucket/key, or false if there is none.
 func stored(t *testing.T, bucket, key string) ([]byte, minio.ObjectInfo, bool) {
 	t.Helper()
-	obj, err := backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	obj, err := suite.Backend.Client().GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatalf("MinIO GET %s/%s: %v", bucket, key, err)
 	}
@@ -208,7 +208,7 @@ func assertAbsent(t *testing.T, bucket, key string) {
 func listed(t *testing.T, bucket string) []minio.ObjectInfo {
 	t.Helper()
 	var out []minio.ObjectInfo
-	for o := range backend.Client().ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+	for o := range suite.Backend.Client().ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if o.Err != nil {
 			t.Fatalf("MinIO list %s: %v", bucket, o.Err)
 		}

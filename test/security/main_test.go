@@ -14,62 +14,19 @@
 package security_test
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/photogate/photogate/test/harness"
 )
 
-// Written by TestMain before any test runs, read-only afterwards. A setup
-// failure is reported by every test instead of as a bare exit status.
-var (
-	binary   string         // the photogate binary, built once
-	backend  *harness.MinIO // the shared MinIO
-	setupErr error
-)
+// suite is set up once by TestMain: the photogate binary and the shared
+// MinIO.
+var suite harness.Suite
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	tmp, err := os.MkdirTemp("", "photogate-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-
-	// A -race build of the gateway takes a minute or more on a small
-	// machine (seconds once the build cache is warm).
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	binary, setupErr = harness.BuildGateway(ctx, tmp)
-	cancel()
-	if setupErr == nil {
-		backend, setupErr = harness.LaunchMinIO(filepath.Join(tmp, "minio"))
-	}
-	code := m.Run()
-	if backend != nil {
-		backend.Close()
-	}
-	return code
-}
+func TestMain(m *testing.M) { os.Exit(suite.Run(m, "security")) }
 
 func requireSetup(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test: skipped with -short")
-	}
-	if setupErr != nil {
-		t.Fatalf("shared test setup failed: %v", setupErr)
-	}
+	suite.Require(t)
 }

@@ -21,7 +21,7 @@ func TestCopyOfOldLargeVersionIntoSizeLimitedBucketIsRefused(t *testing.T) {
 	free, small := harness.BucketName("free"), harness.BucketName("small")
 	e := start(t, "policy:\n  buckets:\n    - bucket: \""+small+"\"\n      max_object_size: 1MiB\n")
 	makeBuckets(t, minio.MakeBucketOptions{}, free, small)
-	if err := backend.Client().EnableVersioning(t.Context(), free); err != nil {
+	if err := suite.Backend.Client().EnableVersioning(t.Context(), free); err != nil {
 		t.Fatalf("MinIO EnableVersioning: %v", err)
 	}
 	old := seed(t, free, "v.jpg", harness.RandomBytes(3*mib))
