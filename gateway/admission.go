@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/policy"
 	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/s3err"
@@ -184,7 +185,7 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, c *policy.Cal
 		if needs.Sizes || typed {
 			size, head, err := s.readSource(ctx, *src, r.Header.Get("X-Amz-Copy-Source-Range"), typed)
 			if err != nil {
-				return nil, err
+				return nil, ownCallFailed("the copy source", err)
 			}
 			u.Size, srcHead = size, head
 		}
@@ -196,7 +197,7 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, c *policy.Cal
 			// the quota; a re-sent part replaces its earlier version.
 			so, err := s.backend.UploadedSoFar(ctx, t, uploadID, u.PartNumber)
 			if err != nil {
-				return nil, err
+				return nil, ownCallFailed("the upload's parts", err)
 			}
 			u.UploadedSoFar = so
 		}
@@ -278,6 +279,21 @@ func (s *Server) checkTypes(c *policy.Caller, spec classify.Spec, t classify.Tar
 	}
 	adm.part = &partVerdict{target: t, uploadID: uploadID, part: part, refusal: verdict}
 	return nil
+}
+
+// ownCallFailed maps a failure of photogate's own call to the backend
+// (reading a copy source, listing an upload's parts) to what the client
+// hears: the backend could not answer, which is not the request's fault. S3
+// errors (a SlowDown from the breaker, a request error) pass as they are.
+func ownCallFailed(what string, err error) error {
+	var e *s3err.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if backend.CredentialsRefused(err) {
+		return s3err.Wrap(s3err.ServiceUnavailable, "The storage backend refused photogate's credentials.", err)
+	}
+	return s3err.Wrap(s3err.ServiceUnavailable, "The storage backend did not answer photogate's request for "+what+"; retry later.", err)
 }
 
 // sniffBytes is how much of an object's start the type check reads.
