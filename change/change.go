@@ -16,8 +16,9 @@ import (
 // the proxy either abandons it (the backend refused: nothing changed) or
 // applies the outcome, which updates the index and clears the intent in one
 // step. When the answer was lost (the backend may or may not have acted),
-// the proxy settles the intent: the index reads the keys back from the
-// backend. An intent a crash left behind is resolved the same way later.
+// the proxy settles the intent: without waiting, the index hands it to
+// recovery, which reads the keys back from the backend, as it does for an
+// intent a crash left behind.
 //
 // owner is the user name making the request (what per-user quotas count);
 // "" for anonymous requests.

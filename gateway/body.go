@@ -304,3 +304,33 @@ func watchBody(t *tapReader, idle time.Duration, cancel context.CancelCauseFunc,
 	})
 	return func() { timer.Stop() }
 }
+
+// stallGuard cancels the backend request when the backend sends nothing of
+// its answer's body for idle while photogate waits for it: a backend that
+// hangs mid-download would otherwise hold the client, and a connection,
+// for as long as the client waits. The clock runs only while photogate is
+// reading, so a slow client, which blocks photogate's writes instead, is
+// never cut.
+type stallGuard struct {
+	body  io.ReadCloser
+	idle  time.Duration
+	timer *time.Timer
+}
+
+func guardStalls(body io.ReadCloser, idle time.Duration, cancel context.CancelCauseFunc) *stallGuard {
+	t := time.AfterFunc(idle, func() { cancel(errBackendStalled) })
+	t.Stop()
+	return &stallGuard{body: body, idle: idle, timer: t}
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	g.timer.Reset(g.idle)
+	n, err := g.body.Read(p)
+	g.timer.Stop()
+	return n, err
+}
+
+func (g *stallGuard) Close() error {
+	g.timer.Stop()
+	return g.body.Close()
+}

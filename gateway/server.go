@@ -267,10 +267,9 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 	}
 
 	out := s.outboundRequest(r, op, target, query, body)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if body.reader != nil {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
 		rc := http.NewResponseController(w)
 		defer watchBody(body.tap, s.bodyIdle, cancel, func() { _ = rc.SetReadDeadline(time.Now()) })()
 	}
@@ -302,6 +301,7 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 		}
 		return fmt.Errorf("%s %s/%s: %w", op, target.Bucket, target.Key, err)
 	}
+	resp.Body = guardStalls(resp.Body, s.bodyIdle, cancel)
 	defer resp.Body.Close()
 	x.backendID = resp.Header.Get("X-Amz-Request-Id")
 	var raw []byte
@@ -416,15 +416,11 @@ func (s *Server) auditExchange(r *http.Request, x *exchange) {
 	})
 }
 
-// settleTimeout bounds the read-back after a lost answer; past it the
-// intent is left to the index's next recovery pass.
-const settleTimeout = 10 * time.Second
-
+// settle hands the intent of a request whose answer was lost to the index's
+// recovery, which reads the keys back from the backend.
 func (s *Server) settle(ctx context.Context, requestID string, m *mutation) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	if err := s.index.Settle(ctx, m.intent); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "settling intent after a lost backend answer failed; recovery will retry",
+	if err := s.index.Settle(context.WithoutCancel(ctx), m.intent); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "handing an intent to recovery after a lost backend answer failed; recovery will find it",
 			slog.String("request_id", requestID), slog.Uint64("intent", m.intent), slog.String("error", err.Error()))
 	}
 }

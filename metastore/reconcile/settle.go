@@ -1,31 +1,19 @@
 package reconcile
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
-// Settle resolves the intent of a request whose backend answer was lost:
-// the backend may or may not have acted, so what it holds now for each key
-// the intent names is read back and written, as recovery does after a
-// crash. The intent stops counting as in flight first, so that if the
-// backend cannot be read now either, the next recovery pass resolves it
-// instead of skipping it until a restart.
-func (ix *Indexer) Settle(ctx context.Context, id uint64) error {
+// Settle hands the intent of a request whose backend answer was lost to
+// recovery and wakes it. The backend may or may not have acted, so what
+// it holds now for each key the intent names is read back and written, as
+// after a crash. Settle does not wait for that: the backend may be the
+// reason the answer was lost, and the client should hear at once. The
+// intent stops counting as in flight, so the next recovery pass (now, and
+// every tick after until the backend answers) resolves it instead of
+// skipping it until a restart.
+func (ix *Indexer) Settle(_ context.Context, id uint64) error {
 	if t, ok := ix.take(id); ok {
 		ix.locks.end(t)
 	}
-	pending, err := ix.store.PendingIntents(ctx)
-	if err != nil {
-		return err
-	}
-	for _, in := range pending {
-		if in.ID == id {
-			if err := ix.resolve(ctx, in); err != nil {
-				return fmt.Errorf("settle intent %d (%s %s): %w", id, in.Op, in.Bucket, err)
-			}
-			return nil
-		}
-	}
-	return nil // already resolved by a recovery pass
+	ix.poke()
+	return nil
 }
