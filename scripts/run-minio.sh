@@ -26,6 +26,7 @@ In another terminal:
 
   export AWS_ACCESS_KEY_ID=$PHOTOGATE_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$PHOTOGATE_SECRET_KEY
   aws --endpoint-url http://127.0.0.1:9080 s3 mb s3://photos
+  ./bin/photogate search --bucket photos   # signs as that user, who has admin
 
 MSG
 ./bin/photogate serve --data-dir data/photogate

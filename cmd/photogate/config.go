@@ -90,8 +90,14 @@ func defaultConfig() config {
 // loadConfig applies the file named by --config (or PHOTOGATE_CONFIG), the
 // environment, then the flags in args.
 func loadConfig(args []string, getenv func(string) string) (config, error) {
+	return loadConfigUsage(args, getenv, io.Discard)
+}
+
+// loadConfigUsage is loadConfig writing flag errors and -h's usage to usage.
+func loadConfigUsage(args []string, getenv func(string) string, usage io.Writer) (config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
 	path := fs.String("config", getenv("PHOTOGATE_CONFIG"), "YAML configuration file")
 	listen := fs.String("listen", "", "S3 API listen address (PHOTOGATE_LISTEN)")
 	adminListen := fs.String("admin-listen", "", "admin listen address (PHOTOGATE_ADMIN_LISTEN)")

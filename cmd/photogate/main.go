@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "verify-index": // not in the usage: the child process of backup and restore
 		err = verifyIndexCommand(ctx, args[1:], stdout)
 	case "dev-cert":
-		err = devCert(args[1:], stdout)
+		err = devCert(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -113,8 +113,9 @@ func versionString() string {
 	return "photogate " + v
 }
 
-func devCert(args []string, stdout io.Writer) error {
+func devCert(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev-cert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", "./data/tls", "directory for ca.pem, cert.pem and key.pem")
 	hosts := fs.String("hosts", "localhost,127.0.0.1,::1", "comma-separated DNS names and IPs the certificate is valid for")
 	days := fs.Int("days", 365, "validity in days")

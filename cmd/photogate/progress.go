@@ -9,15 +9,11 @@ import (
 	"time"
 )
 
-// isTerminal reports whether w is a character device (a terminal), where
-// a progress line helps; in a pipe, a file or CI it would only be noise.
+// isTerminal reports whether w is a terminal, where a progress line
+// helps; in a pipe, a file, /dev/null or CI it would only be noise.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && fileIsTerminal(f)
 }
 
 // progress redraws one status line on a terminal every second until stop;
@@ -27,18 +23,25 @@ type progress struct {
 	stop  func()
 }
 
+// startProgress shows what is being done on w once a second, if w is a
+// terminal.
 func startProgress(w io.Writer, what string) *progress {
-	p := &progress{stop: func() {}}
 	if !isTerminal(w) {
-		return p
+		return &progress{stop: func() {}}
 	}
+	return drawProgress(w, what, time.Second)
+}
+
+// drawProgress redraws the status line on w every interval until stop.
+func drawProgress(w io.Writer, what string, interval time.Duration) *progress {
+	p := &progress{}
 	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {

@@ -37,7 +37,10 @@ Examples:
   photogate search --tag album=paris --tag rating=5 --has-gps=false
 
 The admin token comes from PHOTOGATE_ADMIN_TOKEN (preferred: a --token on
-the command line is visible to other users in the process list).
+the command line is visible to other users in the process list). Without a
+token, search signs with SigV4 as a user with admin on every bucket: the
+keys of --credentials FILE, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+else ./data/credentials.env (what make run creates).
 
 Flags:
 `
@@ -382,6 +385,8 @@ func (e *apiError) Error() string {
 	switch {
 	case b.Code == api.CodeInvalidParameter && b.Param != "":
 		return fmt.Sprintf("invalid --%s (API parameter %s): %s", flagName(b.Param), b.Param, b.Message)
+	case b.Code == api.CodeBackendUnavailable:
+		return fmt.Sprintf("the storage backend is unavailable to photogate (HTTP %d): %s", e.status, b.Message)
 	case (e.status == http.StatusUnauthorized || e.status == http.StatusForbidden) && e.refused != "":
 		return e.refused
 	case b.RequestID != "":

@@ -59,16 +59,7 @@ func testRecords() []metastore.Record {
 // serve mounts it. With tlsOn it is HTTPS with httptest's own CA.
 func testAdmin(t *testing.T, token string, tlsOn bool) *httptest.Server {
 	t.Helper()
-	st, err := metastore.Open(filepath.Join(t.TempDir(), "index.db"), metastore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for _, r := range testRecords() {
-		if err := st.Commit(context.Background(), 0, metastore.Put(r)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := testIndex(t)
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Index: st, Token: token, Backup: st.Backup}))
 	var srv *httptest.Server
@@ -79,6 +70,22 @@ func testAdmin(t *testing.T, token string, tlsOn bool) *httptest.Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// testIndex is a real temporary index holding testRecords.
+func testIndex(t *testing.T) *metastore.Store {
+	t.Helper()
+	st, err := metastore.Open(filepath.Join(t.TempDir(), "index.db"), metastore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, r := range testRecords() {
+		if err := st.Commit(context.Background(), 0, metastore.Put(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }
 
 type cliResult struct {

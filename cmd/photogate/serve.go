@@ -120,7 +120,7 @@ func checkBackendAtStart(ctx context.Context, b *backend.Backend, log *slog.Logg
 // loadServeConfig loads the configuration, makes its logger and creates
 // the data dir.
 func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (config, *slog.Logger, error) {
-	cfg, err := loadConfig(args, getenv)
+	cfg, err := loadConfigUsage(args, getenv, stderr)
 	if err != nil {
 		return cfg, nil, err
 	}
