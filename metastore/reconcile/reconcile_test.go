@@ -178,11 +178,7 @@ func TestRecoverResolvesLeftoverIntents(t *testing.T) {
 
 func photoPath(t *testing.T, rel string) string {
 	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(root, "..", "shared", "testdata", "photos", rel)
+	return filepath.Join(harness.PhotosDir(t), rel)
 }
 
 func TestConcurrentWritersToOneKeyIndexTheBackendsWinner(t *testing.T) {

@@ -215,11 +215,7 @@ func work(ctx context.Context, c *minio.Client, l *ledger, worker, round int, jp
 
 func readPhoto(t *testing.T, rel string) []byte {
 	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "..", "shared", "testdata", "photos", rel))
+	b, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,515 @@
+package rendition
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/davidbyttow/govips/v2/vips"
+	"golang.org/x/image/webp"
+)
+
+func photo(t testing.TB, rel string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "photos", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func render(t testing.TB, r *Renderer, data []byte) (Result, error) {
+	t.Helper()
+	return r.Render(context.Background(), bytes.NewReader(data), int64(len(data)))
+}
+
+// checkResult decodes both renditions with Go's own decoders and checks
+// their sizes against the options.
+func checkResult(t *testing.T, r *Renderer, res Result) {
+	t.Helper()
+	prev, err := jpeg.Decode(bytes.NewReader(res.Preview))
+	if err != nil {
+		t.Fatalf("preview is not a JPEG: %v", err)
+	}
+	thumb, err := webp.Decode(bytes.NewReader(res.Thumb))
+	if err != nil {
+		t.Fatalf("thumbnail is not a WebP: %v", err)
+	}
+	pb, tb := prev.Bounds(), thumb.Bounds()
+	if pb.Dx() != res.Width || pb.Dy() != res.Height {
+		t.Errorf("preview is %v, result says %dx%d", pb, res.Width, res.Height)
+	}
+	if max(pb.Dx(), pb.Dy()) > r.Options().PreviewSize || max(tb.Dx(), tb.Dy()) > r.Options().ThumbSize {
+		t.Errorf("preview %v or thumbnail %v larger than %d/%d", pb, tb, r.Options().PreviewSize, r.Options().ThumbSize)
+	}
+	// Same aspect (within rounding) and same orientation.
+	if (pb.Dx() >= pb.Dy()) != (tb.Dx() >= tb.Dy()) && pb.Dx() != pb.Dy() {
+		t.Errorf("preview %v and thumbnail %v disagree on orientation", pb, tb)
+	}
+	hash, err := base64.StdEncoding.DecodeString(res.Placeholder)
+	if err != nil || len(hash) < 5 || len(hash) > 40 {
+		t.Errorf("placeholder %q is not a thumbhash (%v)", res.Placeholder, err)
+	}
+}
+
+func TestRendersEveryTestPhoto(t *testing.T) {
+	r := New(Options{})
+	for _, tc := range []struct {
+		rel      string
+		long     int  // longest side of the preview
+		portrait bool // after orientation
+		embedded bool
+	}{
+		{"jpeg/iphone15pro_24mp_baseline.jpg", 1440, false, false},
+		{"jpeg/iphone15pro_24mp_progressive.jpg", 1440, false, false},
+		{"jpeg/canon_sx60hs_orient6.jpg", 1440, true, false},
+		{"jpeg/iphone4s_lensinfo_gps_orient6.jpg", 205, true, false},
+		{"jpeg/iphone6_gps_8mp.jpg", 1440, false, false},
+		{"jpeg/pentax_k3ii_sunrise.jpg", 1024, false, false},
+		{"png/pentax_k3ii_sunrise_exif.png", 1024, false, false},
+		{"webp/pentax_k3ii_sunrise_exif.webp", 1024, false, false},
+		{"webp/sunrise_lossy_noexif.webp", 1024, false, false},
+		{"avif/pentax_k3ii_sunset.avif", 900, false, false},
+		{"heic/iphone13promax_orient6.heic", 1440, true, false},
+		{"heic/iphone11promax_gps.heic", 1440, true, false},
+		{"heic/nokia83_hdr_exif_at_end.heif", 1440, false, false},
+		{"raw/canon_sd450_truncated.dng", 0, false, false},
+	} {
+		t.Run(tc.rel, func(t *testing.T) {
+			res, err := render(t, r, photo(t, tc.rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: preview %dx%d %d B, thumb %d B, placeholder %s, embedded %v", res.Format, res.Width, res.Height, len(res.Preview), len(res.Thumb), res.Placeholder, res.Embedded)
+			checkResult(t, r, res)
+			if tc.long != 0 && max(res.Width, res.Height) != tc.long {
+				t.Errorf("preview is %dx%d, want longest side %d", res.Width, res.Height, tc.long)
+			}
+			if tc.long != 0 && (res.Height > res.Width) != tc.portrait {
+				t.Errorf("preview is %dx%d, want portrait=%v", res.Width, res.Height, tc.portrait)
+			}
+			if res.Embedded != tc.embedded {
+				t.Errorf("embedded = %v, want %v", res.Embedded, tc.embedded)
+			}
+		})
+	}
+}
+
+// quadrants returns the average colour of the four quadrants of img, in
+// the order top-left, top-right, bottom-left, bottom-right.
+func quadrants(img image.Image) [4][3]float64 {
+	b := img.Bounds()
+	var sum [4][3]float64
+	var n [4]float64
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			q := 0
+			if x-b.Min.X >= b.Dx()/2 {
+				q++
+			}
+			if y-b.Min.Y >= b.Dy()/2 {
+				q += 2
+			}
+			r, g, bl, _ := img.At(x, y).RGBA()
+			sum[q][0] += float64(r >> 8)
+			sum[q][1] += float64(g >> 8)
+			sum[q][2] += float64(bl >> 8)
+			n[q]++
+		}
+	}
+	for q := range sum {
+		for c := range sum[q] {
+			sum[q][c] /= max(n[q], 1)
+		}
+	}
+	return sum
+}
+
+// upright applies EXIF orientation o to img by moving pixels, as the
+// EXIF specification defines each value: the reference the renderer's
+// output is compared with. It keeps every step-th pixel each way, which
+// is plenty for quadrant averages and keeps -race runs short.
+func upright(img image.Image, o, step int) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	ow, oh := w, h
+	if o >= 5 {
+		ow, oh = h, w
+	}
+	out := image.NewRGBA(image.Rect(0, 0, ow/step, oh/step))
+	for y := 0; y < oh/step; y++ {
+		for x := 0; x < ow/step; x++ {
+			dx, dy := x*step, y*step // display pixel
+			var sx, sy int           // where it is stored
+			switch o {
+			case 2:
+				sx, sy = w-1-dx, dy
+			case 3:
+				sx, sy = w-1-dx, h-1-dy
+			case 4:
+				sx, sy = dx, h-1-dy
+			case 5:
+				sx, sy = dy, dx
+			case 6:
+				sx, sy = dy, h-1-dx
+			case 7:
+				sx, sy = w-1-dy, h-1-dx
+			case 8:
+				sx, sy = w-1-dy, dx
+			default:
+				sx, sy = dx, dy
+			}
+			out.Set(x, y, img.At(b.Min.X+sx, b.Min.Y+sy))
+		}
+	}
+	return out
+}
+
+func closeColours(a, b [4][3]float64, tolerance float64) bool {
+	for q := range a {
+		for c := range a[q] {
+			if d := a[q][c] - b[q][c]; d > tolerance || d < -tolerance {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestOrientationByPixel renders each of the eight orientations and
+// compares the preview's quadrant colours with the original rotated here,
+// and with the upright original (landscape_1): all eight show one scene.
+func TestOrientationByPixel(t *testing.T) {
+	r := New(Options{})
+	decodeUpright := func(t *testing.T, rel string, o int) [4][3]float64 {
+		img, err := jpeg.Decode(bytes.NewReader(photo(t, rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quadrants(upright(img, o, max(1, min(img.Bounds().Dx(), img.Bounds().Dy())/150)))
+	}
+	scene := decodeUpright(t, "orientation/landscape_1.jpg", 1)
+	for o := 1; o <= 8; o++ {
+		for _, name := range []string{"landscape_%d.jpg", "tiny_f%d-exif.jpg"} {
+			rel := "orientation/" + strings.Replace(name, "%d", string(rune('0'+o)), 1)
+			t.Run(rel, func(t *testing.T) {
+				want := decodeUpright(t, rel, o)
+				res, err := render(t, r, photo(t, rel))
+				if err != nil {
+					t.Fatal(err)
+				}
+				prev, err := jpeg.Decode(bytes.NewReader(res.Preview))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := quadrants(prev)
+				if !closeColours(got, want, 12) {
+					t.Errorf("quadrant colours %v, want %v (original rotated by hand)", got, want)
+				}
+				if strings.HasPrefix(rel, "orientation/landscape") && !closeColours(want, scene, 12) {
+					t.Errorf("reference rotation of %s %v differs from the upright photo %v", rel, want, scene)
+				}
+			})
+		}
+	}
+}
+
+// pngChunk appends one PNG chunk.
+func pngChunk(buf *bytes.Buffer, kind string, data []byte) {
+	_ = binary.Write(buf, binary.BigEndian, uint32(len(data)))
+	buf.WriteString(kind)
+	buf.Write(data)
+	crc := crc32.NewIEEE()
+	crc.Write([]byte(kind))
+	crc.Write(data)
+	_ = binary.Write(buf, binary.BigEndian, crc.Sum32())
+}
+
+// pngBomb builds a valid side×side 1-bit greyscale PNG of zeros: a few
+// hundred KB that a naive decoder expands to side² bytes (3.6 GB at
+// 60000).
+func pngBomb(t testing.TB, side int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(side))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(side))
+	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale
+	pngChunk(&buf, "IHDR", ihdr)
+	var idat bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&idat, zlib.BestSpeed) // BestCompression takes a minute under -race
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make([]byte, 1+(side+7)/8) // filter byte 0, then zero bits
+	for range side {
+		if _, err := zw.Write(row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pngChunk(&buf, "IDAT", idat.Bytes())
+	pngChunk(&buf, "IEND", nil)
+	return buf.Bytes()
+}
+
+func maxRSS(t testing.TB) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return ru.Maxrss << 10 // KiB on Linux
+}
+
+// TestHEICThatLibheifRefusesIsAFailureWithReason: Debian 12's libheif
+// 1.15 cannot decode this iPhone 15 Pro file and it carries no JPEG
+// preview, so the renderer must give up with libheif's reason.
+func TestHEICThatLibheifRefusesIsAFailureWithReason(t *testing.T) {
+	_, err := render(t, New(Options{}), photo(t, "heic/iphone15pro.heic"))
+	if err == nil {
+		t.Skip("this libheif decodes iphone15pro.heic: TestRendersEveryTestPhoto should list it")
+	}
+	if !IsRejected(err) || !strings.Contains(err.Error(), "heif") {
+		t.Fatalf("error %v: want a *Rejected naming libheif's complaint", err)
+	}
+}
+
+func TestRefusesBombsAndBrokenFiles(t *testing.T) {
+	r := New(Options{})
+	bomb := pngBomb(t, 60000)
+	t.Logf("60000x60000 PNG bomb: %d bytes", len(bomb))
+	before := maxRSS(t)
+	cases := map[string][]byte{
+		"png bomb 60000x60000": bomb,
+		"empty":                {},
+		"text":                 []byte("hello, not a photo"),
+		"truncated jpeg":       photo(t, "jpeg/iphone6_gps_8mp.jpg")[:1<<20],
+		"truncated png":        photo(t, "png/pentax_k3ii_sunrise_exif.png")[:200_000],
+		"truncated webp":       photo(t, "webp/sunrise_lossy_noexif.webp")[:20_000],
+		"jpeg header only":     photo(t, "jpeg/iphone6_gps_8mp.jpg")[:4096],
+	}
+	entries, err := os.ReadDir(filepath.Join("..", "testdata", "photos", "malformed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data := photo(t, "malformed/"+e.Name())
+		cases["malformed/"+e.Name()] = data
+	}
+	// Some malformed samples keep decodable pixels (their defect is in
+	// EXIF only): those may render, the rest must be rejected.
+	mayRender := map[string]bool{
+		"malformed/hp_photosmart_crash01.jpg":             true,
+		"malformed/infinite_loop_exif.jpg":                true,
+		"malformed/goexif_sep_temple_square1_badjpeg.jpg": true,
+		"malformed/goexif_fuzz_oom_90GB.tif":              true, // a valid 75x56 strip survives the mutation
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			res, err := render(t, r, data)
+			switch {
+			case err == nil && mayRender[name]:
+				checkResult(t, r, res)
+			case err == nil:
+				t.Fatalf("rendered %dx%d, want a rejection", res.Width, res.Height)
+			case !IsRejected(err):
+				t.Fatalf("error %v is not a *Rejected", err)
+			default:
+				t.Logf("rejected: %v", err)
+			}
+		})
+	}
+	if grew := maxRSS(t) - before; grew > 256<<20 {
+		t.Errorf("peak RSS grew by %d MiB over the hostile files", grew>>20)
+	}
+}
+
+func TestPixelLimitIsConfigurable(t *testing.T) {
+	data := photo(t, "jpeg/iphone6_gps_8mp.jpg") // 3264x2448 = 7.99 MP
+	_, err := render(t, New(Options{MaxPixels: 7_000_000}), data)
+	if !IsRejected(err) || !strings.Contains(err.Error(), "more than the limit of 7000000") {
+		t.Fatalf("with a 7 MP limit: %v, want a rejection naming the limit", err)
+	}
+	if _, err := render(t, New(Options{MaxPixels: 8_000_000}), data); err != nil {
+		t.Fatalf("a 7.99 MP photo under an 8 MP limit: %v", err)
+	}
+	if _, err := render(t, New(Options{MaxSourceBytes: 1000}), data); !IsRejected(err) {
+		t.Fatalf("with a 1000-byte source limit: %v, want a rejection", err)
+	}
+}
+
+func TestRenderHonoursCancellation(t *testing.T) {
+	r := New(Options{Concurrency: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.slots <- struct{}{} // the only slot is taken
+	defer func() { <-r.slots }()
+	data := photo(t, "jpeg/pentax_k3ii_sunrise.jpg")
+	if _, err := r.Render(ctx, bytes.NewReader(data), int64(len(data))); err == nil || IsRejected(err) {
+		t.Fatalf("cancelled render waiting for a slot: %v, want the context's error", err)
+	}
+}
+
+func TestThumbHashAverageColour(t *testing.T) {
+	for _, c := range []color.RGBA{{200, 30, 40, 255}, {20, 160, 220, 255}, {128, 128, 128, 255}} {
+		w, h := 60, 40
+		rgba := make([]byte, w*h*4)
+		for i := 0; i < len(rgba); i += 4 {
+			rgba[i], rgba[i+1], rgba[i+2], rgba[i+3] = c.R, c.G, c.B, c.A
+		}
+		hash, err := thumbHash(w, h, rgba)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The average colour as thumbhash's reference decoder reads it
+		// from the header.
+		header := uint32(hash[0]) | uint32(hash[1])<<8 | uint32(hash[2])<<16
+		l := float64(header&63) / 63
+		p := float64((header>>6)&63)/31.5 - 1
+		q := float64((header>>12)&63)/31.5 - 1
+		b := l - 2.0/3*p
+		r := (3*l - b + q) / 2
+		g := r - q
+		got := [3]float64{r * 255, g * 255, b * 255}
+		want := [3]float64{float64(c.R), float64(c.G), float64(c.B)}
+		for i := range got {
+			if d := got[i] - want[i]; d > 10 || d < -10 {
+				t.Errorf("colour %v: thumbhash average %v", c, got)
+				break
+			}
+		}
+		if hash[4]>>7 != 1 {
+			t.Errorf("colour %v: a %dx%d image not flagged landscape", c, w, h)
+		}
+	}
+	if _, err := thumbHash(101, 10, make([]byte, 101*10*4)); err == nil {
+		t.Error("thumbhash of a 101 px wide image: no error")
+	}
+}
+
+// TestMemoryAndCPUOf24MP measures one render of the 24-megapixel JPEGs:
+// CPU time (user+system of the process, so run alone) and peak RSS.
+func TestMemoryAndCPUOf24MP(t *testing.T) {
+	r := New(Options{})
+	for _, rel := range []string{"jpeg/iphone15pro_24mp_baseline.jpg", "jpeg/iphone15pro_24mp_progressive.jpg"} {
+		data := photo(t, rel)
+		c0, start := cpuTime(t), time.Now()
+		if _, err := render(t, r, data); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %v CPU, %v wall, process peak RSS %d MiB", rel, cpuTime(t)-c0, time.Since(start), maxRSS(t)>>20)
+	}
+	if rss := maxRSS(t); rss > 512<<20 {
+		t.Errorf("peak RSS %d MiB after two 24 MP renders", rss>>20)
+	}
+}
+
+func cpuTime(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRender24MP reports CPU per render; run with GOMAXPROCS=1 for
+// the one-core figure.
+func BenchmarkRender24MP(b *testing.B) {
+	for _, rel := range []string{"jpeg/iphone15pro_24mp_baseline.jpg", "jpeg/iphone15pro_24mp_progressive.jpg"} {
+		b.Run(filepath.Base(rel), func(b *testing.B) {
+			r := New(Options{})
+			data := photo(b, rel)
+			c0 := cpuTime(b)
+			for b.Loop() {
+				if _, err := render(b, r, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime(b)-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// TestOnlyPhotoLoadersRunInLibvips hands libvips formats it can decode
+// but the renderer does not accept, past the format sniffing: the loader
+// block must refuse them.
+func TestOnlyPhotoLoadersRunInLibvips(t *testing.T) {
+	r := New(Options{})
+	for name, data := range map[string][]byte{
+		"ppm": []byte("P3\n2 1\n255\n255 0 0 0 255 0\n"),
+		"svg": []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10" fill="red"/></svg>`),
+		"csv": []byte("1,2,3\n4,5,6\n"),
+	} {
+		if _, err := r.renderPixels(data, 0); !IsRejected(err) {
+			t.Errorf("%s: %v, want a rejection", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	// The allowed loaders still run.
+	if _, err := r.renderPixels(photo(t, "png/pentax_k3ii_sunrise_exif.png"), 0); err != nil {
+		t.Errorf("png: %v", err)
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) ReadAt([]byte, int64) (int, error) { return 0, errors.New("backend hiccup") }
+
+// TestReadFailureIsNotARejection: a source that cannot be read now may be
+// read later, so its error must not look permanent.
+func TestReadFailureIsNotARejection(t *testing.T) {
+	_, err := New(Options{}).Render(context.Background(), failingReader{}, 1000)
+	if err == nil || IsRejected(err) || !strings.Contains(err.Error(), "backend hiccup") {
+		t.Fatalf("error %v: want the read error, not a rejection", err)
+	}
+}
+
+// TestOrientOfEmbeddedPreviews checks orient, which turns previews whose
+// container carries the orientation, against the same hand rotation.
+func TestOrientOfEmbeddedPreviews(t *testing.T) {
+	New(Options{}) // starts libvips
+	for o := 1; o <= 8; o++ {
+		data := photo(t, "orientation/landscape_"+string(rune('0'+o))+".jpg")
+		orig, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := quadrants(upright(orig, o, 8))
+		img, err := vips.LoadImageFromBuffer(data, vips.NewImportParams()) // as stored: no autorotate
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := orient(img, o); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 90})
+		img.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := jpeg.Decode(bytes.NewReader(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := quadrants(got); !closeColours(q, want, 12) {
+			t.Errorf("orientation %d: quadrant colours %v, want %v", o, q, want)
+		}
+	}
+}
