@@ -66,6 +66,12 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	resp, err := c.call(ctx, http.MethodGet, c.base.JoinPath("api", "v1", "backup"))
 	if err != nil {
 		prog.stop()
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+			// photogate serves no backup route when its index is in
+			// PostgreSQL: the database's own tools copy it consistently.
+			return fmt.Errorf("backup: this photogate keeps its index in PostgreSQL (index.url); back it up with pg_dump: %w", err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -112,6 +118,9 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		cfg, err := loadConfig([]string{"--config", *configFile}, getenv)
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
+		}
+		if cfg.Index.postgres() {
+			return errors.New("restore: the index is in PostgreSQL (index.url): restore the database from its pg_dump with pg_restore or psql, then run photogate repair")
 		}
 		*dataDir = cfg.DataDir
 	}

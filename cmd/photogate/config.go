@@ -34,6 +34,7 @@ type config struct {
 	TLS         tlsConfig     `yaml:"tls"`
 	AdminTLS    tlsConfig     `yaml:"admin_tls"`
 	Backend     backendConfig `yaml:"backend"`
+	Index       indexConfig   `yaml:"index"`
 	// Users and Policy are documented in docs/policy.md.
 	Users  []policy.UserConfig `yaml:"users"`
 	Policy policy.PolicyConfig `yaml:"policy"`
@@ -67,6 +68,21 @@ type backendConfig struct {
 	// system roots. InsecureSkipVerify turns verification off (tests only).
 	CA                 string `yaml:"ca"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// indexConfig chooses the index engine. Without a URL the index is the
+// bbolt file index.db in data_dir, for one process; a postgres:// URL
+// puts it in that PostgreSQL database, which several replicas share.
+type indexConfig struct {
+	URL string `yaml:"url"`
+	// Lease is how long after a replica's last heartbeat another replica
+	// may resolve the write intents it left (PostgreSQL only).
+	Lease time.Duration `yaml:"lease"`
+}
+
+// postgres reports whether the index is in PostgreSQL.
+func (c indexConfig) postgres() bool {
+	return strings.HasPrefix(c.URL, "postgres://") || strings.HasPrefix(c.URL, "postgresql://")
 }
 
 func defaultConfig() config {
@@ -166,6 +182,7 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 		"PHOTOGATE_TLS_KEY":            &cfg.TLS.Key,
 		"PHOTOGATE_ADMIN_TLS_CERT":     &cfg.AdminTLS.Cert,
 		"PHOTOGATE_ADMIN_TLS_KEY":      &cfg.AdminTLS.Key,
+		"PHOTOGATE_INDEX_URL":          &cfg.Index.URL,
 	}
 	for name, dst := range str {
 		if v := getenv(name); v != "" {
@@ -188,6 +205,13 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 			return fmt.Errorf("PHOTOGATE_BACKEND_BREAKER_OPEN: %w", err)
 		}
 		cfg.Backend.BreakerOpen = d
+	}
+	if v := getenv("PHOTOGATE_INDEX_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_INDEX_LEASE: %w", err)
+		}
+		cfg.Index.Lease = d
 	}
 	if v := getenv("PHOTOGATE_BACKEND_BREAKER_FAILURES"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -234,6 +258,13 @@ func (c config) validate() error {
 		if (t.Cert == "") != (t.Key == "") {
 			return fmt.Errorf("%s: cert and key must be set together", name)
 		}
+	}
+	if c.Index.URL != "" && !c.Index.postgres() {
+		// Never echo the URL: it may hold the database password.
+		return errors.New("index.url (PHOTOGATE_INDEX_URL) must be a postgres:// URL, or empty for the bbolt index in data_dir")
+	}
+	if c.Index.Lease < 0 || c.Index.Lease > 0 && c.Index.Lease < time.Second {
+		return fmt.Errorf("index.lease %v: want at least 1s (or 0 for the default)", c.Index.Lease)
 	}
 	if c.Backend.Endpoint != "" && (c.Backend.AccessKey == "" || c.Backend.SecretKey == "") {
 		return errors.New("a backend endpoint needs backend access and secret keys (PHOTOGATE_BACKEND_ACCESS_KEY, PHOTOGATE_BACKEND_SECRET_KEY)")

@@ -53,6 +53,8 @@ func TestConfigErrors(t *testing.T) {
 		"bad log format":   {[]string{"--log-format", "xml"}, nil, "log format"},
 		"stray argument":   {[]string{"oops"}, nil, "unexpected"},
 		"bad breaker time": {nil, map[string]string{"PHOTOGATE_BACKEND_BREAKER_OPEN": "soon"}, "BREAKER_OPEN"},
+		"index not pg":     {nil, map[string]string{"PHOTOGATE_INDEX_URL": "mysql://u:hunter2@db/x"}, "postgres://"},
+		"bad index lease":  {nil, map[string]string{"PHOTOGATE_INDEX_LEASE": "10ms"}, "index.lease"},
 	} {
 		_, err := loadConfig(c.args, env(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -80,5 +82,39 @@ func TestDevCredentialsRoundTrip(t *testing.T) {
 	again, _, err := devCredentials(dir)
 	if err != nil || again.AccessKey != made.AccessKey || again.SecretKey != made.SecretKey || len(again.Grants) == 0 {
 		t.Fatalf("reloaded %+v, %v", again, err)
+	}
+}
+
+// TestIndexURLSelectsPostgres: the environment's URL selects PostgreSQL,
+// nothing selects bbolt, and a refused URL is never echoed (it may hold a
+// password).
+func TestIndexURLSelectsPostgres(t *testing.T) {
+	cfg, err := loadConfig(nil, env(map[string]string{
+		"PHOTOGATE_INDEX_URL": "postgres://photogate:pw@db:5432/photogate", "PHOTOGATE_INDEX_LEASE": "5s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Index.postgres() || cfg.Index.Lease != 5*time.Second {
+		t.Fatalf("index config %+v: want PostgreSQL with a 5s lease", cfg.Index)
+	}
+	if cfg, _ := loadConfig(nil, env(nil)); cfg.Index.postgres() || cfg.Index.URL != "" {
+		t.Fatalf("default index %+v: want the bbolt file", cfg.Index)
+	}
+	_, err = loadConfig(nil, env(map[string]string{"PHOTOGATE_INDEX_URL": "mysql://u:hunter2@db/x"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v: want a refusal that does not show the password", err)
+	}
+}
+
+// TestRestoreRefusesPostgresIndex: restore replaces a bbolt file; with the
+// index in PostgreSQL it says to use the database's tools instead of
+// writing a file nobody reads.
+func TestRestoreRefusesPostgresIndex(t *testing.T) {
+	var stdout, stderr strings.Builder
+	err := restoreCommand(t.Context(), []string{"--from", filepath.Join(t.TempDir(), "backup.db")}, &stdout, &stderr,
+		env(map[string]string{"PHOTOGATE_INDEX_URL": "postgres://db/photogate"}))
+	if err == nil || !strings.Contains(err.Error(), "pg_restore") {
+		t.Fatalf("err = %v: want the pg_dump/pg_restore advice", err)
 	}
 }

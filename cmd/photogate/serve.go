@@ -27,6 +27,7 @@ import (
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/metastore/indexmetrics"
+	"github.com/photogate/photogate/metastore/pgstore"
 	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/policy"
@@ -61,13 +62,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer backendClient.Close()
 	checkBackendAtStart(ctx, backendClient, log)
-	store, index, err := openIndex(cfg.DataDir, backendClient, m, log)
+	store, index, err := openIndex(ctx, cfg, backendClient, m, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m})
-	stopBackground := startIndex(ctx, index, log)
+	stopBackground := startIndex(ctx, index, recoveryInterval(store), log)
 	defer stopBackground()
 
 	s3 := gateway.NewServer(gateway.Config{
@@ -199,28 +200,55 @@ func openBackend(c backendConfig, m *observe.Metrics, log *slog.Logger) (*backen
 	})
 }
 
-// openIndex opens the bbolt index under dataDir and its writer, which reads
-// the backend through backendClient.
-func openIndex(dataDir string, backendClient *backend.Backend, m *observe.Metrics, log *slog.Logger) (*metastore.Store, *reconcile.Indexer, error) {
-	// Every mutation commits twice (intent, then record), and clients wait
-	// for both: bbolt's default 10 ms batch window would dominate their
-	// latency. 1 ms still lets concurrent requests share one fsync.
-	store, err := metastore.Open(filepath.Join(dataDir, "index.db"),
-		metastore.Options{Timeout: 5 * time.Second, MaxBatchDelay: time.Millisecond})
-	if err != nil {
-		return nil, nil, fmt.Errorf("index: %w (is another photogate using %s?)", err, dataDir)
+// openIndex opens the index (the bbolt file under the data dir, or the
+// PostgreSQL database index.url names) and its writer, which reads the
+// backend through backendClient.
+func openIndex(ctx context.Context, cfg config, backendClient *backend.Backend, m *observe.Metrics, log *slog.Logger) (metastore.Index, *reconcile.Indexer, error) {
+	var store metastore.Index
+	if cfg.Index.postgres() {
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		pg, err := pgstore.Open(octx, cfg.Index.URL, pgstore.Options{Lease: cfg.Index.Lease})
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("index: %w", err)
+		}
+		log.Info("index in PostgreSQL", "replica", pg.ReplicaID(), "lease", pg.IntentLease().String())
+		store = pg
+	} else {
+		// Every mutation commits twice (intent, then record), and clients
+		// wait for both: bbolt's default 10 ms batch window would dominate
+		// their latency. 1 ms still lets concurrent requests share one
+		// fsync.
+		bolt, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"),
+			metastore.Options{Timeout: 5 * time.Second, MaxBatchDelay: time.Millisecond})
+		if err != nil {
+			return nil, nil, fmt.Errorf("index: %w (is another photogate using %s?)", err, cfg.DataDir)
+		}
+		store = bolt
 	}
 	indexmetrics.Watch(m, store)
-	m.WatchDisk(dataDir)
+	m.WatchDisk(cfg.DataDir)
 	index := reconcile.NewIndexer(store, backendClient, log.With("component", "index"))
 	index.OnCommit = m.IndexCommit
 	return store, index, nil
 }
 
+// recoveryInterval is how often the background loop resolves intents. A
+// shared index also holds the intents of replicas that died, claimable
+// once their lease ran out: they are looked for every lease, so that a
+// dead replica's unresolved writes are indexed within about two leases.
+func recoveryInterval(store metastore.Index) time.Duration {
+	const interval = 30 * time.Second
+	if pg, ok := store.(*pgstore.Store); ok {
+		return min(interval, pg.IntentLease())
+	}
+	return interval
+}
+
 // startIndex resolves the intents a crash left behind, before clients are
 // served, then starts the background loop (which also retries what the
 // backend, down now, left unresolved). stop ends the loop.
-func startIndex(ctx context.Context, index *reconcile.Indexer, log *slog.Logger) (stop func()) {
+func startIndex(ctx context.Context, index *reconcile.Indexer, interval time.Duration, log *slog.Logger) (stop func()) {
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	if n, err := index.Recover(rctx); err != nil {
 		log.Warn("resolving leftover intents; will retry in the background", "resolved", n, "error", err)
@@ -229,7 +257,7 @@ func startIndex(ctx context.Context, index *reconcile.Indexer, log *slog.Logger)
 	}
 	cancel()
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	go index.Run(bgctx, 30*time.Second)
+	go index.Run(bgctx, interval)
 	return stopBackground
 }
 
@@ -240,13 +268,19 @@ func hostname() string {
 
 // newAdminHandler serves metrics, readiness and the admin API.
 func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, backendClient *backend.Backend,
-	store *metastore.Store, index *reconcile.Indexer, pol *policy.Holder, log *slog.Logger) http.Handler {
+	store metastore.Index, index *reconcile.Indexer, pol *policy.Holder, log *slog.Logger) http.Handler {
 	if cfg.AdminToken == "" {
 		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
 	minFree, _ := policy.ParseSize(cfg.MinFreeDisk) // validated with the config
 	disk := observe.DiskFree(cfg.DataDir, uint64(minFree), 0.05)
-	disk.Required = true // a full data dir breaks every upload (the index cannot commit)
+	// A full data dir breaks every upload when the index is in it; with
+	// PostgreSQL the index probe reports the database's own space.
+	disk.Required = !cfg.Index.postgres()
+	var backup api.Backup
+	if !cfg.Index.postgres() {
+		backup = store.Backup // PostgreSQL: pg_dump, so no /api/v1/backup route
+	}
 	return gateway.NewAdmin(gateway.AdminConfig{
 		Gatherer: reg,
 		Ready: m.Ready([]observe.Check{
@@ -263,7 +297,7 @@ func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, b
 			Index: indexmetrics.InstrumentSearcher(m, store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
 			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
 			Signed:  gateway.SignedAdmin(pol),
-			Backup:  store.Backup,
+			Backup:  backup,
 		}),
 	})
 }
@@ -534,7 +568,11 @@ func reloadPolicy(args []string, getenv func(string) string, current []policy.Us
 // indexUsage answers policy's usage questions from the index, which counts
 // objects and bytes per bucket and per owner exactly, in the transactions
 // that change them, and survives restarts.
-type indexUsage struct{ store *metastore.Store }
+//
+// Nothing here is cached per process: every question is a read of the
+// index, so with a shared (PostgreSQL) index a write that one replica
+// acknowledged is what every other replica's next lookup sees.
+type indexUsage struct{ store metastore.Index }
 
 func (u indexUsage) BucketUsage(ctx context.Context, bucket string) (int64, int64, error) {
 	return u.store.BucketUsage(ctx, bucket)

@@ -26,7 +26,8 @@ import (
 	"github.com/photogate/photogate/s3/s3err"
 )
 
-// Searcher is what the API needs from the index (*metastore.Store satisfies it).
+// Searcher is what the API needs from the index (every metastore.Index
+// satisfies it).
 type Searcher interface {
 	Search(ctx context.Context, q metastore.Query) (metastore.Page, error)
 	Facets(ctx context.Context, field, bucket string) ([]metastore.Facet, error)
@@ -52,7 +53,8 @@ type Config struct {
 	// index and backend, with ?repair=true fixing what it finds.
 	Checker Checker
 	// Backup, when set, serves GET /api/v1/backup: a consistent snapshot
-	// of the whole index file (metastore.Store.Backup).
+	// of the whole index file (metastore.Store.Backup). Leave it nil for
+	// an index whose database has its own backup tools (PostgreSQL).
 	Backup Backup
 	// Timeout bounds each request's work in the index. Zero means 30s.
 	// A search that filters on something no index narrows walks the whole

@@ -15,8 +15,8 @@ import (
 	"github.com/photogate/photogate/observe"
 )
 
-// IndexStats is what the index collector reads at scrape time
-// (*metastore.Store satisfies it). If the value also has
+// IndexStats is what the index collector reads at scrape time (every
+// metastore.Index satisfies it). If the value also has
 // WriteStats() metastore.WriteStats and Path() string, as *metastore.Store
 // does, group-commit counters and the index file size are exported too.
 type IndexStats interface {

@@ -30,9 +30,9 @@ func (s *Store) BeginIntent(ctx context.Context, in metastore.Intent) (uint64, e
 	sec, nsec := unixTime(in.Created)
 	var id int64
 	err = s.write(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO intents (op, bucket, keys, owner, created_s, created_ns)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			[]byte(in.Op), []byte(in.Bucket), keys, []byte(in.Owner), sec, nsec).Scan(&id)
+		return tx.QueryRow(ctx, `INSERT INTO intents (op, bucket, keys, owner, created_s, created_ns, replica)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			[]byte(in.Op), []byte(in.Bucket), keys, []byte(in.Owner), sec, nsec, s.replica.id).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: begin intent %s %s: %w", in.Op, in.Bucket, err)
@@ -54,41 +54,50 @@ func (s *Store) Abandon(ctx context.Context, intentID uint64) error {
 }
 
 // PendingIntents lists the intents not yet committed or abandoned, oldest
-// first.
+// first, whichever replica owns them. Recovery uses ClaimIntents instead.
 func (s *Store) PendingIntents(ctx context.Context) ([]metastore.Intent, error) {
 	var out []metastore.Intent
 	err := s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT id, op, bucket, keys, owner, created_s, created_ns FROM intents ORDER BY id")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				id                int64
-				op, bucket, owner []byte
-				keys              [][]byte
-				sec               int64
-				nsec              int32
-			)
-			if err := rows.Scan(&id, &op, &bucket, &keys, &owner, &sec, &nsec); err != nil {
-				return err
-			}
-			in := metastore.Intent{
-				ID: uint64(id), Op: string(op), Bucket: string(bucket), Owner: string(owner),
-				Created: fromUnix(sec, nsec),
-			}
-			for _, k := range keys {
-				in.Keys = append(in.Keys, string(k))
-			}
-			out = append(out, in)
-		}
-		return rows.Err()
+		var err error
+		out, err = scanIntents(ctx, tx, "SELECT id, op, bucket, keys, owner, created_s, created_ns FROM intents ORDER BY id")
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: pending intents: %w", err)
 	}
 	return out, nil
+}
+
+// scanIntents runs query, which selects the intents' columns in
+// PendingIntents' order.
+func scanIntents(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]metastore.Intent, error) {
+	var out []metastore.Intent
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id                int64
+			op, bucket, owner []byte
+			keys              [][]byte
+			sec               int64
+			nsec              int32
+		)
+		if err := rows.Scan(&id, &op, &bucket, &keys, &owner, &sec, &nsec); err != nil {
+			return nil, err
+		}
+		in := metastore.Intent{
+			ID: uint64(id), Op: string(op), Bucket: string(bucket), Owner: string(owner),
+			Created: fromUnix(sec, nsec),
+		}
+		for _, k := range keys {
+			in.Keys = append(in.Keys, string(k))
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
 }
 
 // Commit applies muts and deletes intent intentID in one transaction.

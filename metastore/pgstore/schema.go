@@ -127,12 +127,27 @@ CREATE TABLE jobs_dropped (
 	n    bigint NOT NULL
 );
 `,
+		// Intent leases (see replicas.go). An intent belongs to the replica
+		// that began it; another replica may resolve it only once that
+		// replica's heartbeat is older than the lease it announced. Intents
+		// written before this migration have no replica ('') and are
+		// anyone's to claim.
+		2: `
+ALTER TABLE intents ADD COLUMN replica text NOT NULL DEFAULT '';
+CREATE INDEX intents_replica ON intents (replica, id);
+CREATE TABLE replicas (
+	id       text PRIMARY KEY,
+	beat     timestamptz NOT NULL,
+	lease_ms bigint NOT NULL,
+	started  timestamptz NOT NULL DEFAULT now()
+);
+`,
 	}
 }
 
 // SchemaVersion is the newest migration this code knows. Open refuses a
 // database migrated further: an older binary must not half-understand it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // between replicas starting at once (ASCII "photogat").

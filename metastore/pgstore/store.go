@@ -34,6 +34,10 @@ type Options struct {
 	// them, few enough that several replicas fit in the server's default
 	// max_connections of 100.
 	MaxConns int32
+	// Lease is how long after this replica's last heartbeat its write
+	// intents become another replica's to resolve. Zero means
+	// DefaultLease.
+	Lease time.Duration
 }
 
 // Store is an open PostgreSQL index. All methods are safe for concurrent
@@ -41,6 +45,7 @@ type Options struct {
 type Store struct {
 	pool        *pgxpool.Pool
 	maxAttempts int
+	replica     replica
 }
 
 var _ metastore.Index = (*Store)(nil)
@@ -68,9 +73,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, maxAttempts: opts.MaxJobAttempts}
+	s := &Store{pool: pool, maxAttempts: opts.MaxJobAttempts, replica: replica{id: newReplicaID(), lease: opts.Lease}}
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = 5
+	}
+	if s.replica.lease <= 0 {
+		s.replica.lease = DefaultLease
+	}
+	if err := s.join(ctx); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -125,8 +137,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close leaves the replicas (its leftover intents become claimable at
+// once) and closes the pool, waiting for connections in use to be
+// returned.
 func (s *Store) Close() error {
+	s.leave()
 	s.pool.Close()
 	return nil
 }

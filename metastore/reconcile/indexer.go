@@ -22,9 +22,9 @@ import (
 // extract.PrefixSize bytes.
 const JobExtract = "extract"
 
-// Indexer implements change.Index over a metastore.Store.
+// Indexer implements change.Index over a metastore.Index.
 type Indexer struct {
-	store   *metastore.Store
+	store   metastore.Index
 	backend Backend
 	log     *slog.Logger
 
@@ -40,7 +40,7 @@ type Indexer struct {
 }
 
 // NewIndexer returns an Indexer. log may be nil.
-func NewIndexer(store *metastore.Store, backend Backend, log *slog.Logger) *Indexer {
+func NewIndexer(store metastore.Index, backend Backend, log *slog.Logger) *Indexer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -220,12 +220,29 @@ func record(bucket string, obj Object, tags map[string]string, p extract.Photo) 
 	return r
 }
 
+// IntentClaimer is implemented by engines that several processes share
+// (pgstore): ClaimIntents takes over the intents of processes that are
+// gone and lists the intents this process owns. Recovery then resolves
+// only those, so no two processes resolve the same intent and none
+// resolves an intent whose request is running in another process.
+type IntentClaimer interface {
+	ClaimIntents(ctx context.Context) ([]metastore.Intent, error)
+}
+
 // Recover resolves every intent not owned by a request still running in
 // this process: it asks the backend what is true now for each key the
 // intent names and writes that. At start-up that is every intent a crash
-// left behind. It returns how many intents it resolved.
+// left behind. On a shared engine (IntentClaimer) it is the intents this
+// process owns or claimed from processes whose lease ran out. It returns
+// how many intents it resolved.
 func (ix *Indexer) Recover(ctx context.Context) (int, error) {
-	pending, err := ix.store.PendingIntents(ctx)
+	var pending []metastore.Intent
+	var err error
+	if c, ok := ix.store.(IntentClaimer); ok {
+		pending, err = c.ClaimIntents(ctx)
+	} else {
+		pending, err = ix.store.PendingIntents(ctx)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -91,7 +91,7 @@ func Job(rec metastore.Record) (metastore.Mutation, bool) {
 // Renditions works the JobKind queue: it reads each object from the
 // backend, renders it and writes the renditions to the rendition bucket.
 type Worker struct {
-	store    *metastore.Store
+	store    metastore.Index
 	source   Source
 	out      Writer
 	bucket   string
@@ -108,7 +108,7 @@ type Worker struct {
 
 // New returns the rendition worker. bucket "" is
 // DefaultBucket; log may be nil.
-func New(store *metastore.Store, source Source, out Writer, bucket string, renderer *rendition.Renderer, log *slog.Logger) *Worker {
+func New(store metastore.Index, source Source, out Writer, bucket string, renderer *rendition.Renderer, log *slog.Logger) *Worker {
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
