@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -78,7 +77,7 @@ func TestKillDuringUploadsAndDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jpeg := readPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
+	jpeg := harness.ReadPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
 
 	l := &ledger{alive: map[string][]byte{}, gone: map[string]bool{}}
 	const workers, rounds = 6, 5
@@ -211,13 +210,4 @@ func work(ctx context.Context, c *minio.Client, l *ledger, worker, round int, jp
 			}
 		}
 	}
-}
-
-func readPhoto(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

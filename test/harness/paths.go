@@ -47,3 +47,14 @@ func PhotosDir(t testing.TB) string {
 	}
 	return dir
 }
+
+// ReadPhoto reads the test photo at rel (a path under testdata/photos, as
+// MANIFEST.tsv names it).
+func ReadPhoto(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(PhotosDir(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -132,7 +131,7 @@ func (c *cluster) indexed(t *testing.T, i int, key string) bool {
 func TestWriteOnOneReplicaIsReadOnEveryOther(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
-	jpeg := readPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
+	jpeg := harness.ReadPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
 	for round := range 5 {
 		key := fmt.Sprintf("coherent/%d.jpg", round)
 		info, err := c.clients[0].PutObject(ctx, bucket, key, bytes.NewReader(jpeg), int64(len(jpeg)), minio.PutObjectOptions{ContentType: "image/jpeg"})
@@ -209,7 +208,7 @@ func (l *ledger) retire(key string) {
 func TestKillReplicaDuringConcurrentWrites(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
-	jpeg := readPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
+	jpeg := harness.ReadPhoto(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg")
 	l := &ledger{alive: map[string]bool{}, gone: map[string]bool{}}
 	var down [3]atomic.Bool
 	var acked, failed atomic.Int64
@@ -314,13 +313,4 @@ func TestKillReplicaDuringConcurrentWrites(t *testing.T) {
 	if len(l.alive) == 0 || failed.Load() == 0 {
 		t.Fatalf("%d acknowledged uploads, %d cut operations: the test exercised nothing", len(l.alive), failed.Load())
 	}
-}
-
-func readPhoto(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
