@@ -9,22 +9,18 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/photogate/photogate/test/harness"
 )
@@ -61,78 +57,6 @@ func root(t *testing.T) string {
 
 const chart = "deploy/helm/photogate"
 
-// object is the part of a Kubernetes object these tests read.
-type object struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Data       map[string]string `yaml:"data"`
-	StringData map[string]string `yaml:"stringData"`
-	Spec       struct {
-		Ports []struct {
-			Name       string `yaml:"name"`
-			TargetPort string `yaml:"targetPort"`
-		} `yaml:"ports"`
-		Template struct {
-			Spec struct {
-				Containers []container `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type container struct {
-	Args  []string `yaml:"args"`
-	Ports []struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-	} `yaml:"ports"`
-	Env []struct {
-		Name      string `yaml:"name"`
-		Value     string `yaml:"value"`
-		ValueFrom struct {
-			SecretKeyRef struct {
-				Name, Key string
-				Optional  bool
-			} `yaml:"secretKeyRef"`
-		} `yaml:"valueFrom"`
-	} `yaml:"env"`
-	StartupProbe   probe `yaml:"startupProbe"`
-	LivenessProbe  probe `yaml:"livenessProbe"`
-	ReadinessProbe probe `yaml:"readinessProbe"`
-	VolumeMounts   []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-	} `yaml:"volumeMounts"`
-}
-
-type probe struct {
-	HTTPGet struct {
-		Path string `yaml:"path"`
-		Port string `yaml:"port"`
-	} `yaml:"httpGet"`
-}
-
-func parse(t *testing.T, manifests string) map[string]object {
-	t.Helper()
-	out := map[string]object{}
-	dec := yaml.NewDecoder(strings.NewReader(manifests))
-	for {
-		var o object
-		err := dec.Decode(&o)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return out
-			}
-			t.Fatalf("rendered manifests: %v", err)
-		}
-		if o.Kind != "" {
-			out[o.Kind+"/"+o.Metadata.Name] = o
-		}
-	}
-}
-
 func TestHelmLint(t *testing.T) {
 	helm(t, "lint", chart, "--strict", "--set", "secrets.backendAccessKey=a,secrets.backendSecretKey=b")
 	// Without backend credentials (and no existing Secret) rendering fails
@@ -144,11 +68,10 @@ func TestHelmLint(t *testing.T) {
 	}
 }
 
-// TestChartRunsPhotogate renders the chart and runs photogate the way its
-// StatefulSet would: the ConfigMap's file as PHOTOGATE_CONFIG, the literal
-// and Secret-sourced environment, in front of a real MinIO. Only the
-// addresses and paths that a pod has to itself are moved to loopback ports
-// and temporary directories.
+// TestChartRunsPhotogate renders the chart with a user, a token and a
+// policy in its values and runs photogate from the rendering (startPod)
+// in front of a real MinIO: the token opens the API, the user uploads, the
+// policy refuses.
 func TestChartRunsPhotogate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs helm, MinIO and the photogate binary")
@@ -160,116 +83,12 @@ func TestChartRunsPhotogate(t *testing.T) {
 		"--set", "secrets.backendAccessKey="+m.AccessKey()+",secrets.backendSecretKey="+m.SecretKey(),
 		"--set", "secrets.accessKey="+accessKey+",secrets.secretKey="+secretKey+",secrets.adminToken=chart-admin-token",
 		"--set-json", `config.policy.buckets=[{"bucket":"photos-*","allowed_types":["image/*"],"max_object_size":"10MiB"}]`)
-	objs := parse(t, rendered)
-	sts, ok := objs["StatefulSet/pg-photogate"]
-	if !ok {
-		t.Fatalf("no StatefulSet pg-photogate in:\n%s", rendered)
+	objs := decodeOrFail(t, rendered)
+	if secret := get[*corev1.Secret](t, objs, "Secret/pg-photogate"); secret.StringData["backend-access-key"] != m.AccessKey() {
+		t.Fatalf("Secret %+v", secret.StringData)
 	}
-	cm, secret := objs["ConfigMap/pg-photogate"], objs["Secret/pg-photogate"]
-	if cm.Data["photogate.yaml"] == "" || secret.StringData["backend-access-key"] != m.AccessKey() {
-		t.Fatalf("ConfigMap %+v / Secret %+v", cm.Data, secret.StringData)
-	}
-	c := sts.Spec.Template.Spec.Containers[0]
-
-	// Ports, probes and services agree with the listen addresses.
-	ports := map[string]int{}
-	for _, p := range c.Ports {
-		ports[p.Name] = p.ContainerPort
-	}
-	env := map[string]string{}
-	for _, e := range c.Env {
-		switch ref := e.ValueFrom.SecretKeyRef; {
-		case ref.Key != "":
-			if ref.Name != "pg-photogate" {
-				t.Errorf("env %s from Secret %q, want pg-photogate", e.Name, ref.Name)
-			}
-			env[e.Name] = secret.StringData[ref.Key]
-		default:
-			env[e.Name] = e.Value
-		}
-	}
-	for name, variable := range map[string]string{"s3": "PHOTOGATE_LISTEN", "admin": "PHOTOGATE_ADMIN_LISTEN"} {
-		if want := "0.0.0.0:" + strconv.Itoa(ports[name]); env[variable] != want {
-			t.Errorf("%s = %q but container port %q is %d", variable, env[variable], name, ports[name])
-		}
-	}
-	for _, svc := range []string{"Service/pg-photogate", "Service/pg-photogate-admin"} {
-		for _, p := range objs[svc].Spec.Ports {
-			if _, ok := ports[p.TargetPort]; !ok {
-				t.Errorf("%s targets port %q, which the container does not have", svc, p.TargetPort)
-			}
-		}
-	}
-	probes := map[string]probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
-	for name, p := range probes {
-		if p.HTTPGet.Port != "admin" || p.HTTPGet.Path == "" {
-			t.Errorf("%s probe %+v: want an HTTP GET on the admin port", name, p.HTTPGet)
-		}
-	}
-	mounts := map[string]string{}
-	for _, vm := range c.VolumeMounts {
-		mounts[vm.Name] = vm.MountPath
-	}
-	if env["PHOTOGATE_DATA_DIR"] != mounts["data"] || filepath.Dir(env["PHOTOGATE_CONFIG"]) != mounts["config"] {
-		t.Errorf("data dir %q / config %q do not match the mounts %v", env["PHOTOGATE_DATA_DIR"], env["PHOTOGATE_CONFIG"], mounts)
-	}
-
-	// Run it as the pod would.
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "photogate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cm.Data["photogate.yaml"]), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s3Port, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminPort, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env["PHOTOGATE_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", s3Port)
-	env["PHOTOGATE_ADMIN_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", adminPort)
-	env["PHOTOGATE_DATA_DIR"] = filepath.Join(dir, "data")
-	env["PHOTOGATE_CONFIG"] = cfgPath
-	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, c.Args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("photogate output:\n%s", logs.String())
-		}
-	})
-	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
-	deadline := time.Now().Add(time.Minute)
-	for name, p := range probes {
-		for {
-			resp, err := http.Get(admin + p.HTTPGet.Path)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s probe GET %s never answered 200 (last: %v)", name, p.HTTPGet.Path, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	p := startPod(t, objs, "pg-photogate", m.Endpoint())
+	admin := p.adminURL
 	// The admin token from the Secret opens the API.
 	req, _ := http.NewRequest(http.MethodGet, admin+"/api/v1/stats", nil)
 	req.Header.Set("Authorization", "Bearer chart-admin-token")
@@ -278,7 +97,7 @@ func TestChartRunsPhotogate(t *testing.T) {
 	}
 
 	// The S3 user from the Secret works, and the policy from values applies.
-	s3, err := minio.New(fmt.Sprintf("127.0.0.1:%d", s3Port), &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), MaxRetries: 1})
+	s3, err := minio.New(p.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +153,8 @@ func manifestArgs() []string {
 
 const manifestHeader = `# Generated by "make manifests" from deploy/helm/photogate; do not edit.
 # Namespace, ConfigMap, Secret, StatefulSet with its PersistentVolumeClaim
-# template, Services, Ingress (ingress-nginx, TLS, unlimited streamed
+# template, Services (S3, admin, and the headless one governing the
+# StatefulSet), Ingress (ingress-nginx, TLS, unlimited streamed
 # bodies), HorizontalPodAutoscaler (pinned to one replica while the index is
 # bbolt) and NetworkPolicy.
 # The Secret below is a template with empty values: fill in its stringData,
@@ -343,6 +163,9 @@ const manifestHeader = `# Generated by "make manifests" from deploy/helm/photoga
 #   kubectl -n photogate create secret generic photogate \
 #     --from-literal=backend-access-key=... --from-literal=backend-secret-key=... \
 #     --from-literal=admin-token=... --from-literal=access-key=... --from-literal=secret-key=...
+# access-key/secret-key are the first S3 user (full access); leave them out
+# only if the ConfigMap's photogate.yaml lists users, or photogate refuses
+# to start with "no users configured".
 # Set PHOTOGATE_BACKEND_ENDPOINT (default http://minio:9000) and the
 # Ingress host below.
 `

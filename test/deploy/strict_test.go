@@ -175,14 +175,14 @@ func TestEveryRenderingDecodesStrictly(t *testing.T) {
 		want []string
 	}{
 		{"defaults", []string{"--set", "secrets.backendAccessKey=a,secrets.backendSecretKey=b"},
-			[]string{"ConfigMap/pg-photogate", "Secret/pg-photogate", "Service/pg-photogate", "Service/pg-photogate-admin", "StatefulSet/pg-photogate"}},
+			[]string{"ConfigMap/pg-photogate", "Secret/pg-photogate", "Service/pg-photogate", "Service/pg-photogate-admin", "Service/pg-photogate-headless", "StatefulSet/pg-photogate"}},
 		{"everything on", everythingOn,
 			[]string{"ConfigMap/pg-photogate", "HorizontalPodAutoscaler/pg-photogate", "Ingress/pg-photogate", "Namespace/photos",
-				"NetworkPolicy/pg-photogate", "Secret/pg-photogate", "Service/pg-photogate", "Service/pg-photogate-admin",
+				"NetworkPolicy/pg-photogate", "Secret/pg-photogate", "Service/pg-photogate", "Service/pg-photogate-admin", "Service/pg-photogate-headless",
 				"ServiceMonitor/pg-photogate", "StatefulSet/pg-photogate"}},
 		{"dev", []string{"-f", valuesDev},
 			[]string{"ConfigMap/pg-photogate", "Ingress/pg-photogate", "NetworkPolicy/pg-photogate", "Service/pg-photogate",
-				"Service/pg-photogate-admin", "StatefulSet/pg-photogate"}},
+				"Service/pg-photogate-admin", "Service/pg-photogate-headless", "StatefulSet/pg-photogate"}},
 		{"prod", []string{"-f", valuesProd}, prodKinds},
 		{"staging", []string{"-f", valuesProd, "-f", valuesStaging}, prodKinds},
 	}
@@ -193,6 +193,7 @@ func TestEveryRenderingDecodesStrictly(t *testing.T) {
 				t.Errorf("rendered %v\nwant     %v", got, r.want)
 			}
 			sts := get[*appsv1.StatefulSet](t, objs, "StatefulSet/pg-photogate")
+			assertHeadlessGoverningService(t, objs, sts)
 			if len(sts.Spec.VolumeClaimTemplates) != 1 || sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().IsZero() {
 				t.Errorf("StatefulSet claims %+v: want one sized data volume", sts.Spec.VolumeClaimTemplates)
 			}
@@ -206,7 +207,7 @@ func TestEveryRenderingDecodesStrictly(t *testing.T) {
 }
 
 var prodKinds = []string{"ConfigMap/pg-photogate", "Ingress/pg-photogate", "NetworkPolicy/pg-photogate", "Service/pg-photogate",
-	"Service/pg-photogate-admin", "ServiceMonitor/pg-photogate", "StatefulSet/pg-photogate"}
+	"Service/pg-photogate-admin", "Service/pg-photogate-headless", "ServiceMonitor/pg-photogate", "StatefulSet/pg-photogate"}
 
 // TestPlainManifestsDecodeStrictly: the committed deploy/kubernetes files
 // are the full set the plan lists (the PVC as the StatefulSet's claim).
@@ -217,10 +218,11 @@ func TestPlainManifestsDecodeStrictly(t *testing.T) {
 	}
 	objs := decodeOrFail(t, string(b))
 	want := []string{"ConfigMap/photogate", "HorizontalPodAutoscaler/photogate", "Ingress/photogate", "Namespace/photogate",
-		"NetworkPolicy/photogate", "Secret/photogate", "Service/photogate", "Service/photogate-admin", "StatefulSet/photogate"}
+		"NetworkPolicy/photogate", "Secret/photogate", "Service/photogate", "Service/photogate-admin", "Service/photogate-headless", "StatefulSet/photogate"}
 	if got := objs.kinds(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("deploy/kubernetes has %v\nwant %v", got, want)
 	}
+	assertHeadlessGoverningService(t, objs, get[*appsv1.StatefulSet](t, objs, "StatefulSet/photogate"))
 	// The Secret is a template: every value empty, to be filled in.
 	for k, v := range get[*corev1.Secret](t, objs, "Secret/photogate").StringData {
 		if v != "" {
