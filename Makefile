@@ -60,7 +60,7 @@ install: ## go install photogate into $(go env GOBIN) or $(go env GOPATH)/bin, s
 run-minio: build $(MINIO) ## start a real MinIO and photogate in front of it
 	@./scripts/run-minio.sh
 
-bench: build $(MINIO) ## MinIO direct vs through photogate, side by side
+bench: build $(MINIO) ## MinIO direct vs through photogate, versitygw and rclone serve s3, side by side
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./test/bench/
 
 lint: $(ACTIONLINT) ## gofmt, go vet, staticcheck, go mod tidy -diff, actionlint, govulncheck

@@ -1,6 +1,7 @@
 // Package bench measures MinIO direct against the same MinIO through
-// photogate, side by side in one run, and reports the photogate/direct
-// ratios (report_test.go renders them). `make bench` runs
+// photogate and through its peers, versitygw (S3-proxy mode) and rclone
+// (`serve s3`), side by side in one run, and reports each gateway's ratios
+// to direct (report_test.go renders them). `make bench` runs
 //
 //	go test -run='^$' -bench=. -benchtime=1x -timeout 60m ./test/bench/
 //
@@ -12,6 +13,8 @@
 //
 //	PHOTOGATE_BIN=path              use this photogate binary instead of building one
 //	PHOTOGATE_BENCH_DIRECT_ONLY=1   measure MinIO direct only (to validate the driver)
+//	PHOTOGATE_BENCH_NO_PEERS=1      leave versitygw and rclone out (they are installed on first use; rclone's build takes minutes)
+//	PHOTOGATE_VERSITYGW, PHOTOGATE_RCLONE   use these peer binaries instead of the pinned ones (harness.VersityGW, harness.Rclone)
 //	PHOTOGATE_BENCH_PERF=file       record photogate with `perf record -g` during BenchmarkGateway
 //	PHOTOGATE_BENCH_DATA_DIR=dir    where MinIO and photogate keep their data (default: under /dev/shm, see chooseDataDir)
 package bench
@@ -53,17 +56,18 @@ const (
 	bigPartSize   = 16 << 20
 )
 
-// Each cell runs in many short rounds that alternate direct and photogate
-// (direct first in even rounds, photogate first in odd ones), so that the
-// load of whatever else runs on the 2 cores lands on both sides alike; the
-// report judges the targets on the median of the per-round ratios.
+// Each cell runs in many short rounds that alternate direct, photogate and
+// the peers (each round starts with the next one), so that the load of
+// whatever else runs on the 2 cores lands on every side alike; the report
+// judges the targets on the median of the per-round ratios.
 //
 // Counts are fixed rather than time-bounded because PUT writes the keys
 // that GET, HEAD and DELETE of the same round then use. 24 × 100 = 2400
 // ops per 64 KiB cell and 12 × 16 = 192 ops (3 GiB) per 16 MiB cell give
 // p99s from > 100 samples; a round is 2 ops per worker at 16 MiB (one op
 // each would measure mostly the slowest worker) and ~0.1–1 s at 64 KiB.
-// The whole run takes 4–6 minutes on 2 cores, build included.
+// With the peers the whole run takes 10–15 minutes on 2 cores, builds
+// excluded (rclone's first build adds several minutes).
 var sizes = []struct {
 	label    string
 	size     int64
@@ -79,26 +83,41 @@ var ops = []string{"PUT", "GET", "HEAD", "DELETE"}
 
 // target is one side of the comparison: an S3 client and its own bucket.
 type target struct {
-	name   string // "direct" or "photogate"
+	name   string // "direct", "photogate", "versitygw" or "rclone"
 	s3     *s3.Client
-	minio  *minio.Client    // for the 2 GiB streaming upload
-	gw     *harness.Gateway // nil for direct
+	minio  *minio.Client    // for the 2 GiB streaming upload; nil for the peers
+	gw     *harness.Gateway // photogate's only
+	peer   *harness.Peer    // the peers' only
 	bucket string
 }
 
+// pid is the process of the gateway itself, whose CPU time is its own
+// cost per op; 0 for direct.
+func (t *target) pid() int {
+	switch {
+	case t.gw != nil:
+		return t.gw.Pid()
+	case t.peer != nil:
+		return t.peer.Pid()
+	}
+	return 0
+}
+
 type env struct {
-	minio    *harness.MinIO
-	gw       *harness.Gateway
-	direct   *target
-	gateway  *target // nil with PHOTOGATE_BENCH_DIRECT_ONLY
-	minioPid int
+	minio      *harness.MinIO
+	gw         *harness.Gateway
+	direct     *target
+	gateway    *target   // nil with PHOTOGATE_BENCH_DIRECT_ONLY
+	peers      []*target // started by BenchmarkSideBySide only
+	minioPid   int
+	httpClient *awshttp.BuildableClient
 }
 
 func (e *env) targets() []*target {
 	if e.gateway == nil {
 		return []*target{e.direct}
 	}
-	return []*target{e.direct, e.gateway}
+	return append([]*target{e.direct, e.gateway}, e.peers...)
 }
 
 var (
@@ -141,6 +160,13 @@ func runMain(m *testing.M) int {
 			if races := shared.gw.RaceReports(); races != "" {
 				fmt.Fprintf(os.Stderr, "FAIL: photogate reported data races:\n%s\n", races)
 				code = 1
+			}
+		}
+		for _, t := range shared.peers {
+			// A peer is measured, not tested: a rough exit is worth a
+			// line, not a failed benchmark.
+			if err := t.peer.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 			}
 		}
 		shared.minio.Close()
@@ -219,6 +245,7 @@ func start(ctx context.Context) (*env, error) {
 		tr.MaxIdleConns = 256
 		tr.MaxIdleConnsPerHost = 64
 	})
+	e.httpClient = httpClient
 	if e.direct, err = newTarget(ctx, "direct", e.minio.Endpoint(), e.minio.AccessKey(), e.minio.SecretKey(), httpClient); err != nil {
 		return e, err
 	}
@@ -241,11 +268,56 @@ func start(ctx context.Context) (*env, error) {
 		e.gateway.gw, e.gateway.minio = e.gw, e.gw.Client()
 	}
 	for _, t := range e.targets() {
-		if _, err := t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &t.bucket}); err != nil {
-			return e, fmt.Errorf("%s: create bucket %s: %s", t.name, t.bucket, t.describe(err))
+		if err := t.createBucket(ctx); err != nil {
+			return e, err
 		}
 	}
 	return e, nil
+}
+
+func (t *target) createBucket(ctx context.Context) error {
+	if _, err := t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &t.bucket}); err != nil {
+		return fmt.Errorf("%s: create bucket %s: %s", t.name, t.bucket, t.describe(err))
+	}
+	return nil
+}
+
+// startPeers starts versitygw and rclone in front of the same MinIO,
+// installing the pinned versions on first use (harness.VersityGW,
+// harness.Rclone), unless PHOTOGATE_BENCH_NO_PEERS or
+// PHOTOGATE_BENCH_DIRECT_ONLY is set.
+func startPeers(b *testing.B, e *env) {
+	b.Helper()
+	if e.gateway == nil || e.peers != nil || os.Getenv("PHOTOGATE_BENCH_NO_PEERS") != "" {
+		return
+	}
+	peers := []struct {
+		name   string
+		bin    func(testing.TB) string
+		launch func(bin string, m *harness.MinIO, dir string) (*harness.Peer, error)
+	}{
+		{"versitygw", harness.VersityGW, harness.LaunchVersityGW},
+		{"rclone", harness.Rclone, harness.LaunchRcloneS3},
+	}
+	for _, p := range peers {
+		bin := p.bin(b)
+		peer, err := p.launch(bin, e.minio, filepath.Join(tmpRoot, p.name))
+		if err != nil {
+			b.Fatalf("start %s: %v", p.name, err)
+		}
+		t, err := newTarget(b.Context(), p.name, peer.Endpoint(), peer.AccessKey(), peer.SecretKey(), e.httpClient)
+		if err == nil {
+			t.peer = peer
+			err = t.createBucket(b.Context())
+		}
+		if err != nil {
+			if stopErr := peer.Stop(); stopErr != nil {
+				b.Log(stopErr)
+			}
+			b.Fatalf("%s: %v\n%s output:\n%s", p.name, err, p.name, peer.Output())
+		}
+		e.peers = append(e.peers, t)
+	}
 }
 
 // buildGateway builds photogate as shipped, never with -race (which
@@ -304,6 +376,9 @@ type batch struct {
 	retries  int
 	failures []failure // the first few
 	cpu      cpuTimes  // CPU used by each process during the batch
+	// backendRequests is how many requests photogate sent MinIO during the
+	// batch (its photogate_backend_requests_total); 0 for the others.
+	backendRequests float64
 }
 
 const keepFailures = 5
@@ -449,25 +524,42 @@ func (t *target) describe(err error) string {
 }
 
 // cpuTimes is CPU time (user + system) used by the benchmark client, MinIO
-// and photogate. On a machine where the three share 2 cores it explains
-// the ratios: throughput is roughly the cores over the CPU time per op.
+// and the gateway measured (photogate or a peer; nothing for direct). On a
+// machine where the three share 2 cores it explains the ratios: throughput
+// is roughly the cores over the CPU time per op.
 type cpuTimes struct{ client, minio, gateway time.Duration }
 
 func (c cpuTimes) sub(o cpuTimes) cpuTimes {
 	return cpuTimes{c.client - o.client, c.minio - o.minio, c.gateway - o.gateway}
 }
 
-func (e *env) cpu() cpuTimes {
+// cpu reads the CPU times of the client, MinIO and t's own gateway process.
+func (e *env) cpu(t *target) cpuTimes {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	c := cpuTimes{
 		client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
 		minio:  procCPU(e.minioPid),
 	}
-	if e.gw != nil {
-		c.gateway = procCPU(e.gw.Pid())
+	if pid := t.pid(); pid != 0 {
+		c.gateway = procCPU(pid)
 	}
 	return c
+}
+
+// backendRequests is photogate's photogate_backend_requests_total over all
+// operations and outcomes, or 0 for any other target.
+func (t *target) backendRequests(b *testing.B) float64 {
+	if t.gw == nil {
+		return 0
+	}
+	sum := 0.0
+	for name, v := range t.gw.Metrics(b) {
+		if strings.HasPrefix(name, "photogate_backend_requests_total{") {
+			sum += v
+		}
+	}
+	return sum
 }
 
 // procCPU is the utime + stime of pid from /proc/<pid>/stat, all threads.
@@ -520,11 +612,12 @@ func keysFor(prefix string, n int) []string {
 }
 
 // BenchmarkSideBySide is `make bench`: every (size, op) cell against MinIO
-// direct and through photogate, interleaved in rounds, then photogate's
-// peak RSS during a 2 GiB streaming multipart upload. It prints the report
-// and writes it to results/latest.md.
+// direct, through photogate and through the peers, interleaved in rounds,
+// then photogate's peak RSS during a 2 GiB streaming multipart upload. It
+// prints the report and writes it to results/latest.md.
 func BenchmarkSideBySide(b *testing.B) {
 	e := setup(b)
+	startPeers(b, e)
 	ctx := b.Context()
 	rep := &report{facts: machineFacts(), directOnly: e.gateway == nil}
 
@@ -542,13 +635,13 @@ func BenchmarkSideBySide(b *testing.B) {
 			keys := keysFor(fmt.Sprintf("%s/r%d", strings.ReplaceAll(sz.label, " ", ""), r), sz.perRound)
 			for _, op := range ops {
 				ts := e.targets()
-				if r%2 == 1 {
-					slices.Reverse(ts)
-				}
-				for _, t := range ts {
-					before := e.cpu()
+				k := r % len(ts)
+				for _, t := range slices.Concat(ts[k:], ts[:k]) {
+					requestsBefore := t.backendRequests(b)
+					before := e.cpu(t)
 					res := t.runBatch(ctx, op, keys, body)
-					res.cpu = e.cpu().sub(before)
+					res.cpu = e.cpu(t).sub(before)
+					res.backendRequests = t.backendRequests(b) - requestsBefore
 					for i := range res.failures {
 						res.failures[i].err += logSuffix(t.gatewayLog(res.failures[i]))
 					}
@@ -593,10 +686,14 @@ type upload struct {
 
 // bigUploads streams 2 GiB of generated data with minio-go (unknown size,
 // 16 MiB parts, 4 in flight) to MinIO direct and through a freshly
-// restarted photogate, reading photogate's VmHWM before and after.
+// restarted photogate, reading photogate's VmHWM before and after. The
+// peers are not part of it.
 func bigUploads(ctx context.Context, b *testing.B, e *env) []upload {
 	var ups []upload
 	for _, t := range e.targets() {
+		if t.minio == nil {
+			continue
+		}
 		u := upload{target: t.name}
 		if t.gw != nil {
 			// A fresh process, so VmHWM covers this upload only.

@@ -35,6 +35,7 @@ type side struct {
 	roundRates           []float64
 	failures             []failure
 	cpu                  cpuTimes
+	backendRequests      float64 // photogate's requests to MinIO; 0 for the others
 }
 
 func (s *side) opsPerSec() float64 { return float64(len(s.lat)) / s.elapsed.Seconds() }
@@ -81,6 +82,7 @@ func (r *report) add(size string, bytes int64, op, target string, b batch) {
 	s.cpu.client += b.cpu.client
 	s.cpu.minio += b.cpu.minio
 	s.cpu.gateway += b.cpu.gateway
+	s.backendRequests += b.backendRequests
 }
 
 // cpuPerOp is CPU milliseconds per successful op.
@@ -91,7 +93,29 @@ func (s *side) cpuPerOp(d time.Duration) string {
 	return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000/float64(len(s.lat)))
 }
 
-// roundRatios are photogate's ops/s over direct's, round by round, sorted.
+// targetNames orders the sides in the report.
+var targetNames = []string{"direct", "photogate", "versitygw", "rclone"}
+
+// gatewayNames are the sides compared with direct.
+var gatewayNames = targetNames[1:]
+
+// cachedHEAD marks the cells a gateway answers without asking MinIO:
+// rclone serves HEAD from its directory cache, so its HEAD figures are not
+// a proxy's and are left out of the "ahead of every peer" verdict.
+func cachedHEAD(target, op string) bool { return target == "rclone" && op == "HEAD" }
+
+// label is a side's name in the tables, marked where its figures come
+// from a cache.
+func label(target, op string) string {
+	if cachedHEAD(target, op) {
+		return target + " †"
+	}
+	return target
+}
+
+const cachedHEADNote = "† rclone answers HEAD from its directory cache without asking MinIO, so its HEAD row measures a cache, not a proxy; it is left out of the verdict.\n"
+
+// roundRatios are a gateway's ops/s over direct's, round by round, sorted.
 func roundRatios(d, g *side) []float64 {
 	var r []float64
 	for i := range min(len(d.roundRates), len(g.roundRates)) {
@@ -149,12 +173,14 @@ func (r *report) markdown() string {
 	var w strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
 
-	p("## MinIO direct vs through photogate\n\n")
+	p("## MinIO direct vs through photogate and its peers\n\n")
 	for _, f := range r.facts {
 		p("- %s\n", f)
 	}
 	p("- client: aws-sdk-go-v2 with default settings (checksums when supported; plain HTTP, so signed payloads), path style, %d requests in flight\n", concurrency)
-	p("- each cell in short rounds (%s) alternating direct and photogate and which goes first; ops/s and latencies are over all rounds\n", roundsDesc())
+	p("- each cell in short rounds (%s) alternating direct, photogate and the peers, each round starting with the next one; ops/s and latencies are over all rounds\n", roundsDesc())
+	p("- peers (when present): versitygw %s in S3-proxy mode (`--disable-data-integrity-check`, path style) and rclone %s `serve s3` (defaults: no VFS cache), in front of the same MinIO\n",
+		harness.VersityGWVersion, harness.RcloneVersion)
 	p("- load average at the end: %s\n", loadAvg())
 	if load := loadAvg1(); load > float64(runtime.NumCPU()) {
 		p("- **warning: load average %.1f on %d CPUs: other work shared the machine, so throughput and latency are noisy and the ops/s ratios favour photogate (its extra process wins extra CPU share from the other work); the CPU ms/op columns and the CPU-bound ratio stay valid**\n", load, runtime.NumCPU())
@@ -162,27 +188,37 @@ func (r *report) markdown() string {
 	p("\n")
 
 	p("### Throughput, latency and CPU per op\n\n")
-	p("CPU is user + system time per op of this benchmark client, of MinIO and of photogate; the three share the machine's cores.\n\n")
-	p("| size | op | target | ops | ops/s | MiB/s | p50 ms | p99 ms | CPU ms/op client | MinIO | photogate | errors | retries |\n")
-	p("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("CPU is user + system time per op of this benchmark client, of MinIO and of the gateway itself (photogate or a peer); the three share the machine's cores. ")
+	p("*backend req/op* is photogate's photogate_backend_requests_total per op: 1.00 when nothing but the forwarded request reaches MinIO.\n\n")
+	p("| size | op | target | ops | ops/s | MiB/s | p50 ms | p99 ms | CPU ms/op client | MinIO | gateway itself | backend req/op | errors | retries |\n")
+	p("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	cached := false
 	for _, c := range r.cells {
-		for _, name := range []string{"direct", "photogate"} {
+		for _, name := range targetNames {
 			s := c.sides[name]
 			if s == nil {
 				continue
 			}
-			mib, gw := "—", "—"
+			cached = cached || cachedHEAD(name, c.op)
+			mib, gw, reqs := "—", "—", "—"
 			if s.bytes > 0 {
 				mib = fmt.Sprintf("%.1f", s.mibPerSec())
 			}
-			if name == "photogate" {
+			if name != "direct" {
 				gw = s.cpuPerOp(s.cpu.gateway)
 			}
-			p("| %s | %s | %s | %d | %.1f | %s | %s | %s | %s | %s | %s | %d | %d |\n", c.size, c.op, name, s.ops,
+			if name == "photogate" && len(s.lat) > 0 {
+				reqs = fmt.Sprintf("%.2f", s.backendRequests/float64(s.ops))
+			}
+			p("| %s | %s | %s | %d | %.1f | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", c.size, c.op, label(name, c.op), s.ops,
 				s.opsPerSec(), mib, ms(percentile(s.lat, 0.50)), ms(percentile(s.lat, 0.99)),
-				s.cpuPerOp(s.cpu.client), s.cpuPerOp(s.cpu.minio), gw, s.errors, s.retries)
+				s.cpuPerOp(s.cpu.client), s.cpuPerOp(s.cpu.minio), gw, reqs, s.errors, s.retries)
 		}
 	}
+	if cached {
+		p("\n%s", cachedHEADNote)
+	}
+	r.peersMarkdown(p)
 
 	if !r.directOnly {
 		p("\n### photogate / direct\n\n")
@@ -244,7 +280,7 @@ func (r *report) markdown() string {
 
 	var fails []string
 	for _, c := range r.cells {
-		for _, name := range []string{"direct", "photogate"} {
+		for _, name := range targetNames {
 			if s := c.sides[name]; s != nil {
 				for _, f := range s.failures {
 					kind := "failed"
@@ -266,6 +302,123 @@ func (r *report) markdown() string {
 		p("\n### Failures (first %d per cell and side)\n\n%s\n", keepFailures, strings.Join(fails, "\n"))
 	}
 	return w.String()
+}
+
+// hasPeers reports whether any cell has a peer's side.
+func (r *report) hasPeers() bool {
+	for _, c := range r.cells {
+		for _, name := range gatewayNames[1:] {
+			if c.sides[name] != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// peersMarkdown renders the gateways side by side, one column per cell:
+// ops/s over direct (median of rounds), p50 and p99, and CPU per op of
+// MinIO and of each gateway itself, then whether photogate is ahead of
+// every peer.
+func (r *report) peersMarkdown(p func(format string, a ...any)) {
+	if !r.hasPeers() {
+		return
+	}
+	header := func(first string) {
+		p("| %s |", first)
+		for _, c := range r.cells {
+			p(" %s %s |", c.size, c.op)
+		}
+		p("\n| --- |%s\n", strings.Repeat(" ---: |", len(r.cells)))
+	}
+	row := func(name string, value func(c *cell) string) {
+		p("| %s |", name)
+		for _, c := range r.cells {
+			p(" %s |", value(c))
+		}
+		p("\n")
+	}
+	mark := func(name string, c *cell, v string) string {
+		if cachedHEAD(name, c.op) {
+			return v + " †"
+		}
+		return v
+	}
+	ratio := func(name string, c *cell) (float64, bool) {
+		d, g := c.sides["direct"], c.sides[name]
+		if d == nil || g == nil || len(g.lat) == 0 {
+			return 0, false
+		}
+		return median(roundRatios(d, g)), true
+	}
+
+	p("\n### Gateways side by side\n\n")
+	p("ops/s over direct, median of the per-round ratios (higher is better):\n\n")
+	header("gateway")
+	for _, name := range gatewayNames {
+		row(name, func(c *cell) string {
+			if v, ok := ratio(name, c); ok {
+				return mark(name, c, fmt.Sprintf("%.2f", v))
+			}
+			return "—"
+		})
+	}
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"p50", 0.50}, {"p99", 0.99}} {
+		p("\nLatency %s in ms:\n\n", q.name)
+		header("target")
+		for _, name := range targetNames {
+			row(name, func(c *cell) string {
+				if s := c.sides[name]; s != nil && len(s.lat) > 0 {
+					return mark(name, c, ms(percentile(s.lat, q.p)))
+				}
+				return "—"
+			})
+		}
+	}
+	p("\nCPU ms per op (user + system from /proc, so other load barely moves it):\n\n")
+	header("process")
+	for _, name := range targetNames {
+		who := "MinIO, behind " + name
+		if name == "direct" {
+			who = "MinIO, direct"
+		}
+		row(who, func(c *cell) string {
+			if s := c.sides[name]; s != nil {
+				return mark(name, c, s.cpuPerOp(s.cpu.minio))
+			}
+			return "—"
+		})
+	}
+	for _, name := range gatewayNames {
+		row(name+" itself", func(c *cell) string {
+			if s := c.sides[name]; s != nil {
+				return mark(name, c, s.cpuPerOp(s.cpu.gateway))
+			}
+			return "—"
+		})
+	}
+	p("\nphotogate ahead of every peer (ops/s ratio over direct, median of rounds):\n\n")
+	header("verdict")
+	row("photogate", func(c *cell) string {
+		own, ok := ratio("photogate", c)
+		if !ok {
+			return "—"
+		}
+		var behind []string
+		for _, name := range gatewayNames[1:] {
+			if v, ok := ratio(name, c); ok && !cachedHEAD(name, c.op) && v > own {
+				behind = append(behind, name)
+			}
+		}
+		if len(behind) == 0 {
+			return "ahead"
+		}
+		return "**behind " + strings.Join(behind, ", ") + "**"
+	})
+	p("\n%s", cachedHEADNote)
 }
 
 // machineFacts describes where and with what the numbers were taken.
