@@ -11,9 +11,32 @@ import (
 	"testing"
 )
 
+// backupLibrary fills a store with a few records in two buckets, four of
+// them Canons in bucket p.
+func backupLibrary(t *testing.T) (*Store, []Record) {
+	t.Helper()
+	s := openTest(t)
+	var recs []Record
+	var muts []Mutation
+	for i, k := range seq("k", 8) {
+		recs = append(recs, photo("p", k, func(r *Record) {
+			r.Tags = map[string]string{"n": k}
+			if i%2 == 1 {
+				r.Make, r.Model, r.GPS = "Nikon", "Z9", nil
+			}
+		}))
+	}
+	recs = append(recs, photo("q", "k"))
+	for _, r := range recs {
+		muts = append(muts, Put(r))
+	}
+	commit(t, s, muts...)
+	return s, recs
+}
+
 func TestBackupRestores(t *testing.T) {
 	ctx := context.Background()
-	s := loadFixture(t)
+	s, recs := backupLibrary(t)
 	id, _ := s.BeginIntent(ctx, Intent{Op: "PutObject", Bucket: "p", Keys: []string{"x"}})
 	_, _ = s.Enqueue(ctx, Job{Kind: "extract", Bucket: "p", Key: "x"})
 
@@ -43,7 +66,7 @@ func TestBackupRestores(t *testing.T) {
 	}
 	r := openAt(t, path, Options{NoSync: true})
 	verify(t, r)
-	for _, want := range fixture() {
+	for _, want := range recs {
 		got, ok, err := r.Get(ctx, want.Bucket, want.Key)
 		if err != nil || !ok {
 			t.Fatalf("%s/%s missing from backup: %v", want.Bucket, want.Key, err)
@@ -75,7 +98,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestBackupErrors(t *testing.T) {
-	s := loadFixture(t)
+	s, _ := backupLibrary(t)
 	if _, err := s.Backup(context.Background(), &failWriter{after: 4096}); err == nil {
 		t.Fatal("write error not reported")
 	}

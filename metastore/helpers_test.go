@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 )
@@ -84,29 +83,6 @@ func search(t testing.TB, s *Store, q Query) Page {
 		t.Fatalf("Search(%+v): %v", q, err)
 	}
 	return p
-}
-
-// searchAll pages through a query and returns every item name.
-func searchAll(t testing.TB, s *Store, q Query) []string {
-	t.Helper()
-	var out []string
-	for i := 0; ; i++ {
-		if i > 100000 {
-			t.Fatal("pagination does not end")
-		}
-		p := search(t, s, q)
-		out = append(out, names(p.Items)...)
-		if p.NextCursor == "" {
-			return out
-		}
-		q.Cursor = p.NextCursor
-	}
-}
-
-func sorted(ss []string) []string {
-	ss = slices.Clone(ss)
-	slices.Sort(ss)
-	return ss
 }
 
 func seq(prefix string, n int) []string {

@@ -76,7 +76,7 @@ func TestUpgradeFillsNewIndexes(t *testing.T) {
 			t.Errorf("%s after upgrade: %q, want %q", ix.index, got, want[ix.index])
 		}
 	}
-	if got := searchAll(t, s, Query{Lens: "50MM F/1.8"}); !slices.Equal(got, []string{"b/nikon"}) {
+	if got := names(search(t, s, Query{Lens: "50MM F/1.8"}).Items); !slices.Equal(got, []string{"b/nikon"}) {
 		t.Errorf("lens search after upgrade: %v", got)
 	}
 	if st, err := s.Stats(ctx); err != nil || st.SchemaVersion != SchemaVersion {

@@ -660,7 +660,7 @@ func testJobEnqueuedWithCommit(t *testing.T, s metastore.Index) {
 
 func loadFixture(t *testing.T, s metastore.Index) {
 	t.Helper()
-	commit(t, s, puts(fixture())...)
+	commit(t, s, puts(Fixture())...)
 	verify(t, s)
 }
 
@@ -669,13 +669,13 @@ func loadFixture(t *testing.T, s metastore.Index) {
 func testSearchFilters(t *testing.T, s metastore.Index) {
 	loadFixture(t, s)
 	byName := map[string]metastore.Record{}
-	for _, r := range fixture() {
+	for _, r := range Fixture() {
 		byName[r.Bucket+"/"+r.Key] = r
 	}
-	for _, tc := range filterCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			want := strings.Fields(tc.want)
-			got := names(search(t, s, tc.q).Items)
+	for _, tc := range FilterCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			want := strings.Fields(tc.Want)
+			got := names(search(t, s, tc.Query).Items)
 			if !reflect.DeepEqual(sorted(got), sorted(want)) {
 				t.Fatalf("got %q\nwant %q", got, want)
 			}
@@ -683,10 +683,10 @@ func testSearchFilters(t *testing.T, s metastore.Index) {
 			for _, n := range want {
 				wantRecs = append(wantRecs, byName[n])
 			}
-			for _, sortBy := range allSorts() {
-				q := tc.q
+			for _, sortBy := range Sorts() {
+				q := tc.Query
 				q.Sort, q.Limit = sortBy, 2
-				if got, order := searchAll(t, s, q), expectOrder(wantRecs, sortBy); !slices.Equal(got, order) {
+				if got, order := SearchAll(t, s, q), ExpectOrder(wantRecs, sortBy); !slices.Equal(got, order) {
 					t.Fatalf("sort %q:\n got %q\nwant %q", sortBy, got, order)
 				}
 			}
@@ -790,10 +790,10 @@ func testSearchCancelled(t *testing.T, s metastore.Index) {
 func testPaginationWalksAllPages(t *testing.T, s metastore.Index) {
 	recs := stable(500)
 	commit(t, s, puts(recs)...)
-	for _, sortBy := range allSorts() {
-		want := expectOrder(recs, sortBy)
+	for _, sortBy := range Sorts() {
+		want := ExpectOrder(recs, sortBy)
 		for _, limit := range []int{1, 7, 100, 499, 500, 1000} {
-			got := searchAll(t, s, metastore.Query{Sort: sortBy, Limit: limit})
+			got := SearchAll(t, s, metastore.Query{Sort: sortBy, Limit: limit})
 			if !slices.Equal(got, want) {
 				t.Fatalf("sort %q limit %d: %d items, order differs", sortBy, limit, len(got))
 			}
@@ -804,7 +804,7 @@ func testPaginationWalksAllPages(t *testing.T, s metastore.Index) {
 				inB1 = append(inB1, r)
 			}
 		}
-		if got := searchAll(t, s, metastore.Query{Bucket: "b1", Sort: sortBy, Limit: 13}); !slices.Equal(got, expectOrder(inB1, sortBy)) {
+		if got := SearchAll(t, s, metastore.Query{Bucket: "b1", Sort: sortBy, Limit: 13}); !slices.Equal(got, ExpectOrder(inB1, sortBy)) {
 			t.Fatalf("sort %q in one bucket: order differs", sortBy)
 		}
 	}
@@ -881,7 +881,7 @@ func testPaginationUnderConcurrentWrites(t *testing.T, s metastore.Index) {
 // each of recs is returned exactly when it matches, exactly once.
 func paginateChecked(t *testing.T, s metastore.Index, recs []metastore.Record) {
 	t.Helper()
-	for _, sortBy := range allSorts() {
+	for _, sortBy := range Sorts() {
 		for _, q := range []metastore.Query{
 			{Sort: sortBy, Limit: 7},
 			{Sort: sortBy, Limit: 7, Lens: "l-even"},
@@ -893,7 +893,7 @@ func paginateChecked(t *testing.T, s metastore.Index, recs []metastore.Record) {
 				t.Fatal(err)
 			}
 			seen := map[string]int{}
-			for _, n := range searchAll(t, s, q) {
+			for _, n := range SearchAll(t, s, q) {
 				seen[n]++
 			}
 			for _, r := range recs {
@@ -1142,48 +1142,41 @@ func testConcurrentCommits(t *testing.T, s metastore.Index) {
 	}
 	stop := make(chan struct{})
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := s.Search(ctx, metastore.Query{Make: "canon", Sort: "-size", Limit: 10}); err != nil {
-				errs <- err
-				return
-			}
-			if _, err := s.Stats(ctx); err != nil {
-				errs <- err
-				return
-			}
-		}
-	}()
-	var finished atomic.Int64
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			j, ok, err := s.Lease(ctx, "extract", time.Now(), time.Minute)
-			if err != nil {
-				errs <- err
-				return
-			}
-			if ok {
-				if err := s.Finish(ctx, j.ID); err != nil {
+	// untilStopped runs step in a loop beside the writers until they are
+	// done or step fails.
+	untilStopped := func(step func() error) {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := step(); err != nil {
 					errs <- err
 					return
 				}
-				finished.Add(1)
 			}
+		}()
+	}
+	untilStopped(func() error {
+		if _, err := s.Search(ctx, metastore.Query{Make: "canon", Sort: "-size", Limit: 10}); err != nil {
+			return err
 		}
-	}()
+		_, err := s.Stats(ctx)
+		return err
+	})
+	var finished atomic.Int64
+	untilStopped(func() error {
+		j, ok, err := s.Lease(ctx, "extract", time.Now(), time.Minute)
+		if err != nil || !ok {
+			return err
+		}
+		finished.Add(1)
+		return s.Finish(ctx, j.ID)
+	})
 	wg.Wait()
 	close(stop)
 	bg.Wait()

@@ -44,9 +44,9 @@ func photo(bucket, key string, mods ...func(*metastore.Record)) metastore.Record
 	return r
 }
 
-// fixture is a small library with every filter's edge cases, spread over
+// Fixture is a small library with every filter's edge cases, spread over
 // two buckets, with ties in taken time and size across buckets.
-func fixture() []metastore.Record {
+func Fixture() []metastore.Record {
 	r := func(bucket, key string, size int64, f func(*metastore.Record)) metastore.Record {
 		rec := metastore.Record{Bucket: bucket, Key: key, Size: size, Status: "ok", ContentType: "image/jpeg", Format: "jpeg"}
 		f(&rec)
@@ -109,16 +109,17 @@ func fixture() []metastore.Record {
 	}
 }
 
-// filterCase is a query and the records it must return, in any order.
-type filterCase struct {
-	name string
-	q    metastore.Query
-	want string // space-separated bucket/key
+// FilterCase is a query and the records of Fixture it must return, in
+// any order.
+type FilterCase struct {
+	Name  string
+	Query metastore.Query
+	Want  string // space-separated bucket/key
 }
 
-// filterCases covers every field of metastore.Query on the fixture.
-func filterCases() []filterCase {
-	return []filterCase{
+// FilterCases covers every field of metastore.Query on the fixture.
+func FilterCases() []FilterCase {
+	return []FilterCase{
 		{"all", metastore.Query{}, "p/a.jpg p/b.jpg p/c.heic p/d.heic p/e.png p/f.jpg p/dir/i.jpg p/dir/j.jpg q/g.jpg q/h.webp q/k.jpg"},
 		{"bucket", metastore.Query{Bucket: "q"}, "q/g.jpg q/h.webp q/k.jpg"},
 		{"unknown bucket", metastore.Query{Bucket: "nope"}, ""},
@@ -169,13 +170,13 @@ func filterCases() []filterCase {
 	}
 }
 
-// allSorts lists every order Search accepts.
-func allSorts() []string { return []string{"", "key", "-key", "taken", "-taken", "size", "-size"} }
+// Sorts lists every order Search accepts.
+func Sorts() []string { return []string{"", "key", "-key", "taken", "-taken", "size", "-size"} }
 
-// expectOrder sorts records by an independent reading of the documented
+// ExpectOrder sorts records by an independent reading of the documented
 // order: (sort value, bucket, key), undated photos before all dated ones,
 // descending orders reversed entirely.
-func expectOrder(recs []metastore.Record, sortBy string) []string {
+func ExpectOrder(recs []metastore.Record, sortBy string) []string {
 	desc := strings.HasPrefix(sortBy, "-")
 	field := strings.TrimPrefix(sortBy, "-")
 	recs = slices.Clone(recs)
@@ -265,8 +266,8 @@ func search(t testing.TB, s metastore.Index, q metastore.Query) metastore.Page {
 	return p
 }
 
-// searchAll pages through a query and returns every item name.
-func searchAll(t testing.TB, s metastore.Index, q metastore.Query) []string {
+// SearchAll pages through a query and returns every item name.
+func SearchAll(t testing.TB, s metastore.Index, q metastore.Query) []string {
 	t.Helper()
 	var out []string
 	for i := 0; ; i++ {
