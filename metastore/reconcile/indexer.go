@@ -274,15 +274,58 @@ func (ix *Indexer) resolve(ctx context.Context, in metastore.Intent) error {
 	}
 	_, done := ix.locks.write(ticket{}, uniqueNames(in.Bucket, in.Keys))
 	defer done()
-	var muts []metastore.Mutation
+	// The key locks order writes within this process only: with a shared
+	// index, another replica may write a key while it is read back here,
+	// and its record is then newer than what was read. Each key's record
+	// is noted before its read-back and compared just before the commit;
+	// a key whose record moved meanwhile is left to the newer write.
+	type readKey struct {
+		key    string
+		before recordState
+		muts   []metastore.Mutation
+	}
+	read := make([]readKey, 0, len(in.Keys))
 	for _, key := range in.Keys {
+		before, err := ix.recordState(ctx, in.Bucket, key)
+		if err != nil {
+			return err
+		}
 		m, err := ix.readBack(ctx, in.Bucket, key, ix.intentOwner(ctx, in))
 		if err != nil {
 			return err
 		}
-		muts = append(muts, m...)
+		read = append(read, readKey{key, before, m})
+	}
+	var muts []metastore.Mutation
+	for _, r := range read {
+		now, err := ix.recordState(ctx, in.Bucket, r.key)
+		if err != nil {
+			return err
+		}
+		if now != r.before {
+			continue
+		}
+		muts = append(muts, r.muts...)
 	}
 	return ix.commit(ctx, in.ID, muts...)
+}
+
+// recordState is what identifies an index record's version: a write that
+// changes the record changes it.
+type recordState struct {
+	exists       bool
+	etag         string
+	size         int64
+	lastModified int64 // Unix nanoseconds: comparable whatever the Location
+	owner        string
+}
+
+func (ix *Indexer) recordState(ctx context.Context, bucket, key string) (recordState, error) {
+	rec, ok, err := ix.store.Get(ctx, bucket, key)
+	if err != nil || !ok {
+		return recordState{}, err
+	}
+	return recordState{exists: true, etag: rec.ETag, size: rec.Size, lastModified: rec.LastModified.UnixNano(), owner: rec.Owner}, nil
 }
 
 // intentOwner attributes what a crash-interrupted write left behind: an
