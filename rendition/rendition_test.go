@@ -11,6 +11,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,17 +74,13 @@ func TestRendersEveryTestPhoto(t *testing.T) {
 		portrait bool // after orientation
 		embedded bool
 	}{
-		{"jpeg/iphone15pro_24mp_baseline.jpg", 1440, false, false},
-		{"jpeg/iphone15pro_24mp_progressive.jpg", 1440, false, false},
 		{"jpeg/canon_sx60hs_orient6.jpg", 1440, true, false},
 		{"jpeg/iphone4s_lensinfo_gps_orient6.jpg", 205, true, false},
-		{"jpeg/iphone6_gps_8mp.jpg", 1440, false, false},
 		{"jpeg/pentax_k3ii_sunrise.jpg", 1024, false, false},
 		{"png/pentax_k3ii_sunrise_exif.png", 1024, false, false},
 		{"webp/pentax_k3ii_sunrise_exif.webp", 1024, false, false},
 		{"webp/sunrise_lossy_noexif.webp", 1024, false, false},
 		{"avif/pentax_k3ii_sunset.avif", 900, false, false},
-		{"heic/iphone13promax_orient6.heic", 1440, true, false},
 		{"heic/iphone11promax_gps.heic", 1440, true, false},
 		{"heic/nokia83_hdr_exif_at_end.heif", 1440, false, false},
 		{"raw/canon_sd450_truncated.dng", 0, false, false},
@@ -277,19 +274,6 @@ func maxRSS(t testing.TB) int64 {
 	return ru.Maxrss << 10 // KiB on Linux
 }
 
-// TestHEICThatLibheifRefusesIsAFailureWithReason: Debian 12's libheif
-// 1.15 cannot decode this iPhone 15 Pro file and it carries no JPEG
-// preview, so the renderer must give up with libheif's reason.
-func TestHEICThatLibheifRefusesIsAFailureWithReason(t *testing.T) {
-	_, err := render(t, New(Options{}), photo(t, "heic/iphone15pro.heic"))
-	if err == nil {
-		t.Skip("this libheif decodes iphone15pro.heic: TestRendersEveryTestPhoto should list it")
-	}
-	if !IsRejected(err) || !strings.Contains(err.Error(), "heif") {
-		t.Fatalf("error %v: want a *Rejected naming libheif's complaint", err)
-	}
-}
-
 func TestRefusesBombsAndBrokenFiles(t *testing.T) {
 	r := New(Options{})
 	bomb := pngBomb(t, 60000)
@@ -299,10 +283,10 @@ func TestRefusesBombsAndBrokenFiles(t *testing.T) {
 		"png bomb 60000x60000": bomb,
 		"empty":                {},
 		"text":                 []byte("hello, not a photo"),
-		"truncated jpeg":       photo(t, "jpeg/iphone6_gps_8mp.jpg")[:1<<20],
+		"truncated jpeg":       photo(t, "jpeg/canon_sx60hs_orient6.jpg")[:400_000],
 		"truncated png":        photo(t, "png/pentax_k3ii_sunrise_exif.png")[:200_000],
 		"truncated webp":       photo(t, "webp/sunrise_lossy_noexif.webp")[:20_000],
-		"jpeg header only":     photo(t, "jpeg/iphone6_gps_8mp.jpg")[:4096],
+		"jpeg header only":     photo(t, "jpeg/canon_sx60hs_orient6.jpg")[:4096],
 	}
 	entries, err := os.ReadDir(filepath.Join("..", "testdata", "photos", "malformed"))
 	if err != nil {
@@ -341,7 +325,7 @@ func TestRefusesBombsAndBrokenFiles(t *testing.T) {
 }
 
 func TestPixelLimitIsConfigurable(t *testing.T) {
-	data := photo(t, "jpeg/iphone6_gps_8mp.jpg") // 3264x2448 = 7.99 MP
+	data := syntheticJPEG(t, 3264, 2448, false) // 7.99 MP
 	_, err := render(t, New(Options{MaxPixels: 7_000_000}), data)
 	if !IsRejected(err) || !strings.Contains(err.Error(), "more than the limit of 7000000") {
 		t.Fatalf("with a 7 MP limit: %v, want a rejection naming the limit", err)
@@ -403,20 +387,20 @@ func TestThumbHashAverageColour(t *testing.T) {
 	}
 }
 
-// TestMemoryAndCPUOf24MP measures one render of the 24-megapixel JPEGs:
-// CPU time (user+system of the process, so run alone) and peak RSS.
+// TestMemoryAndCPUOf24MP renders a 24-megapixel JPEG, baseline and
+// progressive, and logs the CPU time (user+system of the process, so run
+// alone). The JPEGs are made here (a camera's 24 MP file is over the
+// repository's 1 MB limit for a file); making them costs more memory than
+// rendering them, so peak RSS is bounded by the hostile-files test instead.
 func TestMemoryAndCPUOf24MP(t *testing.T) {
 	r := New(Options{})
-	for _, rel := range []string{"jpeg/iphone15pro_24mp_baseline.jpg", "jpeg/iphone15pro_24mp_progressive.jpg"} {
-		data := photo(t, rel)
+	for _, progressive := range []bool{false, true} {
+		data := syntheticJPEG(t, 5712, 4284, progressive)
 		c0, start := cpuTime(t), time.Now()
 		if _, err := render(t, r, data); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %v CPU, %v wall, process peak RSS %d MiB", rel, cpuTime(t)-c0, time.Since(start), maxRSS(t)>>20)
-	}
-	if rss := maxRSS(t); rss > 512<<20 {
-		t.Errorf("peak RSS %d MiB after two 24 MP renders", rss>>20)
+		t.Logf("progressive=%v: %v CPU, %v wall, process peak RSS %d MiB", progressive, cpuTime(t)-c0, time.Since(start), maxRSS(t)>>20)
 	}
 }
 
@@ -431,10 +415,10 @@ func cpuTime(t testing.TB) time.Duration {
 // BenchmarkRender24MP reports CPU per render; run with GOMAXPROCS=1 for
 // the one-core figure.
 func BenchmarkRender24MP(b *testing.B) {
-	for _, rel := range []string{"jpeg/iphone15pro_24mp_baseline.jpg", "jpeg/iphone15pro_24mp_progressive.jpg"} {
-		b.Run(filepath.Base(rel), func(b *testing.B) {
+	for _, progressive := range []bool{false, true} {
+		b.Run(map[bool]string{false: "baseline", true: "progressive"}[progressive], func(b *testing.B) {
 			r := New(Options{})
-			data := photo(b, rel)
+			data := syntheticJPEG(b, 5712, 4284, progressive)
 			c0 := cpuTime(b)
 			for b.Loop() {
 				if _, err := render(b, r, data); err != nil {
@@ -512,4 +496,33 @@ func TestOrientOfEmbeddedPreviews(t *testing.T) {
 			t.Errorf("orientation %d: quadrant colours %v, want %v", o, q, want)
 		}
 	}
+}
+
+// syntheticJPEG makes a w×h JPEG with photo-like detail (smooth gradients
+// and fine noise, so the encoder cannot take shortcuts), baseline or
+// progressive, encoded by libvips at quality 85.
+func syntheticJPEG(t testing.TB, w, h int, progressive bool) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(h)))
+	for y := range h {
+		for x := range w {
+			n := uint8(rng.IntN(24))
+			img.Set(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y)*127/(w+h)) + n, 255})
+		}
+	}
+	var raw bytes.Buffer
+	if err := jpeg.Encode(&raw, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	vimg, err := vips.LoadImageFromBuffer(raw.Bytes(), vips.NewImportParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vimg.Close()
+	out, _, err := vimg.ExportJpeg(&vips.JpegExportParams{Quality: 85, Interlace: progressive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -11,8 +11,8 @@ import (
 // 24 MP iPhone JPEG; the others show each container's cost.
 func BenchmarkFromPrefix(b *testing.B) {
 	for _, name := range []string{
-		"jpeg/iphone15pro_24mp_baseline.jpg",
-		"heic/iphone15pro.heic",
+		"jpeg/canon_sx60hs_orient6.jpg",
+		"heic/iphone11promax_gps.heic",
 		"png/pentax_k3ii_sunrise_exif.png",
 		"webp/pentax_k3ii_sunrise_exif.webp",
 		"raw/canon_sd450_truncated.dng",

@@ -48,7 +48,7 @@ func TestCheckFindsAndRepairsEveryKindOfDrift(t *testing.T) {
 	if err := m.Client().MakeBucket(ctx, "photos", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	photo, err := os.ReadFile(photoPath(t, "jpeg/iphone6_gps_8mp.jpg"))
+	photo, err := os.ReadFile(photoPath(t, "jpeg/iphone4s_lensinfo_gps_orient6.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}

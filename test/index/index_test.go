@@ -80,7 +80,7 @@ func start(t *testing.T, extraEnv ...string) *env {
 	cfg := filepath.Join(home, "config")
 	// A 1 MiB multipart threshold sends the larger photos as multipart
 	// uploads, so CompleteMultipartUpload is indexed too.
-	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 1MB\n  multipart_chunksize = 5MB\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 512KB\n  multipart_chunksize = 5MB\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{g: g, m: m, bin: bin, awsEnv: []string{
@@ -249,7 +249,7 @@ func TestCopyTaggingDeleteKeepIndexInStep(t *testing.T) {
 	dir := harness.PhotosDir(t)
 	e.aws(t, "s3", "mb", "s3://lib")
 	// 2.4 MB: above the 1 MiB threshold, so a one-part multipart upload.
-	e.aws(t, "s3", "cp", filepath.Join(dir, "jpeg/iphone15pro_24mp_baseline.jpg"), "s3://lib/mp.jpg", "--only-show-errors")
+	e.aws(t, "s3", "cp", filepath.Join(dir, "jpeg/canon_sx60hs_orient6.jpg"), "s3://lib/mp.jpg", "--only-show-errors")
 	e.python(t, `
 import os, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["ENDPOINT"])
@@ -263,11 +263,11 @@ assert len(r.get("Deleted", [])) == 3, r
 `)
 	e.settle(t)
 	mp, ok := e.object(t, "lib", "mp.jpg")
-	if !ok || mp.Model != "iPhone 15 Pro" || !strings.HasSuffix(mp.ETag, "-1") {
-		t.Fatalf("multipart upload indexed as %+v (ok %v); want iPhone 15 Pro and a multipart ETag", mp, ok)
+	if !ok || mp.Model != "Canon PowerShot SX60 HS" || !strings.HasSuffix(mp.ETag, "-1") {
+		t.Fatalf("multipart upload indexed as %+v (ok %v); want the Canon and a multipart ETag", mp, ok)
 	}
 	cp, ok := e.object(t, "lib", "copy.jpg")
-	if !ok || cp.Model != "iPhone 15 Pro" || cp.UserMetadata["album"] != "Rome" || cp.Tags["trip"] != "rome-2026" {
+	if !ok || cp.Model != "Canon PowerShot SX60 HS" || cp.UserMetadata["album"] != "Rome" || cp.Tags["trip"] != "rome-2026" {
 		t.Fatalf("copy indexed as %+v", cp)
 	}
 	for _, k := range []string{"gone1.jpg", "gone2.jpg"} {
@@ -293,7 +293,7 @@ func TestCheckAndRepairCommands(t *testing.T) {
 	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/pentax_k3ii_sunrise.jpg"), "s3://drift/through-photogate.jpg", "--only-show-errors")
 	e.settle(t)
 	// Written straight to MinIO, behind photogate's back.
-	data, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), "jpeg/iphone6_gps_8mp.jpg"))
+	data, err := os.ReadFile(filepath.Join(harness.PhotosDir(t), "jpeg/iphone4s_lensinfo_gps_orient6.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestCheckAndRepairCommands(t *testing.T) {
 	if out, err := run("check"); err != nil || !strings.Contains(out, "drift 0") {
 		t.Fatalf("check after repair: %v\n%s", err, out)
 	}
-	if it, ok := e.object(t, "drift", "behind-its-back.jpg"); !ok || it.Model != "iPhone 6" {
+	if it, ok := e.object(t, "drift", "behind-its-back.jpg"); !ok || it.Model != "iPhone 4S" {
 		t.Fatalf("repaired record: %+v", it)
 	}
 }
@@ -372,7 +372,7 @@ func TestAdminAPIForSignedAdmins(t *testing.T) {
 func TestBackupAndRestoreCommands(t *testing.T) {
 	e := start(t)
 	e.aws(t, "s3", "mb", "s3://keep")
-	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/iphone6_gps_8mp.jpg"), "s3://keep/before.jpg", "--only-show-errors")
+	e.aws(t, "s3", "cp", filepath.Join(harness.PhotosDir(t), "jpeg/iphone4s_lensinfo_gps_orient6.jpg"), "s3://keep/before.jpg", "--only-show-errors")
 	e.settle(t)
 	backup := filepath.Join(t.TempDir(), "index-backup.db")
 	run := func(args ...string) (string, error) {
@@ -406,7 +406,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	it, ok := e.object(t, "keep", "before.jpg")
-	if !ok || it.Model != "iPhone 6" || it.Owner != "env" {
+	if !ok || it.Model != "iPhone 4S" || it.Owner != "env" {
 		t.Fatalf("restored record: %+v, %v", it, ok)
 	}
 	if _, ok := e.object(t, "keep", "after.jpg"); ok {

@@ -201,13 +201,13 @@ func makeRun(t *testing.T, bin string) userSetup {
 		t.Fatal(err)
 	}
 	photos := harness.PhotosDir(t)
-	for src, dst := range map[string]string{
-		"jpeg/iphone6_gps_8mp.jpg":               "IMG_0001.jpg",
-		"jpeg/pentax_k3ii_sunrise.jpg":           "some-photo.jpg",
-		"jpeg/iphone4s_lensinfo_gps_orient6.jpg": "photos/IMG_0002.jpg",
-		"jpeg/canon_sx60hs_orient6.jpg":          "photos/IMG_0003.jpg",
+	for _, c := range []struct{ src, dst string }{
+		{"jpeg/iphone4s_lensinfo_gps_orient6.jpg", "IMG_0001.jpg"},
+		{"jpeg/pentax_k3ii_sunrise.jpg", "some-photo.jpg"},
+		{"jpeg/iphone4s_lensinfo_gps_orient6.jpg", "photos/IMG_0002.jpg"},
+		{"jpeg/canon_sx60hs_orient6.jpg", "photos/IMG_0003.jpg"},
 	} {
-		copyFile(t, filepath.Join(photos, src), filepath.Join(u.work, dst))
+		copyFile(t, filepath.Join(photos, c.src), filepath.Join(u.work, c.dst))
 	}
 	for _, addr := range []*string{&u.s3Addr, &u.adminAddr} {
 		port, err := harness.FreePort()
