@@ -35,13 +35,24 @@ FUZZTIME  ?= 60s
 
 export PHOTOGATE_MINIO_BIN ?= $(MINIO)
 
+# Renditions (thumbnails, previews) need libvips through cgo. Without it
+# (no C compiler or no libvips-dev) the build is pure Go and serve runs with
+# renditions off, saying so in its log; `make test` needs libvips.
+HAVE_VIPS := $(shell pkg-config --exists vips 2>/dev/null && command -v cc >/dev/null 2>&1 && echo yes)
+ifeq ($(HAVE_VIPS),yes)
+BUILD_CGO := 1
+else
+BUILD_CGO := 0
+endif
+
 .PHONY: help build install test test-short run run-minio bench lint vulncheck cover dist fuzz tools helm helm-path manifests clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/photogate
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/photogate
+build: ## build bin/photogate (with libvips renditions when libvips-dev is installed)
+	@[ $(BUILD_CGO) = 1 ] || echo "libvips-dev not found (apt-get install libvips-dev pkg-config): building without renditions"
+	CGO_ENABLED=$(BUILD_CGO) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/photogate
 
 test: $(MINIO) ## go vet, then every test with -race (starts its own MinIO)
 	$(GO) vet ./...
@@ -54,7 +65,7 @@ run: build ## start photogate at once on its embedded backend (ARGS="..." adds s
 	./$(BIN) serve $(ARGS)
 
 install: ## go install photogate into $(go env GOBIN) or $(go env GOPATH)/bin, so `photogate` is on PATH
-	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/photogate
+	CGO_ENABLED=$(BUILD_CGO) $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/photogate
 	@echo "installed $$(d=$$($(GO) env GOBIN); echo $${d:-$$($(GO) env GOPATH)/bin})/photogate"
 
 run-minio: build $(MINIO) ## start a real MinIO and photogate in front of it
@@ -107,7 +118,10 @@ cover: $(MINIO) ## unit + end-to-end coverage: total, per package, HTML; fails b
 	  [ $$status = 0 ] || { echo "tests failed (exit $$status): the figure above is incomplete"; exit $$status; }; \
 	  awk -v t=$$total -v m=$(COVER_MIN) 'BEGIN { exit !(t >= m) }' || { echo "coverage $$total% is below $(COVER_MIN)%"; exit 1; }
 
-dist: ## release binaries and SHA256SUMS in bin/dist
+# Release binaries are cross-compiled without cgo, so they carry no
+# renditions: the container image (deploy/Dockerfile) is the build with
+# libvips.
+dist: ## release binaries (pure Go, renditions off) and SHA256SUMS in bin/dist
 	rm -rf bin/dist && mkdir -p bin/dist
 	@set -e; for p in $(DIST_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \

@@ -181,7 +181,13 @@ func (b *Backend) Open(ctx context.Context, bucket, key string) (io.ReaderAt, er
 	if !ok {
 		return nil, fmt.Errorf("open %s/%s: no such object", bucket, key)
 	}
-	return &objectReader{b: b, ctx: ctx, bucket: bucket, key: key, size: obj.Size, etag: obj.ETag}, nil
+	return b.OpenStatted(ctx, bucket, obj), nil
+}
+
+// OpenStatted is Open of an object the caller has just stat'ed: obj's Size
+// and ETag, without asking again.
+func (b *Backend) OpenStatted(ctx context.Context, bucket string, obj Object) io.ReaderAt {
+	return &objectReader{b: b, ctx: ctx, bucket: bucket, key: obj.Key, size: obj.Size, etag: obj.ETag}
 }
 
 // objectReader is Open's io.ReaderAt. It keeps Open's context because
@@ -292,9 +298,17 @@ type listPage struct {
 // a page of 1000 at a time). An error from fn stops the listing and is
 // returned as is.
 func (b *Backend) List(ctx context.Context, bucket string, fn func(Object) error) error {
+	return b.ListPrefix(ctx, bucket, "", fn)
+}
+
+// ListPrefix is List of the objects whose keys start with prefix.
+func (b *Backend) ListPrefix(ctx context.Context, bucket, prefix string, fn func(Object) error) error {
 	token := ""
 	for {
 		q := url.Values{"list-type": {"2"}, "max-keys": {listPageSize}, "encoding-type": {"url"}}
+		if prefix != "" {
+			q.Set("prefix", prefix)
+		}
 		if token != "" {
 			q.Set("continuation-token", token)
 		}

@@ -17,7 +17,7 @@ import (
 	"github.com/photogate/photogate/s3/classify"
 )
 
-// The write calls below are for objects photogate makes itself (renditions):
+// The calls below are for objects photogate makes itself (renditions):
 // small bodies held in memory, sent through Do like the typed reads.
 
 // PutObject stores body as bucket/key (PutObject), signed with its SHA-256
@@ -45,6 +45,31 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key, contentType string
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
 	return nil
+}
+
+// GetObject streams bucket/key (GetObject); found is false when it or its
+// bucket does not exist. The caller closes body.
+func (b *Backend) GetObject(ctx context.Context, bucket, key string) (body io.ReadCloser, obj Object, found bool, err error) {
+	resp, err := b.send(ctx, classify.GetObject, http.MethodGet, objectPath(bucket, key), nil, nil)
+	if err != nil {
+		return nil, Object{}, false, fmt.Errorf("get %s/%s: %w", bucket, key, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		resp.Body.Close()
+		return nil, Object{}, false, nil
+	default:
+		defer resp.Body.Close()
+		return nil, Object{}, false, fmt.Errorf("get %s/%s: %w", bucket, key, answerErr(classify.GetObject, resp))
+	}
+	obj, err = objectFromHeader(key, resp)
+	if err != nil {
+		resp.Body.Close()
+		return nil, Object{}, false, fmt.Errorf("get %s/%s: %w", bucket, key, err)
+	}
+	return resp.Body, obj, true, nil
 }
 
 // DeleteObject removes bucket/key (DeleteObject); an object that is

@@ -48,6 +48,10 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	Metrics         *observe.Metrics // nil: not measured
 	Audit           *observe.Audit   // nil: no audit log
+	// InternalBuckets are photogate's own buckets in the backend (the
+	// renditions): no S3 request may touch them, as target or copy
+	// source, and ListBuckets does not show them, whatever the grants.
+	InternalBuckets []string
 }
 
 // Server serves the S3 API. It is an http.Handler.
@@ -65,6 +69,7 @@ type Server struct {
 	verifier    *sigv4.Verifier
 	partTypes   *partTypes
 	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
+	internal    map[string]bool
 }
 
 const copyBufferSize = 128 << 10
@@ -84,6 +89,7 @@ func NewServer(cfg Config) *Server {
 		hostID:      cfg.HostID,
 		bodyIdle:    cmp.Or(cfg.BodyIdleTimeout, 2*time.Minute),
 		partTypes:   newPartTypes(),
+		internal:    make(map[string]bool, len(cfg.InternalBuckets)),
 		metrics:     cfg.Metrics,
 		audit:       cfg.Audit,
 		verifier: &sigv4.Verifier{
@@ -101,6 +107,9 @@ func NewServer(cfg Config) *Server {
 		},
 	}
 	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	for _, b := range cfg.InternalBuckets {
+		s.internal[b] = true
+	}
 	return s
 }
 
@@ -186,6 +195,9 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	if err != nil {
 		return err
 	}
+	if s.internal[target.Bucket] {
+		return internalBucketError()
+	}
 	x.user = auth.AccessKey
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -234,6 +246,12 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 			return err
 		}
 		src = &cs
+		if s.internal[src.Bucket] {
+			return internalBucketError()
+		}
+	}
+	if op == classify.ListBuckets && len(s.internal) > 0 {
+		respond = s.hideInternalBuckets(respond)
 	}
 	if err := authorize(caller, op, target, src, r.Header); err != nil {
 		return err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,6 +64,28 @@ func BenchmarkCommitParallel(b *testing.B) {
 
 // buildLibrary fills a store with n synthetic photos in large
 // transactions (the benchmark measures search, not loading).
+// benchLibrarySize is the search benchmarks' library size:
+// PHOTOGATE_BENCH_LIBRARY, default 100000.
+func benchLibrarySize(b *testing.B) int {
+	n := 100_000
+	if v := os.Getenv("PHOTOGATE_BENCH_LIBRARY"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("PHOTOGATE_BENCH_LIBRARY=%q: want a record count", v)
+		}
+	}
+	return n
+}
+
+// p99ms is the 99th percentile of lat in milliseconds.
+func p99ms(lat []time.Duration) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return float64(lat[(len(lat)*99)/100]) / float64(time.Millisecond)
+}
+
 func buildLibrary(b *testing.B, n int) *Store {
 	s := openAt(b, filepath.Join(b.TempDir(), "index.db"), Options{NoSync: true})
 	rng := rand.New(rand.NewPCG(42, 42))
@@ -121,10 +146,12 @@ func buildLibrary(b *testing.B, n int) *Store {
 	return s
 }
 
-// BenchmarkSearch runs typical queries over a 100k-photo library. Each
-// sub-benchmark reports the plan it used and how many items it returned.
+// BenchmarkSearch runs typical queries over a 100k-photo library
+// (PHOTOGATE_BENCH_LIBRARY=1000000 for a million). Each sub-benchmark
+// reports the plan it used, how many items it returned, and the p99 of
+// its searches.
 func BenchmarkSearch(b *testing.B) {
-	s := buildLibrary(b, 100_000)
+	s := buildLibrary(b, benchLibrarySize(b))
 	ctx := context.Background()
 	for _, bc := range []struct {
 		name string
@@ -142,14 +169,18 @@ func BenchmarkSearch(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var p Page
+			var lat []time.Duration
 			cpu0 := cpuTime()
 			for b.Loop() {
 				var err error
+				start := time.Now()
 				if p, err = s.Search(ctx, bc.q); err != nil {
 					b.Fatal(err)
 				}
+				lat = append(lat, time.Since(start))
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(p99ms(lat), "p99-ms")
 			b.ReportMetric(float64(len(p.Items)), "items")
 			b.Logf("plan %s, %d items", p.Plan, len(p.Items))
 		})

@@ -29,6 +29,10 @@ type Index interface {
 	Lease(ctx context.Context, kind string, now time.Time, lease time.Duration) (Job, bool, error)
 	Finish(ctx context.Context, id uint64) error
 	Retry(ctx context.Context, id uint64, cause error, after time.Duration) error
+	Fail(ctx context.Context, id uint64, reason string) error
+	RetryFailed(ctx context.Context, kind string, id uint64) (int, error)
+	GetJob(ctx context.Context, id uint64) (Job, bool, error)
+	Jobs(ctx context.Context, q JobQuery) ([]Job, error)
 
 	Get(ctx context.Context, bucket, key string) (Record, bool, error)
 	Scan(ctx context.Context, bucket, prefix string, fn func(Record) error) error

@@ -31,6 +31,14 @@ func PrepareMutations(now time.Time, muts []Mutation) ([]Mutation, error) {
 // PrepareJob validates j and fills in defaults as Enqueue does.
 func PrepareJob(j Job, now time.Time) (Job, error) { return prepareJob(j, now) }
 
+// PrepareJobQuery validates q and applies Jobs' limit defaults; a query
+// with only one of Bucket and Key gets neither.
+func PrepareJobQuery(q JobQuery) (JobQuery, error) { return prepareJobQuery(q) }
+
+// JobStateAt is the State a stored job reads as at now: a running job
+// whose lease has expired is queued.
+func JobStateAt(j *Job, now time.Time) JobState { return j.stateAt(now) }
+
 // PrepareIntent validates in and fills in Created as BeginIntent does.
 func PrepareIntent(in Intent, now time.Time) (Intent, error) {
 	if strings.TrimSpace(in.Op) == "" {

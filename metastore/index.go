@@ -140,50 +140,65 @@ func facetKey(field byte, bucket, folded string) []byte {
 // putRecord inserts or replaces a record with everything derived from it:
 // the old record's index entries and counter contributions are removed
 // first, then the new one's added, all in the caller's transaction.
-//
-// A record without an Owner takes the replaced record's: r is copied
-// rather than changed, because bbolt may run a batch function twice.
 func (t *txn) putRecord(r *Record) error {
+	_, _, err := t.replaceRecord(r)
+	return err
+}
+
+// replaceRecord is putRecord, returning the record it replaced.
+//
+// A record without an Owner takes the replaced record's, and one without
+// a Placeholder the replaced record's if it is the same version (ETag): r
+// is copied rather than changed, because bbolt may run a batch function
+// twice.
+func (t *txn) replaceRecord(r *Record) (prev Record, found bool, err error) {
 	rk := recordKey(r.Bucket, r.Key)
 	if old := t.records.Get(rk); old != nil {
-		prev, err := decodeRecord(r.Bucket, r.Key, old)
+		prev, err = decodeRecord(r.Bucket, r.Key, old)
 		if err != nil {
-			return err
+			return Record{}, false, err
 		}
 		if err := t.unindex(&prev); err != nil {
-			return err
+			return Record{}, false, err
 		}
-		if r.Owner == "" && prev.Owner != "" {
-			inherited := *r
+		found = true
+		inherited := KeepPlaceholder(r, &prev)
+		if inherited.Owner == "" {
 			inherited.Owner = prev.Owner
-			r = &inherited
 		}
+		r = &inherited
 	}
 	if err := t.records.Put(rk, encodeRecord(r)); err != nil {
-		return fmt.Errorf("put record %s/%s: %w", r.Bucket, r.Key, err)
+		return Record{}, false, fmt.Errorf("put record %s/%s: %w", r.Bucket, r.Key, err)
 	}
-	return t.index(r)
+	return prev, found, t.index(r)
 }
 
 // deleteRecord removes a record and everything derived from it. A missing
 // record is not an error: deleting is idempotent, as in S3.
 func (t *txn) deleteRecord(bucket, key string) error {
+	_, _, err := t.removeRecord(bucket, key)
+	return err
+}
+
+// removeRecord is deleteRecord, returning the record it removed.
+func (t *txn) removeRecord(bucket, key string) (prev Record, found bool, err error) {
 	rk := recordKey(bucket, key)
 	old := t.records.Get(rk)
 	if old == nil {
-		return nil
+		return Record{}, false, nil
 	}
-	prev, err := decodeRecord(bucket, key, old)
+	prev, err = decodeRecord(bucket, key, old)
 	if err != nil {
-		return err
+		return Record{}, false, err
 	}
 	if err := t.unindex(&prev); err != nil {
-		return err
+		return Record{}, false, err
 	}
 	if err := t.records.Delete(rk); err != nil {
-		return fmt.Errorf("delete record %s/%s: %w", bucket, key, err)
+		return Record{}, false, fmt.Errorf("delete record %s/%s: %w", bucket, key, err)
 	}
-	return nil
+	return prev, true, nil
 }
 
 // deleteBucket removes every record of an S3 bucket. S3 only deletes empty

@@ -71,6 +71,12 @@ type Record struct {
 	FocalLength35               int
 	GPS                         *GPS
 
+	// Placeholder is the photo's thumbhash, standard base64, set by the
+	// rendition worker (OpSetPlaceholder); "" until then. A Put with an
+	// empty Placeholder that replaces a record with the same ETag keeps
+	// the old one (same bytes, same placeholder), as Owner is kept.
+	Placeholder string
+
 	Status string // extraction status: ok, partial, none, failed
 	Reason string // why, when not ok
 
@@ -81,10 +87,11 @@ type Record struct {
 // own limits are lower (63-byte bucket names, 1024-byte keys), so the
 // gateway rejects offenders long before they get here.
 const (
-	maxBucketLen  = 255
-	maxKeyLen     = 4096
-	maxOwnerLen   = 255 // a counter key; user names are operator-chosen and short
-	maxIndexValue = 256 // longer field values are indexed by a prefix; filters compare in full
+	maxBucketLen   = 255
+	maxKeyLen      = 4096
+	maxOwnerLen    = 255 // a counter key; user names are operator-chosen and short
+	maxIndexValue  = 256 // longer field values are indexed by a prefix; filters compare in full
+	maxPlaceholder = 200 // a thumbhash is about 25 bytes, 36 in base64
 )
 
 // validateRecord checks what the index cannot work without. It deliberately
@@ -106,6 +113,13 @@ func validateRecord(r *Record) error {
 	}
 	if len(r.Owner) > maxOwnerLen {
 		return fmt.Errorf("%w: owner name of %d bytes exceeds %d", ErrInvalid, len(r.Owner), maxOwnerLen)
+	}
+	return validatePlaceholder(r.Placeholder)
+}
+
+func validatePlaceholder(p string) error {
+	if len(p) > maxPlaceholder {
+		return fmt.Errorf("%w: placeholder of %d bytes exceeds %d", ErrInvalid, len(p), maxPlaceholder)
 	}
 	return nil
 }

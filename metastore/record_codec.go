@@ -3,10 +3,14 @@ package metastore
 import "fmt"
 
 // Record encodings. Bucket and Key are not in the value: they are the
-// primary key. V2 appends Owner; v1 records decode with no owner.
+// primary key. V2 appends Owner; v1 records decode with no owner. V3
+// appends Placeholder. A record is written in the oldest version that
+// holds it, v2 when it has no placeholder: PostgreSQL replicas of the
+// previous release share the rows during a rolling update and read v2.
 const (
 	recordV1 = 1
 	recordV2 = 2
+	recordV3 = 3
 )
 
 // GPS presence byte.
@@ -18,7 +22,11 @@ const (
 
 func encodeRecord(r *Record) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
-	e.byte1(recordV2)
+	ver := byte(recordV2)
+	if r.Placeholder != "" {
+		ver = recordV3
+	}
+	e.byte1(ver)
 	e.str(r.VersionID)
 	e.varint(r.Size)
 	e.str(r.ETag)
@@ -64,6 +72,9 @@ func encodeRecord(r *Record) []byte {
 	e.str(r.Reason)
 	e.time(r.IndexedAt)
 	e.str(r.Owner)
+	if ver >= recordV3 {
+		e.str(r.Placeholder)
+	}
 	return e.b
 }
 
@@ -71,7 +82,7 @@ func encodeRecord(r *Record) []byte {
 func decodeRecord(bucket, key string, v []byte) (Record, error) {
 	d := decoder{b: v}
 	ver := d.byte1()
-	if d.err == nil && ver != recordV1 && ver != recordV2 {
+	if d.err == nil && (ver < recordV1 || ver > recordV3) {
 		return Record{}, fmt.Errorf("%w: record %s/%s: unknown encoding version %d", ErrCorrupt, bucket, key, ver)
 	}
 	r := Record{Bucket: bucket, Key: key}
@@ -120,6 +131,9 @@ func decodeRecord(bucket, key string, v []byte) (Record, error) {
 	r.IndexedAt = d.time()
 	if ver >= recordV2 {
 		r.Owner = d.str()
+	}
+	if ver >= recordV3 {
+		r.Placeholder = d.str()
 	}
 	if err := d.done(); err != nil {
 		return Record{}, fmt.Errorf("%w: record %s/%s: %v", ErrCorrupt, bucket, key, err)

@@ -11,10 +11,14 @@ import (
 // with a newer version (an older binary must not half-understand a newer
 // index) and upgrades an older one in place.
 //
+// Version 3 keeps failed jobs (job_failed, the 'f' counters) instead of
+// counting dropped ones ('d', removed on upgrade), records job states, and
+// indexes jobs by object (job_object, filled on upgrade); version 2 jobs
+// decode as queued (see decodeJob).
 // Version 2 added record owners and the per-owner counters (stat_owner).
 // Version 1 records have no owner, so upgrading only creates the empty
 // bucket and restamps the file.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Top-level bbolt buckets. They are strings, not []byte variables, so that
 // no package-level state can be mutated; the conversion is per transaction,
@@ -41,10 +45,12 @@ const (
 	bkStatusStats = "stat_status" // status -> count(8)
 	bkFacets      = "facets"      // field(1) bucket 0x00 normvalue -> uvarint count, display
 
-	bkIntents  = "intents"   // id(8) -> encoded Intent
-	bkJobs     = "jobs"      // id(8) -> encoded Job
-	bkJobDue   = "job_due"   // kind 0x00 notbefore(12) id(8) -> empty
-	bkJobStats = "job_stats" // 'q'|'d' kind -> count(8): queued, dropped
+	bkIntents   = "intents"    // id(8) -> encoded Intent
+	bkJobs      = "jobs"       // id(8) -> encoded Job
+	bkJobDue    = "job_due"    // kind 0x00 notbefore(12) id(8) -> empty; jobs not failed
+	bkJobFailed = "job_failed" // id(8) -> empty; failed jobs
+	bkJobObject = "job_object" // bucket 0x00 key 0x00 id(8) -> empty; every job
+	bkJobStats  = "job_stats"  // 'q'|'f' kind -> count(8): queued (running included), failed
 )
 
 // allBuckets is what Open creates. A function, not a variable, for the same
@@ -54,7 +60,7 @@ func allBuckets() []string {
 		[]string{bkMeta, bkRecords},
 		indexNames(),
 		[]string{bkBucketStats, bkOwnerStats, bkStatusStats, bkFacets},
-		[]string{bkIntents, bkJobs, bkJobDue, bkJobStats},
+		[]string{bkIntents, bkJobs, bkJobDue, bkJobFailed, bkJobObject, bkJobStats},
 	)
 }
 

@@ -63,8 +63,8 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 			switch k[0] {
 			case jobQueued:
 				js.Queued = int64(readU64(v))
-			case jobDropped:
-				js.Dropped = int64(readU64(v))
+			case jobFailed:
+				js.Failed = int64(readU64(v))
 			}
 			st.Jobs[kind] = js
 			return nil

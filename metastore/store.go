@@ -1,6 +1,7 @@
 package metastore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -36,7 +37,7 @@ type Options struct {
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
 	// MaxJobAttempts is how many times a job is leased before it is
-	// dropped and counted. Zero means 5.
+	// given up as failed (kept until RetryFailed or Finish). Zero means 5.
 	MaxJobAttempts int
 }
 
@@ -144,11 +145,17 @@ func initSchema(tx *bolt.Tx) error {
 	case binary.BigEndian.Uint32(v) > SchemaVersion:
 		return fmt.Errorf("%w: file has version %d, this binary reads up to %d", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
 	case binary.BigEndian.Uint32(v) < SchemaVersion:
-		// Every upgrade so far only adds buckets, created above in this
-		// same transaction; a new secondary index is filled from the
-		// records here too, so restamping completes it.
+		// Upgrades add buckets, created above in this same transaction;
+		// a new secondary index is filled from the records here too, and
+		// the job queue's bookkeeping is converted, so restamping
+		// completes the upgrade.
 		if err := fillIndexes(tx, added); err != nil {
 			return err
+		}
+		if binary.BigEndian.Uint32(v) < 3 {
+			if err := upgradeJobsV3(tx); err != nil {
+				return fmt.Errorf("upgrade job queue: %w", err)
+			}
 		}
 		return meta.Put([]byte(metaSchemaKey), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	}
@@ -186,6 +193,41 @@ func fillIndexes(tx *bolt.Tx, names []string) error {
 		}
 		return nil
 	})
+}
+
+// upgradeJobsV3 converts a schema 2 job queue: every job gets its
+// job_object entry, and the 'd' counters of dropped jobs go (those jobs
+// were deleted; schema 3 keeps failed ones instead, counted by 'f'). The
+// jobs themselves stay in encoding v1, which decodes as queued.
+func upgradeJobsV3(tx *bolt.Tx) error {
+	objects := tx.Bucket([]byte(bkJobObject))
+	err := tx.Bucket([]byte(bkJobs)).ForEach(func(k, v []byte) error {
+		j, err := decodeJob(readU64(k), v)
+		if err != nil {
+			return nil // left for Verify to report, as fillIndexes does
+		}
+		return objects.Put(jobObjectKey(&j), []byte{})
+	})
+	if err != nil {
+		return err
+	}
+	stats := tx.Bucket([]byte(bkJobStats))
+	var dropped [][]byte
+	err = stats.ForEach(func(k, _ []byte) error {
+		if len(k) > 0 && k[0] == 'd' {
+			dropped = append(dropped, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range dropped {
+		if err := stats.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close waits for running transactions and closes the file.

@@ -12,7 +12,8 @@ import (
 
 // Verify checks the store's internal invariants: every secondary index
 // entry, bucket and owner counter, status counter and facet counter is exactly what
-// the records imply, and every queued job has its due entry. It reads the
+// the records imply, and the job queue's indexes and counters are exactly
+// what its jobs imply. It reads the
 // whole file in one transaction (O(records)); it is for `photogate check`
 // and tests. It says nothing about drift against the backend.
 func (s *Store) Verify(ctx context.Context) error {
@@ -129,40 +130,47 @@ func (s *Store) Verify(ctx context.Context) error {
 	return nil
 }
 
-// verifyJobs checks that jobs and job_due agree one to one and that the
-// queued counters match.
+// verifyJobs checks that the jobs and their indexes agree one to one
+// (job_due for jobs not failed, job_failed for failed ones, job_object for
+// all) and that the queued and failed counters match.
 func verifyJobs(tx *bolt.Tx, report func(string, ...any)) {
-	due := tx.Bucket([]byte(bkJobDue))
-	queued := map[string]int64{}
-	wantDue := map[string]bool{}
+	want := map[string]map[string]bool{bkJobDue: {}, bkJobFailed: {}, bkJobObject: {}}
+	counts := map[string]int64{}
 	_ = tx.Bucket([]byte(bkJobs)).ForEach(func(k, v []byte) error {
 		j, err := decodeJob(readU64(k), v)
 		if err != nil {
 			report("%v", err)
 			return nil
 		}
-		queued[j.Kind]++
-		dk := dueKey(&j)
-		wantDue[string(dk)] = true
-		if due.Get(dk) == nil {
-			report("job %d has no due entry", j.ID)
+		counts[string(jobCounterOf(&j))]++
+		if j.State == JobFailed {
+			want[bkJobFailed][string(u64(j.ID))] = true
+		} else {
+			want[bkJobDue][string(dueKey(&j))] = true
 		}
+		want[bkJobObject][string(jobObjectKey(&j))] = true
 		return nil
 	})
-	_ = due.ForEach(func(k, _ []byte) error {
-		if !wantDue[string(k)] {
-			report("job_due: stray entry %x", k)
+	for _, name := range []string{bkJobDue, bkJobFailed, bkJobObject} {
+		b := tx.Bucket([]byte(name))
+		_ = b.ForEach(func(k, _ []byte) error {
+			if !want[name][string(k)] {
+				report("%s: stray entry %x", name, k)
+			}
+			return nil
+		})
+		for k := range want[name] {
+			if b.Get([]byte(k)) == nil {
+				report("%s: missing entry %x", name, k)
+			}
 		}
-		return nil
-	})
+	}
 	got := map[string]int64{}
 	_ = tx.Bucket([]byte(bkJobStats)).ForEach(func(k, v []byte) error {
-		if len(k) > 0 && k[0] == jobQueued {
-			got[string(k[1:])] = int64(readU64(v))
-		}
+		got[string(k)] = int64(readU64(v))
 		return nil
 	})
-	if !maps.Equal(got, queued) {
-		report("job_stats: queued %v, jobs say %v", got, queued)
+	if !maps.Equal(got, counts) {
+		report("job_stats: have %q, jobs say %q", got, counts)
 	}
 }

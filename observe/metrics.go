@@ -118,6 +118,11 @@ type Metrics struct {
 	indexErrors   prometheus.Counter
 	searchLatency prometheus.Histogram
 
+	// Renditions.
+	renditionJobs     *prometheus.CounterVec   // kind, outcome
+	renditionDuration *prometheus.HistogramVec // kind
+	renditionFailures *prometheus.CounterVec   // class
+
 	ready *readyMetrics
 
 	// Caps on label values (see boundedLabel).
@@ -136,6 +141,12 @@ func requestBuckets() []float64 {
 
 func indexBuckets() []float64 {
 	return []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+}
+
+// renditionBuckets: a thumbnail of a small PNG takes milliseconds, a
+// 100-megapixel JPEG read over the network seconds.
+func renditionBuckets() []float64 {
+	return []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 }
 
 func waitBuckets() []float64 { return []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10} }
@@ -226,6 +237,19 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 			Help:    "Latency of index searches from the admin API.",
 			Buckets: indexBuckets(),
 		}),
+		renditionJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "renditions", Name: "jobs_total",
+			Help: "Rendition jobs worked, by kind (rendition, rendition-delete) and outcome: rendered, failed (cannot be rendered), stale (the object changed), current (rendered already), deleted, retry (the backend failed).",
+		}, []string{"kind", "outcome"}),
+		renditionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "renditions", Name: "job_duration_seconds",
+			Help:    "Time to work one rendition job, reading the source and writing the renditions included, by kind.",
+			Buckets: renditionBuckets(),
+		}, []string{"kind"}),
+		renditionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "renditions", Name: "failures_total",
+			Help: "Photos that cannot be rendered, by class: too_large (over the byte or pixel limit), unsupported (not an image format rendered), undecodable (damaged, truncated or hostile).",
+		}, []string{"class"}),
 		ready:      newReadyMetrics(),
 		operations: newBoundedLabel(maxOperations),
 		backendOps: newBoundedLabel(maxOperations),
@@ -247,6 +271,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		m.backendReqs, m.backendDur, m.backendErrs, m.backendRetry, m.breaker, m.breakerTrans,
 		m.refusals, m.rateWait,
 		m.indexCommit, m.indexErrors, m.searchLatency,
+		m.renditionJobs, m.renditionDuration, m.renditionFailures,
 		m.ready.ready, m.ready.checks, m.ready.lastRun,
 	)
 	// Transitions that can happen are created at zero, so that
@@ -479,6 +504,19 @@ func (m *Metrics) IndexCommit(d time.Duration, err error) {
 	m.indexCommit.Observe(d.Seconds())
 	if err != nil {
 		m.indexErrors.Inc()
+	}
+}
+
+// RenditionJob records one rendition job: its kind and outcome (the
+// renditions package's names), the class of a failure, how long it took.
+func (m *Metrics) RenditionJob(kind, outcome, class string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.renditionJobs.WithLabelValues(kind, outcome).Inc()
+	m.renditionDuration.WithLabelValues(kind).Observe(took.Seconds())
+	if class != "" {
+		m.renditionFailures.WithLabelValues(class).Inc()
 	}
 }
 

@@ -189,3 +189,48 @@ func TestAdmitCanceledContext(t *testing.T) {
 		t.Fatal("leaked in-flight count")
 	}
 }
+
+// TestSetReplicasDividesLimits: with three replicas each enforces a third
+// of a user's rate and burst, rounded up; back to one, the whole.
+func TestSetReplicasDividesLimits(t *testing.T) {
+	const cfg = `
+users:
+  - name: ana
+    access_key: AKIAANA1
+    secret_key: ana-secret-1
+    grants: [{buckets: "*", actions: [read]}]
+    limits: {requests_per_second: 30, burst: 30, max_in_flight: 7}
+`
+	synctest.Test(t, func(t *testing.T) {
+		h := holder(t, cfg, Options{})
+		h.SetReplicas(3)
+		admitN(t, h, "AKIAANA1", 10) // a third of the burst
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
+			t.Fatalf("the 11th request of a third of a 30 burst: %v", err)
+		}
+		time.Sleep(time.Second) // a third of 30 per second: 10 tokens
+		admitN(t, h, "AKIAANA1", 10)
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); !s3err.Is(err, s3err.SlowDown) {
+			t.Fatalf("after one second at a third of the rate: %v", err)
+		}
+		// max_in_flight 7 over 3 replicas: 3 each.
+		time.Sleep(time.Second)
+		var releases []func()
+		for range 3 {
+			release, err := h.Caller("AKIAANA1").Admit(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			releases = append(releases, release)
+		}
+		if _, err := h.Caller("AKIAANA1").Admit(context.Background()); err == nil {
+			t.Fatal("a fourth request in flight with a share of 3")
+		}
+		for _, r := range releases {
+			r()
+		}
+		h.SetReplicas(1)
+		time.Sleep(2 * time.Second) // the whole burst back
+		admitN(t, h, "AKIAANA1", 30)
+	})
+}

@@ -19,7 +19,9 @@ type Holder struct {
 	limiters limiters
 	ledger   *ledger // quota reservations; like limiters, outlives Engines
 	usage    Usage
+	shared   SharedQuotas
 	observer Observer
+	replicas atomic.Int64 // live replicas sharing the configured rates; ≥ 1
 }
 
 // snapshot pairs an Engine with the user limiters built for it, so that a
@@ -35,6 +37,9 @@ type snapshot struct {
 type Options struct {
 	Usage    Usage
 	Observer Observer
+	// Shared, when set, also checks quotas against other replicas'
+	// uploads (several replicas, one index).
+	Shared SharedQuotas
 }
 
 // NewHolder returns a Holder serving e, which must come from Compile.
@@ -42,9 +47,10 @@ func NewHolder(e *Engine, opts Options) *Holder {
 	if e == nil {
 		panic("policy.NewHolder: nil Engine")
 	}
-	h := &Holder{usage: opts.Usage, observer: opts.Observer, ledger: newLedger()}
+	h := &Holder{usage: opts.Usage, shared: opts.Shared, observer: opts.Observer, ledger: newLedger()}
+	h.replicas.Store(1)
 	h.limiters.auth = newAuthLimiter(e.auth)
-	h.snap.Store(&snapshot{engine: e, users: rebuild(nil, e)})
+	h.snap.Store(&snapshot{engine: e, users: rebuild(nil, e, 1)})
 	return h
 }
 
@@ -62,10 +68,29 @@ func (h *Holder) Swap(e *Engine) *Engine {
 	h.swapMu.Lock()
 	defer h.swapMu.Unlock()
 	old := h.snap.Load()
-	next := &snapshot{engine: e, users: rebuild(old.users, e)}
+	next := &snapshot{engine: e, users: rebuild(old.users, e, h.replicas.Load())}
 	h.limiters.auth.configure(e.auth)
 	h.snap.Store(next)
 	return old.engine
+}
+
+// SetReplicas tells the Holder how many replicas share the configured
+// per-user limits (requests per second, burst, upload bandwidth,
+// max_in_flight): each enforces its share, 1/n of each, so that together
+// they allow what is configured when a load balancer spreads each user's
+// requests evenly. It costs no request a network hop; the price is that a
+// user whose requests all reach one replica gets 1/n of the limit until n
+// changes. n < 1 counts as 1.
+func (h *Holder) SetReplicas(n int) {
+	n = max(n, 1)
+	h.swapMu.Lock()
+	defer h.swapMu.Unlock()
+	if h.replicas.Load() == int64(n) {
+		return
+	}
+	h.replicas.Store(int64(n))
+	old := h.snap.Load()
+	h.snap.Store(&snapshot{engine: old.engine, users: rebuild(old.users, old.engine, int64(n))})
 }
 
 // Format keeps any fmt output of a Holder short and free of secrets.

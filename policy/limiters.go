@@ -30,19 +30,26 @@ type userLimiters struct {
 }
 
 // rebuild makes the per-user limiters for e, keeping the buckets of
-// identities that are still there and reconfiguring them in place.
-func rebuild(prev map[string]*userLimiters, e *Engine) map[string]*userLimiters {
+// identities that are still there and reconfiguring them in place. Each
+// limit is this replica's share: 1/replicas of it (see
+// Holder.SetReplicas), bursts and in-flight caps rounded up.
+func rebuild(prev map[string]*userLimiters, e *Engine, replicas int64) map[string]*userLimiters {
 	next := make(map[string]*userLimiters, len(e.users)+1)
+	n := max(replicas, 1)
 	build := func(key string, l limits) {
 		old := prev[key]
 		if old == nil {
 			old = &userLimiters{inFlight: new(atomic.Int64)}
 		}
+		maxInFlight := l.maxInFlight
+		if maxInFlight > 0 {
+			maxInFlight = (maxInFlight + n - 1) / n
+		}
 		next[key] = &userLimiters{
-			requests:    carry(old.requests, l.requests, l.burst),
-			upload:      carry(old.upload, l.upload, l.uploadBurst),
+			requests:    carry(old.requests, l.requests/rate.Limit(n), share(l.burst, n)),
+			upload:      carry(old.upload, l.upload/rate.Limit(n), share(l.uploadBurst, n)),
 			inFlight:    old.inFlight,
-			maxInFlight: l.maxInFlight,
+			maxInFlight: maxInFlight,
 		}
 	}
 	for key, u := range e.users {
@@ -50,6 +57,12 @@ func rebuild(prev map[string]*userLimiters, e *Engine) map[string]*userLimiters 
 	}
 	build("", e.anonymous) // access keys are never empty, so "" is free
 	return next
+}
+
+// share is burst/n rounded up, at least 1: every replica can always admit
+// one request.
+func share(burst int, n int64) int {
+	return max(int((int64(burst)+n-1)/n), 1)
 }
 
 // carry returns a limiter for r and burst: old itself, reconfigured, when

@@ -310,8 +310,46 @@ func (h *Holder) reserve(ctx context.Context, c claim, name string, bucketQuota,
 		}
 		release := l.hold(c, p)
 		l.mu.Unlock()
-		return release, nil
+		if h.shared == nil || len(checks) == 0 {
+			return release, nil
+		}
+		return h.reserveShared(ctx, checks, p, name, release)
 	}
+}
+
+// reserveShared checks and holds the upload against every replica's
+// uploads too (SharedQuotas), after this process's own ledger admitted it;
+// local is the ledger's release, given back if the shared check refuses.
+func (h *Holder) reserveShared(ctx context.Context, checks []quotaCheck, p plan, name string, local func(kept bool)) (func(kept bool), error) {
+	holds := make([]SharedHold, len(checks))
+	for i, qc := range checks {
+		need := p.needBucket
+		if qc.key.user {
+			need = p.needUser
+		}
+		holds[i] = SharedHold{Owner: qc.key.user, Name: qc.key.name, Objects: need.objects, Bytes: need.bytes,
+			MaxObjects: qc.quota.maxObjects, MaxBytes: qc.quota.maxBytes}
+	}
+	unshare, refused, err := h.shared.Reserve(ctx, holds)
+	if err != nil {
+		local(false)
+		return nil, usageUnavailable(fmt.Errorf("shared quota reservation: %w", err))
+	}
+	if refused != nil {
+		local(false)
+		qc := checks[refused.Index]
+		h.refused(ReasonQuota, name)
+		used := usageGrowth{refused.UsedObjects, refused.UsedBytes}
+		reserved := usageGrowth{refused.ReservedObjects, refused.ReservedBytes}
+		need := usageGrowth{holds[refused.Index].Objects, holds[refused.Index].Bytes}
+		return nil, quotaExceeded(qc.key, exceeded(qc.quota, used, reserved, need))
+	}
+	return func(kept bool) {
+		// The shared hold goes first: the caller releases once the upload's
+		// record is committed, so its bytes are counted in usage by then.
+		unshare()
+		local(kept)
+	}, nil
 }
 
 func (h *Holder) readUsage(ctx context.Context, checks []quotaCheck) error {

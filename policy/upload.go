@@ -54,6 +54,32 @@ type Usage interface {
 	UserUsage(ctx context.Context, user string) (objects, bytes int64, err error)
 }
 
+// SharedQuotas checks quotas against the uploads in transfer on every
+// replica sharing one index, and holds an upload's share there until it
+// ends (metastore/pgstore's Reserve, through an adapter). Without it, the
+// Holder's reservations count this process's uploads only: with several
+// replicas, each could fill a quota on its own.
+type SharedQuotas interface {
+	Reserve(ctx context.Context, holds []SharedHold) (release func(), refused *SharedRefusal, err error)
+}
+
+// SharedHold is one quota an upload is checked against and what it adds.
+type SharedHold struct {
+	Owner bool // a user's quota; else a bucket's
+	Name  string
+
+	Objects, Bytes       int64
+	MaxObjects, MaxBytes int64 // 0 is no limit
+}
+
+// SharedRefusal says which SharedHold would be exceeded and what was
+// found there.
+type SharedRefusal struct {
+	Index                          int
+	UsedObjects, UsedBytes         int64
+	ReservedObjects, ReservedBytes int64
+}
+
 // Reserve applies the size, part, metadata and quota rules to an upload
 // before any body byte is read, and reserves what the upload adds against
 // the bucket's and the user's quotas in the same step: until release, every

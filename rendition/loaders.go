@@ -1,3 +1,5 @@
+//go:build cgo
+
 package rendition
 
 // #cgo pkg-config: vips

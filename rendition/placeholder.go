@@ -1,49 +1,12 @@
 package rendition
 
 import (
-	"encoding/base64"
 	"fmt"
 	"math"
-
-	"github.com/davidbyttow/govips/v2/vips"
 )
 
 // placeholderSide is the largest side thumbhash accepts.
 const placeholderSide = 100
-
-// placeholder returns the thumbhash of an sRGB JPEG (the preview), in
-// standard base64: about 25 bytes that a gallery decodes into a blurred
-// image before any rendition arrives.
-func placeholder(jpegData []byte) (string, error) {
-	img, err := vips.LoadThumbnailFromBuffer(jpegData, placeholderSide, placeholderSide, vips.InterestingNone, vips.SizeDown, nil)
-	if err != nil {
-		return "", fmt.Errorf("rendition: placeholder: decode preview: %w", err)
-	}
-	defer img.Close()
-	if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
-		return "", fmt.Errorf("rendition: placeholder: %w", err)
-	}
-	pix, err := img.ToBytes()
-	if err != nil {
-		return "", fmt.Errorf("rendition: placeholder: %w", err)
-	}
-	w, h, bands := img.Width(), img.Height(), img.Bands()
-	if bands != 3 && bands != 4 || len(pix) != w*h*bands {
-		return "", fmt.Errorf("rendition: placeholder: unexpected %dx%d image with %d bands in %d bytes", w, h, bands, len(pix))
-	}
-	rgba := pix
-	if bands == 3 {
-		rgba = make([]byte, w*h*4)
-		for i, j := 0, 0; i < len(pix); i, j = i+3, j+4 {
-			rgba[j], rgba[j+1], rgba[j+2], rgba[j+3] = pix[i], pix[i+1], pix[i+2], 255
-		}
-	}
-	hash, err := thumbHash(w, h, rgba)
-	if err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(hash), nil
-}
 
 // thumbHash encodes an RGBA image of at most 100x100 pixels as a
 // ThumbHash (https://evanw.github.io/thumbhash/, MIT): the average colour

@@ -3,10 +3,11 @@
 // 1440 px, JPEG) and a thumbhash placeholder. It decodes with libvips
 // (through govips, cgo), because libvips shrinks JPEGs while decoding them
 // (libjpeg-turbo's DCT scaling): a 24-megapixel baseline JPEG costs about
-// 210 ms of CPU on one core for all three, against about 340 ms for Go's
-// image/jpeg and golang.org/x/image/draw for the two images alone, whose
-// decoder always builds the full-size image (BenchmarkRender24MP). libvips
-// also decodes HEIC and AVIF, through libheif.
+// 190 ms of CPU on one core for all three (BenchmarkRender24MP), against
+// about 1.3 s for Go's image/jpeg and golang.org/x/image/draw for the two
+// images alone, whose decoder always builds the full-size image
+// (BenchmarkGoImage24MP). libvips also decodes HEIC and AVIF, through
+// libheif.
 //
 // Every input is hostile: only allow-listed formats reach libvips, the pixel
 // count is read from the header and capped before any pixel is decoded, and
@@ -21,9 +22,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
-
-	"github.com/davidbyttow/govips/v2/vips"
 
 	"github.com/photogate/photogate/metastore/extract"
 )
@@ -50,7 +48,7 @@ type Options struct {
 	MaxSourceBytes int64 // refuse sources larger than this; they are read into memory
 	ThumbSize      int   // longest side of the thumbnail
 	PreviewSize    int   // longest side of the preview
-	Concurrency    int   // renders at once; default half the CPUs, at least 1
+	Concurrency    int   // renders at once; default half of GOMAXPROCS (the container's CPU limit), at least 1
 }
 
 func (o Options) withDefaults() Options {
@@ -67,7 +65,7 @@ func (o Options) withDefaults() Options {
 		o.PreviewSize = DefaultPreviewSize
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = max(1, runtime.NumCPU()/2)
+		o.Concurrency = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	return o
 }
@@ -89,13 +87,34 @@ type Result struct {
 // Rejected is a source that cannot yield renditions: retrying will not
 // help.
 type Rejected struct {
+	Class  string // one of the Class constants: a bounded label for metrics
 	Reason string
 }
+
+// Classes of Rejected.
+const (
+	ClassTooLarge    = "too_large"   // more bytes or pixels than the limits
+	ClassUnsupported = "unsupported" // not an image format the renderer takes
+	ClassUndecodable = "undecodable" // damaged, truncated or hostile
+)
 
 func (e *Rejected) Error() string { return "rendition: " + e.Reason }
 
 func reject(format string, args ...any) error {
-	return &Rejected{Reason: fmt.Sprintf(format, args...)}
+	return rejectAs(ClassUndecodable, format, args...)
+}
+
+func rejectAs(class, format string, args ...any) error {
+	return &Rejected{Class: class, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ClassOf is the Class of a *Rejected in err's chain, or "".
+func ClassOf(err error) string {
+	var r *Rejected
+	if errors.As(err, &r) {
+		return r.Class
+	}
+	return ""
 }
 
 // IsRejected reports whether err is a permanent refusal of the source.
@@ -122,15 +141,6 @@ func New(opts Options) *Renderer {
 	return &Renderer{opts: opts, slots: make(chan struct{}, opts.Concurrency)}
 }
 
-// startVips sets up libvips once per process. It is package state because
-// libvips and govips are: govips' logging settings are globals that its
-// image finalizers read, so setting them again races.
-var startVips = sync.OnceFunc(func() {
-	vips.LoggingSettings(nil, vips.LogLevelCritical)
-	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
-	restrictLoaders()
-})
-
 // Options returns the Renderer's options, defaults filled in.
 func (r *Renderer) Options() Options { return r.opts }
 
@@ -142,7 +152,7 @@ func (r *Renderer) Render(ctx context.Context, src io.ReaderAt, size int64) (Res
 		return Result{}, reject("negative source size %d", size)
 	}
 	if size > r.opts.MaxSourceBytes {
-		return Result{}, reject("source is %d bytes, more than the limit of %d", size, r.opts.MaxSourceBytes)
+		return Result{}, rejectAs(ClassTooLarge, "source is %d bytes, more than the limit of %d", size, r.opts.MaxSourceBytes)
 	}
 	data := make([]byte, size)
 	// io.ReaderAt may report EOF with a read that reached the end.
@@ -179,7 +189,7 @@ func Renders(format string) bool {
 // RenderBytes renders a source held in memory.
 func (r *Renderer) RenderBytes(ctx context.Context, data []byte) (res Result, err error) {
 	if int64(len(data)) > r.opts.MaxSourceBytes {
-		return Result{}, reject("source is %d bytes, more than the limit of %d", len(data), r.opts.MaxSourceBytes)
+		return Result{}, rejectAs(ClassTooLarge, "source is %d bytes, more than the limit of %d", len(data), r.opts.MaxSourceBytes)
 	}
 	select {
 	case r.slots <- struct{}{}:
@@ -200,12 +210,12 @@ func (r *Renderer) RenderBytes(ctx context.Context, data []byte) (res Result, er
 	ok, decodeFirst := accepts(photo.Format)
 	if !ok {
 		if photo.Format == "" {
-			return Result{}, reject("%s", orUnknown(photo.Reason))
+			return Result{}, rejectAs(ClassUnsupported, "%s", orUnknown(photo.Reason))
 		}
-		return Result{}, reject("format %q is not rendered", photo.Format)
+		return Result{}, rejectAs(ClassUnsupported, "format %q is not rendered", photo.Format)
 	}
 	if px := int64(photo.Width) * int64(photo.Height); px > r.opts.MaxPixels {
-		return Result{}, reject("%dx%d is %d pixels, more than the limit of %d", photo.Width, photo.Height, px, r.opts.MaxPixels)
+		return Result{}, rejectAs(ClassTooLarge, "%dx%d is %d pixels, more than the limit of %d", photo.Width, photo.Height, px, r.opts.MaxPixels)
 	}
 
 	var decodeErr error
@@ -252,7 +262,11 @@ func (r *Renderer) RenderBytes(ctx context.Context, data []byte) (res Result, er
 	if decodeErr == nil {
 		decodeErr = reject("no embedded preview")
 	}
-	return Result{}, reject("%s: nothing decodable: %v", photo.Format, decodeErr)
+	class := ClassOf(decodeErr)
+	if class == "" {
+		class = ClassUndecodable
+	}
+	return Result{}, rejectAs(class, "%s: nothing decodable: %v", photo.Format, decodeErr)
 }
 
 // renderEmbedded renders a preview found inside photo's file, with the
@@ -271,130 +285,4 @@ func orUnknown(reason string) string {
 		return "not a supported image"
 	}
 	return reason
-}
-
-// renderPixels decodes data with libvips and makes the renditions. With
-// orientation 0 the image's own EXIF orientation is applied (libvips'
-// autorotate); otherwise that one, for an embedded preview whose
-// container carries the orientation.
-func (r *Renderer) renderPixels(data []byte, orientation int) (Result, error) {
-	if len(data) == 0 {
-		return Result{}, reject("empty source")
-	}
-	params := vips.NewImportParams() // fail on the first decoding error: a truncated file is not a photo
-	header, err := vips.LoadImageFromBuffer(data, params)
-	if err != nil {
-		return Result{}, reject("decode header: %s", vipsReason(err))
-	}
-	w, h := header.Width(), header.Height()
-	header.Close()
-	if px := int64(w) * int64(h); px > r.opts.MaxPixels || w <= 0 || h <= 0 {
-		return Result{}, reject("%dx%d is %d pixels, more than the limit of %d", w, h, px, r.opts.MaxPixels)
-	}
-
-	// Shrink-on-load: the JPEG decoder scales by 1/2, 1/4 or 1/8 in the
-	// DCT domain, then libvips reduces the rest of the way.
-	img, err := vips.LoadThumbnailFromBuffer(data, r.opts.PreviewSize, r.opts.PreviewSize, vips.InterestingNone, vips.SizeDown, params)
-	if err != nil {
-		return Result{}, reject("decode: %s", vipsReason(err))
-	}
-	defer img.Close()
-	if err := orient(img, orientation); err != nil {
-		return Result{}, reject("orient: %s", vipsReason(err))
-	}
-	if err := toSRGB(img); err != nil {
-		return Result{}, reject("convert to sRGB: %s", vipsReason(err))
-	}
-	preview, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: DefaultPreviewQuality, StripMetadata: true})
-	if err != nil {
-		return Result{}, reject("encode preview: %s", vipsReason(err))
-	}
-	res := Result{Preview: preview, Width: img.Width(), Height: img.Height()}
-
-	// The thumbnail and the placeholder come from the preview: a 1440 px
-	// JPEG shrinks on load too, so they cost a few milliseconds.
-	thumb, err := vips.LoadThumbnailFromBuffer(preview, r.opts.ThumbSize, r.opts.ThumbSize, vips.InterestingNone, vips.SizeDown, nil)
-	if err != nil {
-		return Result{}, fmt.Errorf("rendition: decode own preview: %w", err)
-	}
-	defer thumb.Close()
-	res.Thumb, _, err = thumb.ExportWebp(&vips.WebpExportParams{Quality: DefaultThumbQuality, StripMetadata: true, ReductionEffort: 4})
-	if err != nil {
-		return Result{}, fmt.Errorf("rendition: encode thumbnail: %w", err)
-	}
-	res.Placeholder, err = placeholder(preview)
-	if err != nil {
-		return Result{}, err
-	}
-	return res, nil
-}
-
-// orient applies an EXIF orientation (2..8) to img.
-func orient(img *vips.ImageRef, orientation int) error {
-	var angle vips.Angle
-	flip := false
-	switch orientation {
-	case 0, 1:
-		return nil
-	case 2:
-		flip = true
-	case 3:
-		angle = vips.Angle180
-	case 4:
-		angle, flip = vips.Angle180, true
-	case 5:
-		angle, flip = vips.Angle90, true
-	case 6:
-		angle = vips.Angle90
-	case 7:
-		angle, flip = vips.Angle270, true
-	case 8:
-		angle = vips.Angle270
-	default:
-		return nil
-	}
-	if angle != vips.Angle0 {
-		if err := img.Rotate(angle); err != nil {
-			return err
-		}
-	}
-	if flip {
-		return img.Flip(vips.DirectionHorizontal)
-	}
-	return nil
-}
-
-// toSRGB converts through the embedded ICC profile when there is one and
-// by interpretation otherwise (CMYK, greyscale, 16-bit).
-func toSRGB(img *vips.ImageRef) error {
-	if img.HasICCProfile() {
-		// "srgb" is libvips' built-in profile; govips' own profile
-		// tokens would write temporary files.
-		if err := img.TransformICCProfileWithFallback("srgb", "srgb"); err != nil {
-			return err
-		}
-	}
-	if img.Interpretation() != vips.InterpretationSRGB || img.BandFormat() != vips.BandFormatUchar {
-		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
-			return err
-		}
-		if img.BandFormat() != vips.BandFormatUchar {
-			return img.Cast(vips.BandFormatUchar)
-		}
-	}
-	return nil
-}
-
-// vipsReason shortens a govips error, which carries a Go stack trace, to
-// libvips' own message.
-func vipsReason(err error) string {
-	msg := err.Error()
-	if i := bytes.Index([]byte(msg), []byte("\n\nStack:")); i >= 0 {
-		msg = msg[:i]
-	}
-	msg = string(bytes.TrimSpace([]byte(msg)))
-	if len(msg) > 240 {
-		msg = msg[:240]
-	}
-	return msg
 }

@@ -1,13 +1,12 @@
+//go:build cgo
+
 package rendition
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -20,7 +19,10 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
+
+	"github.com/photogate/photogate/test/harness"
 )
 
 func photo(t testing.TB, rel string) []byte {
@@ -105,87 +107,6 @@ func TestRendersEveryTestPhoto(t *testing.T) {
 	}
 }
 
-// quadrants returns the average colour of the four quadrants of img, in
-// the order top-left, top-right, bottom-left, bottom-right.
-func quadrants(img image.Image) [4][3]float64 {
-	b := img.Bounds()
-	var sum [4][3]float64
-	var n [4]float64
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			q := 0
-			if x-b.Min.X >= b.Dx()/2 {
-				q++
-			}
-			if y-b.Min.Y >= b.Dy()/2 {
-				q += 2
-			}
-			r, g, bl, _ := img.At(x, y).RGBA()
-			sum[q][0] += float64(r >> 8)
-			sum[q][1] += float64(g >> 8)
-			sum[q][2] += float64(bl >> 8)
-			n[q]++
-		}
-	}
-	for q := range sum {
-		for c := range sum[q] {
-			sum[q][c] /= max(n[q], 1)
-		}
-	}
-	return sum
-}
-
-// upright applies EXIF orientation o to img by moving pixels, as the
-// EXIF specification defines each value: the reference the renderer's
-// output is compared with. It keeps every step-th pixel each way, which
-// is plenty for quadrant averages and keeps -race runs short.
-func upright(img image.Image, o, step int) image.Image {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	ow, oh := w, h
-	if o >= 5 {
-		ow, oh = h, w
-	}
-	out := image.NewRGBA(image.Rect(0, 0, ow/step, oh/step))
-	for y := 0; y < oh/step; y++ {
-		for x := 0; x < ow/step; x++ {
-			dx, dy := x*step, y*step // display pixel
-			var sx, sy int           // where it is stored
-			switch o {
-			case 2:
-				sx, sy = w-1-dx, dy
-			case 3:
-				sx, sy = w-1-dx, h-1-dy
-			case 4:
-				sx, sy = dx, h-1-dy
-			case 5:
-				sx, sy = dy, dx
-			case 6:
-				sx, sy = dy, h-1-dx
-			case 7:
-				sx, sy = w-1-dy, h-1-dx
-			case 8:
-				sx, sy = w-1-dy, dx
-			default:
-				sx, sy = dx, dy
-			}
-			out.Set(x, y, img.At(b.Min.X+sx, b.Min.Y+sy))
-		}
-	}
-	return out
-}
-
-func closeColours(a, b [4][3]float64, tolerance float64) bool {
-	for q := range a {
-		for c := range a[q] {
-			if d := a[q][c] - b[q][c]; d > tolerance || d < -tolerance {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // TestOrientationByPixel renders each of the eight orientations and
 // compares the preview's quadrant colours with the original rotated here,
 // and with the upright original (landscape_1): all eight show one scene.
@@ -196,7 +117,7 @@ func TestOrientationByPixel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return quadrants(upright(img, o, max(1, min(img.Bounds().Dx(), img.Bounds().Dy())/150)))
+		return harness.Quadrants(harness.Upright(img, o, max(1, min(img.Bounds().Dx(), img.Bounds().Dy())/150)))
 	}
 	scene := decodeUpright(t, "orientation/landscape_1.jpg", 1)
 	for o := 1; o <= 8; o++ {
@@ -212,58 +133,16 @@ func TestOrientationByPixel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := quadrants(prev)
-				if !closeColours(got, want, 12) {
+				got := harness.Quadrants(prev)
+				if !harness.CloseColours(got, want, 12) {
 					t.Errorf("quadrant colours %v, want %v (original rotated by hand)", got, want)
 				}
-				if strings.HasPrefix(rel, "orientation/landscape") && !closeColours(want, scene, 12) {
+				if strings.HasPrefix(rel, "orientation/landscape") && !harness.CloseColours(want, scene, 12) {
 					t.Errorf("reference rotation of %s %v differs from the upright photo %v", rel, want, scene)
 				}
 			})
 		}
 	}
-}
-
-// pngChunk appends one PNG chunk.
-func pngChunk(buf *bytes.Buffer, kind string, data []byte) {
-	_ = binary.Write(buf, binary.BigEndian, uint32(len(data)))
-	buf.WriteString(kind)
-	buf.Write(data)
-	crc := crc32.NewIEEE()
-	crc.Write([]byte(kind))
-	crc.Write(data)
-	_ = binary.Write(buf, binary.BigEndian, crc.Sum32())
-}
-
-// pngBomb builds a valid side×side 1-bit greyscale PNG of zeros: a few
-// hundred KB that a naive decoder expands to side² bytes (3.6 GB at
-// 60000).
-func pngBomb(t testing.TB, side int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	buf.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(side))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(side))
-	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale
-	pngChunk(&buf, "IHDR", ihdr)
-	var idat bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&idat, zlib.BestSpeed) // BestCompression takes a minute under -race
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := make([]byte, 1+(side+7)/8) // filter byte 0, then zero bits
-	for range side {
-		if _, err := zw.Write(row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	pngChunk(&buf, "IDAT", idat.Bytes())
-	pngChunk(&buf, "IEND", nil)
-	return buf.Bytes()
 }
 
 func maxRSS(t testing.TB) int64 {
@@ -276,7 +155,7 @@ func maxRSS(t testing.TB) int64 {
 
 func TestRefusesBombsAndBrokenFiles(t *testing.T) {
 	r := New(Options{})
-	bomb := pngBomb(t, 60000)
+	bomb := harness.PNGBomb(t, 60000)
 	t.Logf("60000x60000 PNG bomb: %d bytes", len(bomb))
 	before := maxRSS(t)
 	cases := map[string][]byte{
@@ -475,7 +354,7 @@ func TestOrientOfEmbeddedPreviews(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := quadrants(upright(orig, o, 8))
+		want := harness.Quadrants(harness.Upright(orig, o, 8))
 		img, err := vips.LoadImageFromBuffer(data, vips.NewImportParams()) // as stored: no autorotate
 		if err != nil {
 			t.Fatal(err)
@@ -492,7 +371,7 @@ func TestOrientOfEmbeddedPreviews(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q := quadrants(got); !closeColours(q, want, 12) {
+		if q := harness.Quadrants(got); !harness.CloseColours(q, want, 12) {
 			t.Errorf("orientation %d: quadrant colours %v, want %v", o, q, want)
 		}
 	}
@@ -525,4 +404,39 @@ func syntheticJPEG(t testing.TB, w, h int, progressive bool) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestJPEGShrink(t *testing.T) {
+	for _, c := range []struct{ source, want, shrink int }{
+		{5712, 1440, 4},  // a quarter (1428) is within 5% under: decode at it, enlarge 0.8%
+		{6000, 1440, 4},  // a quarter (1500) is over: reduce it
+		{5000, 1440, 2},  // a quarter (1250) is too far under
+		{11424, 1440, 8}, // an eighth is 1428
+		{1000, 1440, 1},  // no shrink at all
+		{2870, 1440, 2},
+	} {
+		if got := jpegShrink(c.source, c.want); got != c.shrink {
+			t.Errorf("jpegShrink(%d, %d) = %d, want %d", c.source, c.want, got, c.shrink)
+		}
+	}
+}
+
+// BenchmarkGoImage24MP is the pure-Go alternative the renderer was chosen
+// against: Go's JPEG decoder (which always decodes at full size) and
+// golang.org/x/image/draw's Catmull-Rom scaler, for the preview and the
+// thumbnail only (no placeholder, no colour management, no encoding).
+func BenchmarkGoImage24MP(b *testing.B) {
+	data := syntheticJPEG(b, 5712, 4284, false)
+	c0 := cpuTime(b)
+	for b.Loop() {
+		img, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		preview := image.NewRGBA(image.Rect(0, 0, 1440, 1080))
+		draw.CatmullRom.Scale(preview, preview.Bounds(), img, img.Bounds(), draw.Src, nil)
+		thumb := image.NewRGBA(image.Rect(0, 0, 256, 192))
+		draw.CatmullRom.Scale(thumb, thumb.Bounds(), preview, preview.Bounds(), draw.Src, nil)
+	}
+	b.ReportMetric(float64((cpuTime(b)-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/photogate/photogate/metastore/reconcile"
 )
 
 // checkCommand runs `photogate check` (report drift between index and
@@ -47,7 +45,7 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
-	var rep reconcile.Report
+	var rep checkReport
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("admin API answered with something that is not a check report: %w", err)
 	}
@@ -62,10 +60,14 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if !repair && len(rep.Drift) > 0 {
 		return errors.New("the index differs from the backend: run photogate repair")
 	}
+	if r := rep.Renditions; !repair && r != nil && len(r.Missing)+len(r.Orphaned) > 0 {
+		return errors.New("the renditions differ from the index: run photogate repair")
+	}
 	return nil
 }
 
-func printReport(w io.Writer, rep reconcile.Report, repair bool) error {
+func printReport(w io.Writer, full checkReport, repair bool) error {
+	rep := full.Report
 	kinds := map[string]int{}
 	for _, d := range rep.Drift {
 		kinds[d.Kind]++
@@ -84,6 +86,23 @@ func printReport(w io.Writer, rep reconcile.Report, repair bool) error {
 	}
 	if repair {
 		fmt.Fprintf(w, "repaired %d\n", rep.Repaired)
+	}
+	if r := full.Renditions; r != nil {
+		fmt.Fprintf(w, "renditions: photos %d, rendered or failed %d, missing %d, orphaned %d\n", r.Photos, r.Rendered, len(r.Missing), len(r.Orphaned))
+		for i, d := range append(r.Missing, r.Orphaned...) {
+			if i == show {
+				fmt.Fprintf(w, "… and %d more (use --json for all)\n", len(r.Missing)+len(r.Orphaned)-show)
+				break
+			}
+			kind := "missing"
+			if i >= len(r.Missing) {
+				kind = "orphaned"
+			}
+			fmt.Fprintf(w, "%-8s %s/%q\n", kind, d.Bucket, d.Key)
+		}
+		if repair {
+			fmt.Fprintf(w, "renditions repaired %d\n", r.Repaired)
+		}
 	}
 	return nil
 }

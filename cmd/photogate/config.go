@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/photogate/photogate/backend"
-
 	"go.yaml.in/yaml/v3"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/policy"
+	"github.com/photogate/photogate/s3/classify"
 )
 
 // config is everything `photogate serve` can be told. Precedence: defaults,
@@ -27,14 +27,21 @@ type config struct {
 	BaseDomains     []string      `yaml:"base_domains"`
 	AdminToken      string        `yaml:"admin_token"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDrain is how long photogate keeps serving after SIGTERM
+	// with /readyz failing, before it stops accepting connections: time
+	// for load balancers (a Kubernetes Service's endpoints) to take it out
+	// of rotation, so that no client is sent to a closed port. 0: stop at
+	// once.
+	ShutdownDrain time.Duration `yaml:"shutdown_drain"`
 	// MinFreeDisk is the free space under data_dir below which /readyz
 	// fails ("1GiB"; a full disk stops every index write).
-	MinFreeDisk string        `yaml:"min_free_disk"`
-	Log         logConfig     `yaml:"log"`
-	TLS         tlsConfig     `yaml:"tls"`
-	AdminTLS    tlsConfig     `yaml:"admin_tls"`
-	Backend     backendConfig `yaml:"backend"`
-	Index       indexConfig   `yaml:"index"`
+	MinFreeDisk string           `yaml:"min_free_disk"`
+	Log         logConfig        `yaml:"log"`
+	TLS         tlsConfig        `yaml:"tls"`
+	AdminTLS    tlsConfig        `yaml:"admin_tls"`
+	Backend     backendConfig    `yaml:"backend"`
+	Index       indexConfig      `yaml:"index"`
+	Renditions  renditionsConfig `yaml:"renditions"`
 	// Users and Policy are documented in docs/policy.md.
 	Users  []policy.UserConfig `yaml:"users"`
 	Policy policy.PolicyConfig `yaml:"policy"`
@@ -81,6 +88,24 @@ type indexConfig struct {
 }
 
 // postgres reports whether the index is in PostgreSQL.
+// renditionsConfig shapes the thumbnails and previews made after every
+// indexed photo write (docs/renditions.md).
+type renditionsConfig struct {
+	// Enabled: nil means on when this binary has libvips (cgo).
+	Enabled *bool `yaml:"enabled"`
+	// Bucket in the backend that holds them; created at start, and
+	// unreachable through the S3 port.
+	Bucket string `yaml:"bucket"`
+	// Concurrency is how many photos render at once; 0 is half the CPUs.
+	Concurrency int `yaml:"concurrency"`
+	// MaxPixels refuses larger images (read from the header, before
+	// decoding); 0 is 100 megapixels.
+	MaxPixels int64 `yaml:"max_pixels"`
+	// MaxSourceBytes refuses larger files (a render holds the file in
+	// memory); 0 is 256 MiB.
+	MaxSourceBytes int64 `yaml:"max_source_bytes"`
+}
+
 func (c indexConfig) postgres() bool {
 	return strings.HasPrefix(c.URL, "postgres://") || strings.HasPrefix(c.URL, "postgresql://")
 }
@@ -183,6 +208,7 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 		"PHOTOGATE_ADMIN_TLS_CERT":     &cfg.AdminTLS.Cert,
 		"PHOTOGATE_ADMIN_TLS_KEY":      &cfg.AdminTLS.Key,
 		"PHOTOGATE_INDEX_URL":          &cfg.Index.URL,
+		"PHOTOGATE_RENDITIONS_BUCKET":  &cfg.Renditions.Bucket,
 	}
 	for name, dst := range str {
 		if v := getenv(name); v != "" {
@@ -212,6 +238,34 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 			return fmt.Errorf("PHOTOGATE_INDEX_LEASE: %w", err)
 		}
 		cfg.Index.Lease = d
+	}
+	if v := getenv("PHOTOGATE_SHUTDOWN_DRAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_SHUTDOWN_DRAIN: %w", err)
+		}
+		cfg.ShutdownDrain = d
+	}
+	if v := getenv("PHOTOGATE_RENDITIONS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_RENDITIONS: %w", err)
+		}
+		cfg.Renditions.Enabled = &b
+	}
+	if v := getenv("PHOTOGATE_RENDITIONS_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_RENDITIONS_CONCURRENCY: %w", err)
+		}
+		cfg.Renditions.Concurrency = n
+	}
+	if v := getenv("PHOTOGATE_RENDITIONS_MAX_PIXELS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_RENDITIONS_MAX_PIXELS: %w", err)
+		}
+		cfg.Renditions.MaxPixels = n
 	}
 	if v := getenv("PHOTOGATE_BACKEND_BREAKER_FAILURES"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -265,6 +319,17 @@ func (c config) validate() error {
 	}
 	if c.Index.Lease < 0 || c.Index.Lease > 0 && c.Index.Lease < time.Second {
 		return fmt.Errorf("index.lease %v: want at least 1s (or 0 for the default)", c.Index.Lease)
+	}
+	if c.ShutdownDrain < 0 {
+		return errors.New("shutdown_drain must not be negative")
+	}
+	if c.Renditions.Concurrency < 0 || c.Renditions.MaxPixels < 0 || c.Renditions.MaxSourceBytes < 0 {
+		return errors.New("renditions: concurrency, max_pixels and max_source_bytes must not be negative (0 is the default)")
+	}
+	if c.Renditions.Bucket != "" {
+		if err := classify.ValidBucket(c.Renditions.Bucket); err != nil {
+			return fmt.Errorf("renditions.bucket: %w", err)
+		}
 	}
 	if c.Backend.Endpoint != "" && (c.Backend.AccessKey == "" || c.Backend.SecretKey == "") {
 		return errors.New("a backend endpoint needs backend access and secret keys (PHOTOGATE_BACKEND_ACCESS_KEY, PHOTOGATE_BACKEND_SECRET_KEY)")

@@ -118,3 +118,29 @@ func TestRestoreRefusesPostgresIndex(t *testing.T) {
 		t.Fatalf("err = %v: want the pg_dump/pg_restore advice", err)
 	}
 }
+
+func TestRenditionAndDrainSettings(t *testing.T) {
+	cfg, err := loadConfig(nil, env(map[string]string{
+		"PHOTOGATE_RENDITIONS": "false", "PHOTOGATE_RENDITIONS_BUCKET": "thumbs-here",
+		"PHOTOGATE_RENDITIONS_CONCURRENCY": "3", "PHOTOGATE_RENDITIONS_MAX_PIXELS": "5000000",
+		"PHOTOGATE_SHUTDOWN_DRAIN": "2500ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Renditions
+	if r.Enabled == nil || *r.Enabled || r.Bucket != "thumbs-here" || r.Concurrency != 3 || r.MaxPixels != 5_000_000 || cfg.ShutdownDrain != 2500*time.Millisecond {
+		t.Fatalf("settings not applied: %+v, drain %v", r, cfg.ShutdownDrain)
+	}
+	for name, e := range map[string]map[string]string{
+		"bucket":      {"PHOTOGATE_RENDITIONS_BUCKET": "Not_A_Bucket"},
+		"reserved":    {"PHOTOGATE_RENDITIONS_BUCKET": "minio"},
+		"concurrency": {"PHOTOGATE_RENDITIONS_CONCURRENCY": "-1"},
+		"enabled":     {"PHOTOGATE_RENDITIONS": "sometimes"},
+		"drain":       {"PHOTOGATE_SHUTDOWN_DRAIN": "-1s"},
+	} {
+		if _, err := loadConfig(nil, env(e)); err == nil {
+			t.Errorf("%s: %v accepted", name, e)
+		}
+	}
+}

@@ -34,17 +34,23 @@ Usage:
   photogate search [flags]    search the photo index through the admin API
   photogate facets --field F  count indexed photos by make, model, lens, format or year
   photogate stats [flags]     objects, bytes and usage per bucket and user, index jobs
-  photogate check [flags]     compare the index with the backend, object by object
-  photogate repair [flags]    make the index equal to the backend again
+  photogate check [flags]     compare the index with the backend, object by object,
+                              and the renditions with the index
+  photogate repair [flags]    make the index (and the renditions) equal to the backend again
+  photogate jobs [flags]      list background jobs (renders, extractions); 'jobs retry' queues failed ones again
+  photogate renditions rebuild [--bucket B]
+                              queue renders for indexed photos that have none
   photogate backup --out FILE write a verified snapshot of the running photogate's index
   photogate restore --from FILE
                               replace the index with a backup (photogate stopped)
+  photogate index migrate --to URL   copy a stopped photogate's bbolt index into PostgreSQL
   photogate dev-cert [flags]  write a development CA and a certificate for localhost
   photogate version           print the version
   photogate help              show this help
 
 Run 'photogate COMMAND -h' for a command's flags. The commands that talk to
-a running photogate (search, facets, stats, check, repair, backup) use
+a running photogate (search, facets, stats, check, repair, jobs, renditions,
+backup) use
 PHOTOGATE_ADMIN_TOKEN, or else sign with SigV4 as AWS_ACCESS_KEY_ID (or the
 keys in ./data/credentials.env), which must have admin on every bucket.
 `
@@ -70,12 +76,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = facetsCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "stats":
 		err = statsCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "jobs":
+		err = jobsCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "renditions":
+		err = renditionsCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "check", "repair":
 		err = checkCommand(ctx, args[1:], stdout, stderr, getenv, args[0] == "repair")
 	case "backup":
 		err = backupCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "restore":
 		err = restoreCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "index":
+		err = indexCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "verify-index": // not in the usage: the child process of backup and restore
 		err = verifyIndexCommand(ctx, args[1:], stdout)
 	case "dev-cert":

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	embeddedBackend := cfg.Backend.Endpoint == ""
 	quickStart, stopEmbedded, err := startEmbeddedIfUnconfigured(ctx, &cfg, log)
 	if err != nil {
 		return err
@@ -67,9 +69,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer store.Close()
-	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m})
+	pol := policy.NewHolder(engine, policy.Options{Usage: indexUsage{store}, Observer: m, Shared: sharedQuotas(store)})
+	if pg, ok := store.(*pgstore.Store); ok {
+		fctx, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopFollowing()
+		go followReplicas(fctx, pg, pol, pg.IntentLease()/3, log)
+	}
+	rend, err := setUpRenditions(cfg.Renditions, embeddedBackend, cfg.Backend.SecretKey, store, index, backendClient, m, log)
+	if err != nil {
+		return err
+	}
 	stopBackground := startIndex(ctx, index, recoveryInterval(store), log)
 	defer stopBackground()
+	stopRenditions := rend.start(ctx)
+	defer stopRenditions()
 
 	s3 := gateway.NewServer(gateway.Config{
 		Backend:     backendClient,
@@ -81,8 +94,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Logger:      log,
 		BaseDomains: cfg.BaseDomains,
 		HostID:      hostname(),
+		// Hidden also when renditions are off: the bucket may hold
+		// renditions from before.
+		InternalBuckets: []string{rend.bucket},
 	})
-	admin := newAdminHandler(cfg, reg, m, backendClient, store, index, pol, log)
+	var draining atomic.Bool
+	admin := newAdminHandler(cfg, reg, m, backendClient, store, index, pol, rend, &draining, log)
 	srv, err := listenBoth(cfg, s3, admin, log)
 	if err != nil {
 		return err
@@ -101,7 +118,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			credPath: quickStart, self: selfCommand(),
 		})
 	}
-	return srv.run(ctx, cfg.ShutdownTimeout, log, func() {
+	return srv.run(ctx, shutdownPlan{drain: cfg.ShutdownDrain, grace: cfg.ShutdownTimeout, draining: &draining}, log, func() {
 		reloadPolicy(args, getenv, cfg.Users, pol, log)
 	})
 }
@@ -268,7 +285,7 @@ func hostname() string {
 
 // newAdminHandler serves metrics, readiness and the admin API.
 func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, backendClient *backend.Backend,
-	store metastore.Index, index *reconcile.Indexer, pol *policy.Holder, log *slog.Logger) http.Handler {
+	store metastore.Index, index *reconcile.Indexer, pol *policy.Holder, rend *renditionsSetup, draining *atomic.Bool, log *slog.Logger) http.Handler {
 	if cfg.AdminToken == "" {
 		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
@@ -292,12 +309,21 @@ func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, b
 				return store.Commit(ctx, 0) // an empty commit: one real fsynced write
 			}),
 			disk,
+			{Name: "serving", Required: true, Run: func(context.Context) error {
+				if draining.Load() {
+					return errors.New("shutting down: draining connections")
+				}
+				return nil
+			}},
 		}, 2*time.Second),
 		API: api.New(api.Config{
 			Index: indexmetrics.InstrumentSearcher(m, store), Token: cfg.AdminToken, Logger: log.With("component", "api"),
-			Checker: func(ctx context.Context, repair bool) (any, error) { return index.Check(ctx, repair) },
-			Signed:  gateway.SignedAdmin(pol),
-			Backup:  backup,
+			Checker:    rend.checker(index),
+			Signed:     gateway.SignedAdmin(pol),
+			Backup:     backup,
+			Jobs:       store,
+			Renditions: rend.api(),
+			URLKey:     rend.urlKey,
 		}),
 	})
 }
@@ -354,13 +380,30 @@ func (s *servers) close() {
 	s.s3Ln.Close()
 }
 
-// run waits until ctx ends (then shuts down gracefully within grace) or a
-// server fails. SIGHUP reloads the TLS certificates and calls reload.
-func (s *servers) run(ctx context.Context, grace time.Duration, log *slog.Logger, reload func()) error {
+// shutdownPlan is how photogate stops on SIGTERM: /readyz fails at once
+// (draining), the servers keep serving for drain, then stop accepting and
+// give requests in flight up to grace to finish.
+type shutdownPlan struct {
+	drain, grace time.Duration
+	draining     *atomic.Bool
+}
+
+// run waits until ctx ends (then shuts down as plan says) or a server
+// fails. SIGHUP reloads the TLS certificates and calls reload.
+func (s *servers) run(ctx context.Context, plan shutdownPlan, log *slog.Logger, reload func()) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return s.shutdown(grace, log)
+			if plan.drain > 0 {
+				plan.draining.Store(true)
+				log.Info("draining: /readyz fails, requests are still served", "drain", plan.drain.String())
+				select {
+				case <-time.After(plan.drain):
+				case err := <-s.errc:
+					return fmt.Errorf("server stopped while draining: %w", err)
+				}
+			}
+			return s.shutdown(plan.grace, log)
 		case err := <-s.errc:
 			return fmt.Errorf("server stopped: %w", err)
 		case <-s.hup:

@@ -118,6 +118,14 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	for _, s := range statuses {
 		fmt.Fprintf(tw, "extraction %s\t%d objects\t\n", s, st.Extraction[s])
 	}
+	kinds := make([]string, 0, len(st.Jobs))
+	for k := range st.Jobs {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(tw, "jobs %s\t%d queued\t%d failed\n", safe(k), st.Jobs[k].Queued, st.Jobs[k].Failed)
+	}
 	fmt.Fprintf(tw, "pending intents\t%d\t\n", st.PendingIntents)
 	fmt.Fprintf(tw, "index schema\t%d\t\n", st.SchemaVersion)
 	return tw.Flush()

@@ -56,6 +56,18 @@ type Config struct {
 	// of the whole index file (metastore.Store.Backup). Leave it nil for
 	// an index whose database has its own backup tools (PostgreSQL).
 	Backup Backup
+	// Jobs, when set, serves GET /api/v1/jobs, GET /api/v1/jobs/{id} and
+	// POST /api/v1/jobs/retry.
+	Jobs JobQueue
+	// Renditions, when set, serves GET /api/v1/renditions/{bucket}/{key}
+	// and POST /api/v1/renditions/rebuild.
+	Renditions Renditions
+	// URLKey signs and verifies the short-lived rendition URLs that
+	// ?sign=true hands out; every replica must have the same. Empty: no
+	// signed URLs.
+	URLKey []byte
+	// Now is the clock of signed URLs; nil is time.Now.
+	Now func() time.Time
 	// Timeout bounds each request's work in the index. Zero means 30s.
 	// A search that filters on something no index narrows walks the whole
 	// index inside one bbolt read transaction, and a long read transaction
@@ -96,9 +108,16 @@ func New(cfg Config) http.Handler {
 		// digests in constant time hides the token's length as well as
 		// its bytes, which subtle.ConstantTimeCompare on the raw strings
 		// would not.
-		tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		log:      cfg.Logger,
-		timeout:  cfg.Timeout,
+		tokenSum:   sha256.Sum256([]byte(cfg.Token)),
+		log:        cfg.Logger,
+		timeout:    cfg.Timeout,
+		jobQueue:   cfg.Jobs,
+		renditions: cfg.Renditions,
+		urlKey:     cfg.URLKey,
+		now:        cfg.Now,
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -118,6 +137,17 @@ func New(cfg Config) http.Handler {
 		mux.HandleFunc("/api/v1/check", func(w http.ResponseWriter, r *http.Request) {
 			h.check(w, r, cfg.Checker)
 		})
+	}
+	if cfg.Jobs != nil {
+		mux.HandleFunc("/api/v1/jobs", h.get(h.jobs))
+		mux.HandleFunc("/api/v1/jobs/{id}", h.get(h.job))
+		mux.HandleFunc("/api/v1/jobs/retry", h.retryJobs)
+	}
+	if cfg.Renditions != nil {
+		mux.HandleFunc("/api/v1/renditions/{bucket}/{key...}", h.get(func(w http.ResponseWriter, r *http.Request) {
+			h.rendition(w, r, false)
+		}))
+		mux.HandleFunc("/api/v1/renditions/rebuild", h.rebuild)
 	}
 	if cfg.Backup != nil {
 		mux.HandleFunc("/api/v1/backup", h.get(func(w http.ResponseWriter, r *http.Request) {
@@ -140,6 +170,11 @@ type handler struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	mux      *http.ServeMux
+
+	jobQueue   JobQueue
+	renditions Renditions
+	urlKey     []byte
+	now        func() time.Time
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +188,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Code:    CodeDisabled,
 			Message: "the admin API is disabled: set PHOTOGATE_ADMIN_TOKEN (admin_token in the config file) to a long random secret and restart photogate",
 		})
+		return
+	}
+	// A signed rendition URL is its own credential, checked by the
+	// rendition route for exactly what it grants.
+	if h.renditions != nil && r.URL.Query().Has("sig") && strings.HasPrefix(r.URL.Path, "/api/v1/renditions/") {
+		h.serveSigned(w, r)
 		return
 	}
 	// Authentication comes before routing, so a caller without the token
@@ -169,7 +210,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := h.timeout
-	if r.URL.Path == "/api/v1/check" || r.URL.Path == "/api/v1/backup" {
+	if r.URL.Path == "/api/v1/check" || r.URL.Path == "/api/v1/backup" || r.URL.Path == "/api/v1/renditions/rebuild" {
 		timeout = checkTimeout
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -349,7 +390,7 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 		resp.Extraction[k] = n
 	}
 	for k, j := range st.Jobs {
-		resp.Jobs[k] = JobStats{Queued: j.Queued, Dropped: j.Dropped}
+		resp.Jobs[k] = JobStats{Queued: j.Queued, Failed: j.Failed}
 	}
 	h.writeJSON(w, r, http.StatusOK, resp)
 }

@@ -43,7 +43,10 @@ type Item struct {
 	Tags            map[string]string `json:"tags,omitempty"`
 	UserMetadata    map[string]string `json:"user_metadata,omitempty"`
 	Owner           string            `json:"owner,omitempty"` // user whose upload wrote it, when known
-	Extraction      Extraction        `json:"extraction"`
+	// Placeholder is the photo's thumbhash (standard base64), for a
+	// gallery to paint before the thumbnail arrives; set once rendered.
+	Placeholder string     `json:"placeholder,omitempty"`
+	Extraction  Extraction `json:"extraction"`
 }
 
 // GPS is where a photo was taken, in WGS84 degrees; Alt is metres above sea
@@ -110,8 +113,8 @@ type UserStats struct {
 
 // JobStats counts one kind of background job.
 type JobStats struct {
-	Queued  int64 `json:"queued"`
-	Dropped int64 `json:"dropped"`
+	Queued int64 `json:"queued"` // waiting or running
+	Failed int64 `json:"failed"` // given up, kept until retried
 }
 
 // ErrorResponse is the body of every non-2xx answer.
@@ -138,6 +141,14 @@ const (
 	CodeMethodNotAllowed = "MethodNotAllowed"
 	CodeTimeout          = "Timeout"
 	CodeInternal         = "InternalError"
+	CodeForbidden        = "Forbidden"
+	CodeNotImplemented   = "NotImplemented"
+	// CodeNotRendered: the object is not a photo photogate makes
+	// renditions of.
+	CodeNotRendered = "NotRendered"
+	// CodeRenditionFailed: the photo cannot be rendered; the message says
+	// why.
+	CodeRenditionFailed = "RenditionFailed"
 	// CodeBackendUnavailable: the storage backend is down or refusing
 	// photogate; the request may be retried.
 	CodeBackendUnavailable = "BackendUnavailable"
@@ -148,6 +159,7 @@ func itemFromRecord(r *metastore.Record) Item {
 	it := Item{
 		Bucket:          r.Bucket,
 		Key:             r.Key,
+		Placeholder:     r.Placeholder,
 		Size:            r.Size,
 		ETag:            r.ETag,
 		ContentType:     r.ContentType,

@@ -25,8 +25,8 @@ import (
 	"github.com/photogate/photogate/metastore"
 )
 
-// maxJobAttempts is the default every engine uses: a job is dropped when
-// it would be leased a sixth time.
+// maxJobAttempts is the default every engine uses: a job fails when it
+// would be leased a sixth time.
 const maxJobAttempts = 5
 
 // Run runs the suite; open returns a fresh, empty index.
@@ -48,9 +48,14 @@ func Run(t *testing.T, open func(t *testing.T) metastore.Index) {
 		{"Abandon", testAbandon},
 		{"BeginIntentValidation", testBeginIntentValidation},
 		{"JobLeaseFinish", testJobLeaseFinish},
-		{"JobRetryAndDrop", testJobRetryAndDrop},
+		{"JobRetryAndFail", testJobRetryAndFail},
 		{"JobLeaseExpiryCountsAttempts", testJobLeaseExpiryCountsAttempts},
 		{"JobEnqueuedWithCommit", testJobEnqueuedWithCommit},
+		{"JobFailAndRetryFailed", testJobFailAndRetryFailed},
+		{"JobsListing", testJobsListing},
+		{"JobsLimit", testJobsLimit},
+		{"ReplacedJobs", testReplacedJobs},
+		{"Placeholder", testPlaceholder},
 		{"SearchFilters", testSearchFilters},
 		{"SearchValidation", testSearchValidation},
 		{"SearchLimit", testSearchLimit},
@@ -514,6 +519,7 @@ func lease(t *testing.T, s metastore.Index, kind string, now time.Time) (metasto
 func testJobLeaseFinish(t *testing.T, s metastore.Index) {
 	ctx := context.Background()
 	now := time.Now()
+	before := now.Add(-time.Millisecond)
 	id1, _ := s.Enqueue(ctx, metastore.Job{Kind: "extract", Bucket: "b", Key: "1", ETag: "e1", NotBefore: now.Add(-time.Second)})
 	id2, _ := s.Enqueue(ctx, metastore.Job{Kind: "extract", Bucket: "b", Key: "2", NotBefore: now.Add(-time.Second)})
 	id3, _ := s.Enqueue(ctx, metastore.Job{Kind: "extract", Bucket: "b", Key: "later", NotBefore: now.Add(time.Hour)})
@@ -521,11 +527,14 @@ func testJobLeaseFinish(t *testing.T, s metastore.Index) {
 
 	// Due jobs come out oldest-due first, FIFO among equals, one kind only.
 	j, ok := lease(t, s, "extract", now)
-	want := metastore.Job{ID: id1, Kind: "extract", Bucket: "b", Key: "1", ETag: "e1", Attempts: 1}
+	want := metastore.Job{ID: id1, Kind: "extract", Bucket: "b", Key: "1", ETag: "e1", State: metastore.JobRunning, Attempts: 1}
 	if !ok || !j.NotBefore.Equal(now.Add(time.Minute)) {
 		t.Fatalf("first lease: hidden until %v, want %v", j.NotBefore, now.Add(time.Minute))
 	}
-	if j.NotBefore = (time.Time{}); !reflect.DeepEqual(j, want) {
+	if j.Created.Before(before) || j.Created.After(time.Now()) {
+		t.Fatalf("first lease: created %v, not when enqueued", j.Created)
+	}
+	if j.NotBefore, j.Created = (time.Time{}), (time.Time{}); !reflect.DeepEqual(j, want) {
 		t.Fatalf("first lease:\n got %+v %v\nwant %+v", j, ok, want)
 	}
 	j2, ok := lease(t, s, "extract", now)
@@ -568,7 +577,33 @@ func testJobLeaseFinish(t *testing.T, s metastore.Index) {
 	}
 }
 
-func testJobRetryAndDrop(t *testing.T, s metastore.Index) {
+// getJob reads a job that must exist.
+func getJob(t *testing.T, s metastore.Index, id uint64) metastore.Job {
+	t.Helper()
+	j, ok, err := s.GetJob(context.Background(), id)
+	if err != nil || !ok {
+		t.Fatalf("GetJob(%d): %+v %v %v", id, j, ok, err)
+	}
+	return j
+}
+
+// jobIDs lists the IDs of the jobs q selects.
+func jobIDs(t *testing.T, s metastore.Index, q metastore.JobQuery) []uint64 {
+	t.Helper()
+	jobs, err := s.Jobs(context.Background(), q)
+	if err != nil {
+		t.Fatalf("Jobs(%+v): %v", q, err)
+	}
+	out := []uint64{}
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	return out
+}
+
+// testJobRetryAndFail: the retry after the last allowed attempt gives the
+// job up as failed, kept with its last error, until RetryFailed.
+func testJobRetryAndFail(t *testing.T, s metastore.Index) {
 	ctx := context.Background()
 	id, _ := s.Enqueue(ctx, metastore.Job{Kind: "extract", Bucket: "b", Key: "k"})
 	for attempt := 1; attempt <= maxJobAttempts; attempt++ {
@@ -576,7 +611,7 @@ func testJobRetryAndDrop(t *testing.T, s metastore.Index) {
 		// ahead of it for the previous delay to have passed.
 		at := time.Now().Add(time.Duration(attempt-1) * 2 * time.Hour)
 		j, ok := lease(t, s, "extract", at)
-		if !ok || j.ID != id || j.Attempts != attempt {
+		if !ok || j.ID != id || j.Attempts != attempt || j.State != metastore.JobRunning {
 			t.Fatalf("attempt %d: %+v %v", attempt, j, ok)
 		}
 		if attempt > 1 && j.LastError != "backend 503" {
@@ -586,22 +621,47 @@ func testJobRetryAndDrop(t *testing.T, s metastore.Index) {
 			t.Fatal(err)
 		}
 		if attempt < maxJobAttempts {
+			if j := getJob(t, s, id); j.State != metastore.JobQueued || j.LastError != "backend 503" {
+				t.Fatalf("retried job: %+v", j)
+			}
 			// Hidden for the back-off.
 			if _, ok := lease(t, s, "extract", time.Now().Add(30*time.Minute)); ok {
 				t.Fatal("retried job visible before its delay")
 			}
 		}
 	}
-	// The last failure dropped it.
+	// The last failure gave it up: kept, never leased.
 	if _, ok := lease(t, s, "extract", time.Now().Add(24*time.Hour)); ok {
-		t.Fatal("dropped job leased")
+		t.Fatal("failed job leased")
+	}
+	j := getJob(t, s, id)
+	if j.State != metastore.JobFailed || j.LastError != "backend 503" || j.Attempts != maxJobAttempts {
+		t.Fatalf("failed job: %+v", j)
 	}
 	st, _ := s.Stats(ctx)
-	if js := st.Jobs["extract"]; js.Queued != 0 || js.Dropped != 1 {
+	if js := st.Jobs["extract"]; js != (metastore.JobStats{Failed: 1}) {
 		t.Fatalf("job stats %+v", js)
 	}
-	if err := s.Retry(ctx, id, nil, 0); err != nil { // gone: no error
+	verify(t, s)
+	// A late Retry (from a worker whose lease had expired) leaves it failed.
+	if err := s.Retry(ctx, id, errors.New("late"), 0); err != nil {
 		t.Fatal(err)
+	}
+	if j := getJob(t, s, id); j.State != metastore.JobFailed || j.LastError != "backend 503" {
+		t.Fatalf("late retry changed a failed job: %+v", j)
+	}
+	// Finish removes it like any job; a gone job is no error to Retry.
+	if err := s.Finish(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.GetJob(ctx, id); ok || err != nil {
+		t.Fatalf("finished failed job still there: %v %v", ok, err)
+	}
+	if err := s.Retry(ctx, id, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(ctx); len(st.Jobs) != 0 {
+		t.Fatalf("job stats after finish %+v", st.Jobs)
 	}
 	verify(t, s)
 }
@@ -611,7 +671,7 @@ func testJobRetryAndDrop(t *testing.T, s metastore.Index) {
 func testJobLeaseExpiryCountsAttempts(t *testing.T, s metastore.Index) {
 	ctx := context.Background()
 	now := time.Now()
-	_, _ = s.Enqueue(ctx, metastore.Job{Kind: "k", Bucket: "b", Key: "poison", NotBefore: now})
+	id1, _ := s.Enqueue(ctx, metastore.Job{Kind: "k", Bucket: "b", Key: "poison", NotBefore: now})
 	id2, _ := s.Enqueue(ctx, metastore.Job{Kind: "k", Bucket: "b", Key: "fine", NotBefore: now.Add(time.Duration(2*maxJobAttempts)*time.Minute + time.Second)})
 	// Leases at +1m, +3m, ... go to the poison job; its worker dies each
 	// time, so the lease just expires.
@@ -622,14 +682,344 @@ func testJobLeaseExpiryCountsAttempts(t *testing.T, s metastore.Index) {
 			t.Fatalf("lease at %v: %+v %v", at, j, ok)
 		}
 	}
-	// The next lease drops the poison job and hands out the next one.
+	// The next lease fails the poison job and hands out the next one.
 	j, ok := lease(t, s, "k", now.Add(time.Duration(2*maxJobAttempts+1)*time.Minute))
 	if !ok || j.ID != id2 {
 		t.Fatalf("after poison: %+v %v", j, ok)
 	}
+	poison := getJob(t, s, id1)
+	if want := fmt.Sprintf("gave up after %d attempts", maxJobAttempts); poison.State != metastore.JobFailed || poison.LastError != want {
+		t.Fatalf("poison job: %+v, want failed with %q", poison, want)
+	}
 	st, _ := s.Stats(ctx)
-	if st.Jobs["k"] != (metastore.JobStats{Queued: 1, Dropped: 1}) {
+	if st.Jobs["k"] != (metastore.JobStats{Queued: 1, Failed: 1}) {
 		t.Fatalf("stats %+v", st.Jobs)
+	}
+	verify(t, s)
+}
+
+// testJobFailAndRetryFailed: Fail gives a job up at once; RetryFailed
+// queues failed jobs again by kind or by ID, resetting the attempts but
+// keeping the reason.
+func testJobFailAndRetryFailed(t *testing.T, s metastore.Index) {
+	ctx := context.Background()
+	a, _ := s.Enqueue(ctx, metastore.Job{Kind: "thumb", Bucket: "b", Key: "a", ETag: "ea"})
+	b, _ := s.Enqueue(ctx, metastore.Job{Kind: "thumb", Bucket: "b", Key: "b"})
+	c, _ := s.Enqueue(ctx, metastore.Job{Kind: "extract", Bucket: "b", Key: "c"})
+	if j, ok := lease(t, s, "thumb", time.Now()); !ok || j.ID != a {
+		t.Fatalf("lease: %+v %v", j, ok)
+	}
+	for _, id := range []uint64{a, b, c} {
+		if err := s.Fail(ctx, id, fmt.Sprintf("not a photo %d", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Fail(ctx, 999999, "gone"); err != nil {
+		t.Fatalf("Fail of a gone job: %v", err)
+	}
+	if j := getJob(t, s, a); j.State != metastore.JobFailed || j.LastError != fmt.Sprintf("not a photo %d", a) || j.Attempts != 1 {
+		t.Fatalf("failed job: %+v", j)
+	}
+	if j, ok := lease(t, s, "thumb", time.Now().Add(time.Hour)); ok {
+		t.Fatalf("failed job leased: %+v", j)
+	}
+	st, _ := s.Stats(ctx)
+	if want := map[string]metastore.JobStats{"thumb": {Failed: 2}, "extract": {Failed: 1}}; !reflect.DeepEqual(st.Jobs, want) {
+		t.Fatalf("stats %+v", st.Jobs)
+	}
+	verify(t, s)
+
+	// By ID, and only a failed job of the kind asked for.
+	if n, err := s.RetryFailed(ctx, "extract", a); err != nil || n != 0 {
+		t.Fatalf("RetryFailed of another kind's job: %d %v", n, err)
+	}
+	before := time.Now()
+	if n, err := s.RetryFailed(ctx, "", a); err != nil || n != 1 {
+		t.Fatalf("RetryFailed by id: %d %v", n, err)
+	}
+	j := getJob(t, s, a)
+	if j.State != metastore.JobQueued || j.Attempts != 0 || j.LastError != fmt.Sprintf("not a photo %d", a) ||
+		j.NotBefore.Before(before.Add(-time.Millisecond)) || j.NotBefore.After(time.Now()) {
+		t.Fatalf("retried job: %+v", j)
+	}
+	if n, err := s.RetryFailed(ctx, "", a); err != nil || n != 0 {
+		t.Fatalf("RetryFailed of a queued job: %d %v", n, err)
+	}
+	// By kind.
+	if n, err := s.RetryFailed(ctx, "thumb", 0); err != nil || n != 1 {
+		t.Fatalf("RetryFailed thumb: %d %v", n, err)
+	}
+	if got := jobIDs(t, s, metastore.JobQuery{State: metastore.JobFailed}); !slices.Equal(got, []uint64{c}) {
+		t.Fatalf("failed after retrying thumb: %v", got)
+	}
+	if j, ok := lease(t, s, "thumb", time.Now()); !ok || j.ID != a || j.Attempts != 1 {
+		t.Fatalf("lease after RetryFailed: %+v %v", j, ok)
+	}
+	// Every kind.
+	if n, err := s.RetryFailed(ctx, "", 0); err != nil || n != 1 {
+		t.Fatalf("RetryFailed all: %d %v", n, err)
+	}
+	st, _ = s.Stats(ctx)
+	if want := map[string]metastore.JobStats{"thumb": {Queued: 2}, "extract": {Queued: 1}}; !reflect.DeepEqual(st.Jobs, want) {
+		t.Fatalf("stats %+v", st.Jobs)
+	}
+	verify(t, s)
+}
+
+// testJobsListing: Jobs filters by kind, state (as of now: an expired
+// lease reads as queued) and object, in ID order from a cursor.
+func testJobsListing(t *testing.T, s metastore.Index) {
+	ctx := context.Background()
+	due := time.Now().Add(-2 * time.Hour)
+	enqueue := func(kind, bucket, key string) uint64 {
+		t.Helper()
+		id, err := s.Enqueue(ctx, metastore.Job{Kind: kind, Bucket: bucket, Key: key, ETag: "e-" + key, NotBefore: due})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	t1 := enqueue("thumb", "b", "x.jpg")
+	e1 := enqueue("extract", "b", "x.jpg")
+	t2 := enqueue("thumb", "b", "y.jpg")
+	t3 := enqueue("thumb", "c", "x.jpg")  // same key, other bucket
+	t4 := enqueue("thumb", "b", "x.jpgz") // key with x.jpg as prefix
+	e2 := enqueue("extract", "b", "x.jpg\x00")
+	t5 := enqueue("thumb", "b", "x.jpg")
+
+	// t1 is running; t2's lease has expired (its worker died), so it
+	// reads as queued; t3 has failed.
+	if j, ok, err := s.Lease(ctx, "thumb", time.Now(), time.Hour); err != nil || !ok || j.ID != t1 {
+		t.Fatalf("lease t1: %+v %v %v", j, ok, err)
+	}
+	if j, ok, err := s.Lease(ctx, "thumb", time.Now().Add(-time.Hour), time.Minute); err != nil || !ok || j.ID != t2 {
+		t.Fatalf("lease t2: %+v %v %v", j, ok, err)
+	}
+	if err := s.Fail(ctx, t3, "broken"); err != nil {
+		t.Fatal(err)
+	}
+	if j := getJob(t, s, t1); j.State != metastore.JobRunning || j.Attempts != 1 {
+		t.Fatalf("running job: %+v", j)
+	}
+	if j := getJob(t, s, t2); j.State != metastore.JobQueued || j.Attempts != 1 {
+		t.Fatalf("expired lease: %+v", j)
+	}
+	if _, ok, err := s.GetJob(ctx, 999999); ok || err != nil {
+		t.Fatalf("GetJob of a missing job: %v %v", ok, err)
+	}
+
+	for _, c := range []struct {
+		q    metastore.JobQuery
+		want []uint64
+	}{
+		{metastore.JobQuery{}, []uint64{t1, e1, t2, t3, t4, e2, t5}},
+		{metastore.JobQuery{Kind: "thumb"}, []uint64{t1, t2, t3, t4, t5}},
+		{metastore.JobQuery{Kind: "nope"}, []uint64{}},
+		{metastore.JobQuery{State: metastore.JobRunning}, []uint64{t1}},
+		{metastore.JobQuery{State: metastore.JobQueued}, []uint64{e1, t2, t4, e2, t5}},
+		{metastore.JobQuery{State: metastore.JobFailed}, []uint64{t3}},
+		{metastore.JobQuery{Kind: "extract", State: metastore.JobQueued}, []uint64{e1, e2}},
+		{metastore.JobQuery{Bucket: "b", Key: "x.jpg"}, []uint64{t1, e1, t5}},
+		{metastore.JobQuery{Bucket: "b", Key: "x.jpg", Kind: "thumb"}, []uint64{t1, t5}},
+		{metastore.JobQuery{Bucket: "b", Key: "x.jpg", State: metastore.JobRunning}, []uint64{t1}},
+		{metastore.JobQuery{Bucket: "b", Key: "x.jpg", After: t1}, []uint64{e1, t5}},
+		{metastore.JobQuery{Bucket: "b", Key: "x.jpg\x00"}, []uint64{e2}},
+		{metastore.JobQuery{Bucket: "c", Key: "x.jpg"}, []uint64{t3}},
+		{metastore.JobQuery{Bucket: "b", Key: "none"}, []uint64{}},
+		{metastore.JobQuery{Bucket: "b"}, []uint64{t1, e1, t2, t3, t4, e2, t5}}, // without Key: ignored
+		{metastore.JobQuery{After: t3}, []uint64{t4, e2, t5}},
+		{metastore.JobQuery{After: t5}, []uint64{}},
+		{metastore.JobQuery{After: ^uint64(0)}, []uint64{}},
+		{metastore.JobQuery{State: metastore.JobFailed, After: t3}, []uint64{}},
+		{metastore.JobQuery{Limit: 2}, []uint64{t1, e1}},
+		{metastore.JobQuery{Limit: 2, After: e1}, []uint64{t2, t3}},
+		{metastore.JobQuery{Kind: "thumb", State: metastore.JobQueued, Limit: 1, After: t2}, []uint64{t4}},
+	} {
+		if got := jobIDs(t, s, c.q); !slices.Equal(got, c.want) {
+			t.Errorf("Jobs(%+v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	// The listed jobs are whole, with the state as of the read.
+	jobs, err := s.Jobs(ctx, metastore.JobQuery{Bucket: "b", Key: "x.jpg", Kind: "extract"})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Jobs: %+v %v", jobs, err)
+	}
+	if j := jobs[0]; j.ID != e1 || j.Kind != "extract" || j.Bucket != "b" || j.Key != "x.jpg" || j.ETag != "e-x.jpg" ||
+		j.State != metastore.JobQueued || j.Attempts != 0 || j.Created.IsZero() || j.NotBefore.IsZero() {
+		t.Fatalf("listed job: %+v", j)
+	}
+	if jobs, _ := s.Jobs(ctx, metastore.JobQuery{State: metastore.JobFailed}); len(jobs) != 1 || jobs[0].LastError != "broken" {
+		t.Fatalf("failed job listed as %+v", jobs)
+	}
+	if _, err := s.Jobs(ctx, metastore.JobQuery{State: "done"}); !errors.Is(err, metastore.ErrInvalid) {
+		t.Errorf("unknown state: %v", err)
+	}
+	// A finished job leaves every listing, the object's included.
+	if err := s.Finish(ctx, t1); err != nil {
+		t.Fatal(err)
+	}
+	if got := jobIDs(t, s, metastore.JobQuery{Bucket: "b", Key: "x.jpg"}); !slices.Equal(got, []uint64{e1, t5}) {
+		t.Errorf("object's jobs after finish: %v", got)
+	}
+	verify(t, s)
+}
+
+// testJobsLimit: no limit means 100, and no page holds more than 1000.
+func testJobsLimit(t *testing.T, s metastore.Index) {
+	muts := make([]metastore.Mutation, 1001)
+	for i := range muts {
+		muts[i] = metastore.EnqueueJob(metastore.Job{Kind: "thumb", Bucket: "b", Key: "same"})
+	}
+	commit(t, s, muts...)
+	for _, c := range []struct{ limit, want int }{{0, 100}, {-1, 100}, {1000, 1000}, {5000, 1000}} {
+		if got := jobIDs(t, s, metastore.JobQuery{Limit: c.limit}); len(got) != c.want {
+			t.Errorf("limit %d: %d jobs, want %d", c.limit, len(got), c.want)
+		}
+		if got := jobIDs(t, s, metastore.JobQuery{Limit: c.limit, Bucket: "b", Key: "same"}); len(got) != c.want {
+			t.Errorf("limit %d for one object: %d jobs, want %d", c.limit, len(got), c.want)
+		}
+	}
+	all := jobIDs(t, s, metastore.JobQuery{Limit: 1000})
+	rest := jobIDs(t, s, metastore.JobQuery{After: all[len(all)-1]})
+	if len(rest) != 1 || rest[0] <= all[len(all)-1] || !slices.IsSorted(all) {
+		t.Errorf("second page %v after %d", rest, all[len(all)-1])
+	}
+}
+
+// testReplacedJobs: Replaced enqueues a job for the version a Put
+// replaces or a Delete removes, in the same commit, only for records with
+// a Format whose ETag changes.
+func testReplacedJobs(t *testing.T, s metastore.Index) {
+	ctx := context.Background()
+	const kind = "unrender"
+	put := func(r metastore.Record) metastore.Mutation {
+		m := metastore.Put(r)
+		m.Replaced = kind
+		return m
+	}
+	del := func(bucket, key string) metastore.Mutation {
+		m := metastore.Delete(bucket, key)
+		m.Replaced = kind
+		return m
+	}
+	jobsOf := func(key string) []metastore.Job {
+		t.Helper()
+		jobs, err := s.Jobs(ctx, metastore.JobQuery{Kind: kind, Bucket: "b", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobs
+	}
+	etag := func(e string) func(*metastore.Record) { return func(r *metastore.Record) { r.ETag = e } }
+
+	commit(t, s, put(photo("b", "k", etag("v1")))) // new: nothing replaced
+	commit(t, s, put(photo("b", "k", etag("v1")))) // same version again
+	if jobs := jobsOf("k"); len(jobs) != 0 {
+		t.Fatalf("jobs without a replaced version: %+v", jobs)
+	}
+	commit(t, s, put(photo("b", "k", etag("v2"))))
+	if jobs := jobsOf("k"); len(jobs) != 1 || jobs[0].ETag != "v1" || jobs[0].Kind != kind || jobs[0].State != metastore.JobQueued {
+		t.Fatalf("jobs after replacing v1: %+v", jobs)
+	}
+	commit(t, s, del("b", "k"))
+	if jobs := jobsOf("k"); len(jobs) != 2 || jobs[1].ETag != "v2" {
+		t.Fatalf("jobs after deleting v2: %+v", jobs)
+	}
+	commit(t, s, del("b", "k")) // absent
+	if jobs := jobsOf("k"); len(jobs) != 2 {
+		t.Fatalf("jobs after deleting an absent key: %+v", jobs)
+	}
+	// Records without a Format (not photos) have nothing to clean up.
+	notPhoto := func(e string) func(*metastore.Record) {
+		return func(r *metastore.Record) { r.ETag, r.Format = e, "" }
+	}
+	commit(t, s, put(photo("b", "txt", notPhoto("t1"))))
+	commit(t, s, put(photo("b", "txt", notPhoto("t2"))))
+	commit(t, s, del("b", "txt"))
+	if jobs := jobsOf("txt"); len(jobs) != 0 {
+		t.Fatalf("jobs for a record without a Format: %+v", jobs)
+	}
+	// Without Replaced, nothing; a failing commit enqueues nothing.
+	commit(t, s, metastore.Put(photo("b", "plain", etag("p1"))))
+	commit(t, s, metastore.Put(photo("b", "plain", etag("p2"))), metastore.Delete("b", "plain"))
+	if err := s.Commit(ctx, 0, put(photo("b", "k", etag("v3"))), put(photo("b", ""))); err == nil {
+		t.Fatal("invalid commit accepted")
+	}
+	bad := metastore.Delete("b", "k")
+	bad.Replaced = "a\x00b"
+	if err := s.Commit(ctx, 0, bad); !errors.Is(err, metastore.ErrInvalid) {
+		t.Fatalf("NUL in Replaced: %v", err)
+	}
+	st, _ := s.Stats(ctx)
+	if want := map[string]metastore.JobStats{kind: {Queued: 2}}; !reflect.DeepEqual(st.Jobs, want) {
+		t.Fatalf("job stats %+v", st.Jobs)
+	}
+	verify(t, s)
+}
+
+// testPlaceholder: SetPlaceholder lands only on the version it was made
+// from, and a Put of the same version keeps it.
+func testPlaceholder(t *testing.T, s metastore.Index) {
+	ctx := context.Background()
+	placeholder := func(key string) string {
+		t.Helper()
+		r, ok, err := s.Get(ctx, "b", key)
+		if err != nil || !ok {
+			t.Fatalf("Get %s: %v %v", key, ok, err)
+		}
+		return r.Placeholder
+	}
+	etag := func(e string) func(*metastore.Record) { return func(r *metastore.Record) { r.ETag = e } }
+	commit(t, s, metastore.Put(photo("b", "k", etag("v1"))))
+	commit(t, s, metastore.SetPlaceholder("b", "k", "v0", "b2xk")) // an older version's
+	if p := placeholder("k"); p != "" {
+		t.Fatalf("placeholder of another version applied: %q", p)
+	}
+	commit(t, s, metastore.SetPlaceholder("b", "k", "v1", "dGh1bWJoYXNo"))
+	if p := placeholder("k"); p != "dGh1bWJoYXNo" {
+		t.Fatalf("placeholder %q", p)
+	}
+	commit(t, s, metastore.SetPlaceholder("b", "absent", "v1", "eA==")) // no record: no-op
+	if _, ok, _ := s.Get(ctx, "b", "absent"); ok {
+		t.Fatal("SetPlaceholder created a record")
+	}
+	// Re-reading the same version, and changing its tags, keep it.
+	commit(t, s, metastore.Put(photo("b", "k", etag("v1"), func(r *metastore.Record) { r.Make = "Nikon" })))
+	commit(t, s, metastore.SetTags("b", "k", map[string]string{"a": "b"}))
+	if p := placeholder("k"); p != "dGh1bWJoYXNo" {
+		t.Fatalf("placeholder after same-version put: %q", p)
+	}
+	if got := names(search(t, s, metastore.Query{Make: "nikon"}).Items); !slices.Equal(got, []string{"b/k"}) {
+		t.Fatalf("search after put: %v", got)
+	}
+	// A Put that brings its own replaces it; a new version loses it.
+	commit(t, s, metastore.Put(photo("b", "k", etag("v1"), func(r *metastore.Record) { r.Placeholder = "bmV3" })))
+	if p := placeholder("k"); p != "bmV3" {
+		t.Fatalf("placeholder after a put with its own: %q", p)
+	}
+	commit(t, s, metastore.Put(photo("b", "k", etag("v2"))))
+	if p := placeholder("k"); p != "" {
+		t.Fatalf("new version kept the old placeholder: %q", p)
+	}
+	// Search returns it; clearing it is allowed.
+	commit(t, s, metastore.SetPlaceholder("b", "k", "v2", "djI="))
+	if items := search(t, s, metastore.Query{}).Items; len(items) != 1 || items[0].Placeholder != "djI=" {
+		t.Fatalf("search items %+v", items)
+	}
+	commit(t, s, metastore.SetPlaceholder("b", "k", "v2", ""))
+	if p := placeholder("k"); p != "" {
+		t.Fatalf("cleared placeholder: %q", p)
+	}
+	// Bounded, like every stored string the index keeps per record.
+	long := strings.Repeat("A", 201)
+	if err := s.Commit(ctx, 0, metastore.SetPlaceholder("b", "k", "v2", long)); !errors.Is(err, metastore.ErrInvalid) {
+		t.Errorf("long placeholder: %v", err)
+	}
+	if err := s.Commit(ctx, 0, metastore.Put(photo("b", "k", func(r *metastore.Record) { r.Placeholder = long }))); !errors.Is(err, metastore.ErrInvalid) {
+		t.Errorf("long placeholder in a put: %v", err)
+	}
+	if err := s.Commit(ctx, 0, metastore.SetPlaceholder("b", "", "v2", "x")); !errors.Is(err, metastore.ErrInvalid) {
+		t.Errorf("SetPlaceholder without a key: %v", err)
 	}
 	verify(t, s)
 }

@@ -39,7 +39,7 @@ const indexStatsTimeout = 5 * time.Second
 
 // WatchIndex registers a collector that reads s at every scrape: objects and
 // bytes per bucket, pending intents, records per extraction status, jobs
-// queued and dropped per kind, and, where s offers them, group-commit
+// queued and failed per kind, and, where s offers them, group-commit
 // counters and the index file size. Reading at scrape time keeps the values
 // exact without a background loop. Call it once.
 func Watch(m *observe.Metrics, s IndexStats) {
@@ -52,8 +52,8 @@ func Watch(m *observe.Metrics, s IndexStats) {
 type indexCollector struct {
 	stats IndexStats
 
-	up, objects, bytes, intents, extraction, queued, dropped *prometheus.Desc
-	writeCalls, writeTxs, fileBytes                          *prometheus.Desc
+	up, objects, bytes, intents, extraction, queued, failed *prometheus.Desc
+	writeCalls, writeTxs, fileBytes                         *prometheus.Desc
 }
 
 func newIndexCollector(s IndexStats) *indexCollector {
@@ -68,7 +68,7 @@ func newIndexCollector(s IndexStats) *indexCollector {
 		intents:    d("pending_intents", "Write intents neither committed nor abandoned: mutations in flight, plus any left by a crash or a failed index update until recovery resolves them."),
 		extraction: d("extraction_records", "Index records by metadata extraction status (ok, partial, none, failed).", "status"),
 		queued:     d("jobs_queued", "Background jobs waiting or running, by kind.", "kind"),
-		dropped:    d("jobs_dropped_total", "Background jobs given up after their maximum attempts, by kind (persisted in the index, survives restarts).", "kind"),
+		failed:     d("jobs_failed", "Background jobs given up (failed) and kept until retried, by kind.", "kind"),
 		writeCalls: d("write_calls_total", "Index write requests (intents, commits, jobs) since start."),
 		writeTxs:   d("write_transactions_total", "Fsynced index write transactions since start; write_calls / write_transactions is the group-commit batching factor."),
 		fileBytes:  d("file_bytes", "Size of the index file on disk (bbolt files grow and reuse free pages, they do not shrink)."),
@@ -76,7 +76,7 @@ func newIndexCollector(s IndexStats) *indexCollector {
 }
 
 func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.objects, c.bytes, c.intents, c.extraction, c.queued, c.dropped, c.writeCalls, c.writeTxs, c.fileBytes} {
+	for _, d := range []*prometheus.Desc{c.up, c.objects, c.bytes, c.intents, c.extraction, c.queued, c.failed, c.writeCalls, c.writeTxs, c.fileBytes} {
 		ch <- d
 	}
 }
@@ -116,7 +116,7 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, j := range st.Jobs {
 		kind = observe.ValidUTF8(kind)
 		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(j.Queued), kind)
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(j.Dropped), kind)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, float64(j.Failed), kind)
 	}
 }
 

@@ -31,7 +31,7 @@ func sampleStats() metastore.Stats {
 		},
 		Status:         map[string]int64{"ok": 3, "partial": 1, "failed": 1},
 		PendingIntents: 2,
-		Jobs:           map[string]metastore.JobStats{"extract": {Queued: 4, Dropped: 1}},
+		Jobs:           map[string]metastore.JobStats{"extract": {Queued: 4, Failed: 1}},
 	}
 }
 
@@ -52,7 +52,7 @@ func TestWatchIndexFake(t *testing.T) {
 		{"photogate_index_extraction_records", observetest.Labels("status", "ok"), 3},
 		{"photogate_index_extraction_records", observetest.Labels("status", "failed"), 1},
 		{"photogate_index_jobs_queued", observetest.Labels("kind", "extract"), 4},
-		{"photogate_index_jobs_dropped_total", observetest.Labels("kind", "extract"), 1},
+		{"photogate_index_jobs_failed", observetest.Labels("kind", "extract"), 1},
 	}
 	for _, c := range checks {
 		if v := observetest.Value(t, reg, c.name, c.labels); v != c.want {

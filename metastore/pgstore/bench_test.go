@@ -3,7 +3,10 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,19 +90,33 @@ func commitParallel(b *testing.B, s metastore.Index, goroutines int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 }
 
-// BenchmarkSearch runs the search shapes over a 100k-photo library.
+// BenchmarkSearch runs the search shapes over a 100k-photo library
+// (PHOTOGATE_BENCH_LIBRARY=1000000 for a million), reporting the p99 of
+// each shape's searches.
 func BenchmarkSearch(b *testing.B) {
-	s := openLibrary(b, 100_000)
+	n := 100_000
+	if v := os.Getenv("PHOTOGATE_BENCH_LIBRARY"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("PHOTOGATE_BENCH_LIBRARY=%q: want a record count", v)
+		}
+	}
+	s := openLibrary(b, n)
 	ctx := context.Background()
 	for _, shape := range searchShapes() {
 		b.Run(shape.name, func(b *testing.B) {
 			var p metastore.Page
+			var lat []time.Duration
 			for b.Loop() {
 				var err error
+				start := time.Now()
 				if p, err = s.Search(ctx, shape.q); err != nil {
 					b.Fatal(err)
 				}
+				lat = append(lat, time.Since(start))
 			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
 			b.ReportMetric(float64(len(p.Items)), "items")
 		})
 	}

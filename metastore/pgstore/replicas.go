@@ -91,6 +91,7 @@ func (s *Store) leave() {
 	<-s.replica.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	_, _ = s.pool.Exec(ctx, "DELETE FROM reservations WHERE replica = $1", s.replica.id)
 	_, _ = s.pool.Exec(ctx, "DELETE FROM replicas WHERE id = $1", s.replica.id)
 }
 
@@ -117,6 +118,13 @@ func (s *Store) ClaimIntents(ctx context.Context) ([]metastore.Intent, error) {
 				SELECT 1 FROM replicas r
 				WHERE r.id = i.replica AND r.beat + r.lease_ms * interval '1 millisecond' > now())
 			FOR UPDATE SKIP LOCKED)`, s.replica.id)
+		if err != nil {
+			return err
+		}
+		// Quota reservations of dead replicas are swept here, some leases
+		// after their last heartbeat (see reservationSweep).
+		_, err = tx.Exec(ctx, `DELETE FROM reservations r WHERE NOT EXISTS (
+			SELECT 1 FROM replicas p WHERE p.id = r.replica AND p.beat + $1 * p.lease_ms * interval '1 millisecond' > now())`, reservationSweep)
 		if err != nil {
 			return err
 		}

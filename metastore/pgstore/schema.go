@@ -142,12 +142,44 @@ CREATE TABLE replicas (
 	started  timestamptz NOT NULL DEFAULT now()
 );
 `,
+		// Job states: a job that exhausts its attempts, or that a worker
+		// fails, is kept as 'failed' instead of deleted and counted in
+		// jobs_dropped (which stays, unused, for replicas of the
+		// previous release during a rolling update). Jobs written before
+		// have no creation time (NULL) and are 'queued'; a lease such a
+		// replica takes leaves the state 'queued', which only reporting
+		// sees, since leasing follows not_before. Leases read a partial
+		// index without the failed jobs, which would otherwise sit at the
+		// front of the due order; jobs_due stays for the previous
+		// release's Lease. jobs_object serves the lookup of one object's
+		// jobs, jobs_failed the listing and retrying of failed ones.
+		3: `
+ALTER TABLE jobs ADD COLUMN state text NOT NULL DEFAULT 'queued';
+ALTER TABLE jobs ADD COLUMN created_s bigint;
+ALTER TABLE jobs ADD COLUMN created_ns integer;
+CREATE INDEX jobs_live_due ON jobs (kind, not_before_s, not_before_ns, id) WHERE state <> 'failed';
+CREATE INDEX jobs_object ON jobs (bucket, key, id);
+CREATE INDEX jobs_failed ON jobs (id) WHERE state = 'failed';
+`,
+		// Quota reservations of uploads in transfer, by replica, so that
+		// a quota is checked against every replica's uploads (see
+		// Reserve). scope is 'b' or 'u' and the bucket or user name.
+		4: `
+CREATE TABLE reservations (
+	id      bigserial PRIMARY KEY,
+	replica text NOT NULL,
+	scope   bytea NOT NULL,
+	objects bigint NOT NULL,
+	bytes   bigint NOT NULL
+);
+CREATE INDEX reservations_scope ON reservations (scope);
+`,
 	}
 }
 
 // SchemaVersion is the newest migration this code knows. Open refuses a
 // database migrated further: an older binary must not half-understand it.
-const SchemaVersion = 2
+const SchemaVersion = 4
 
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // between replicas starting at once (ASCII "photogat").

@@ -27,7 +27,7 @@ import (
 // Options tune Open. The zero value is right for production.
 type Options struct {
 	// MaxJobAttempts is how many times a job is leased before it is
-	// dropped and counted. Zero means 5, as for the bbolt engine.
+	// given up as failed. Zero means 5, as for the bbolt engine.
 	MaxJobAttempts int
 	// MaxConns bounds the connection pool. Zero means 16: enough
 	// concurrent commits for PostgreSQL to share WAL flushes between

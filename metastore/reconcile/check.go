@@ -39,6 +39,7 @@ func (ix *Indexer) Check(ctx context.Context, repair bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	buckets = slices.DeleteFunc(buckets, func(b string) bool { return slices.Contains(ix.Internal, b) })
 	stats, err := ix.store.Stats(ctx)
 	if err != nil {
 		return rep, err

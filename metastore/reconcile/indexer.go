@@ -35,6 +35,22 @@ type Indexer struct {
 	// its duration, which includes waiting for the shared fsync.
 	OnCommit func(time.Duration, error)
 
+	// Derived, when set, returns the jobs that derive data from a
+	// record's version (its renditions); they are queued in the commit
+	// that writes the record.
+	Derived func(rec metastore.Record) []metastore.Mutation
+	// Replaced is the job kind queued, in the same commit, for each
+	// indexed version a Put replaces or a Delete removes
+	// (metastore.Mutation.Replaced): it removes what Derived made of it.
+	// "" queues none.
+	Replaced string
+	// OnQueued, when set, is called after a commit that queued (or, by
+	// Replaced, may have queued) a job, so that workers look at once.
+	OnQueued func()
+	// Internal are photogate's own buckets in the backend (renditions):
+	// not photos of anyone's, so Check leaves them out.
+	Internal []string
+
 	mu      sync.Mutex
 	tickets map[uint64]ticket // intents of requests still running in this process
 }
@@ -147,7 +163,7 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o change.Outcome) error
 	}
 	if !contended {
 		for _, key := range o.Deleted {
-			muts = append(muts, metastore.Delete(o.Bucket, key))
+			muts = append(muts, ix.delete(o.Bucket, key))
 		}
 		if o.Retagged != nil {
 			muts = append(muts, metastore.SetTags(o.Bucket, o.Retagged.Key, o.Retagged.Tags))
@@ -172,7 +188,7 @@ func (ix *Indexer) readBack(ctx context.Context, bucket, key string, owner owner
 		return nil, err
 	}
 	if !ok {
-		return []metastore.Mutation{metastore.Delete(bucket, key)}, nil
+		return []metastore.Mutation{ix.delete(bucket, key)}, nil
 	}
 	name := ""
 	if owner != nil {
@@ -194,13 +210,31 @@ func (ix *Indexer) readBack(ctx context.Context, bucket, key string, owner owner
 	return ix.withJob(rec, photo), nil
 }
 
-// withJob adds a background re-extraction when the prefix was not enough.
+// withJob is the Put of rec with its jobs: a background re-extraction when
+// the prefix was not enough, and the derived data of its version.
 func (ix *Indexer) withJob(rec metastore.Record, photo extract.Photo) []metastore.Mutation {
-	muts := []metastore.Mutation{metastore.Put(rec)}
+	muts := []metastore.Mutation{ix.put(rec)}
 	if photo.NeedsFullRead {
 		muts = append(muts, metastore.EnqueueJob(metastore.Job{Kind: JobExtract, Bucket: rec.Bucket, Key: rec.Key, ETag: rec.ETag}))
 	}
+	if ix.Derived != nil {
+		muts = append(muts, ix.Derived(rec)...)
+	}
 	return muts
+}
+
+// put and delete are metastore.Put and metastore.Delete that queue the
+// removal of a replaced version's derived data.
+func (ix *Indexer) put(rec metastore.Record) metastore.Mutation {
+	m := metastore.Put(rec)
+	m.Replaced = ix.Replaced
+	return m
+}
+
+func (ix *Indexer) delete(bucket, key string) metastore.Mutation {
+	m := metastore.Delete(bucket, key)
+	m.Replaced = ix.Replaced
+	return m
 }
 
 func record(bucket string, obj Object, tags map[string]string, p extract.Photo) metastore.Record {
@@ -358,11 +392,15 @@ func (ix *Indexer) commit(ctx context.Context, id uint64, muts ...metastore.Muta
 	if err != nil {
 		return err
 	}
+	queued := false
 	for _, m := range muts {
-		if m.Op == metastore.OpEnqueueJob {
+		if m.Op == metastore.OpEnqueueJob && m.Job.Kind == JobExtract {
 			ix.poke()
-			break
 		}
+		queued = queued || m.Op == metastore.OpEnqueueJob || m.Replaced != ""
+	}
+	if queued && ix.OnQueued != nil {
+		ix.OnQueued()
 	}
 	return nil
 }
@@ -453,5 +491,5 @@ func (ix *Indexer) extractFull(ctx context.Context, job metastore.Job) error {
 		ContentType: rec.ContentType, LastModified: rec.LastModified, UserMeta: rec.UserMeta,
 	}, rec.Tags, photo)
 	full.Owner = rec.Owner
-	return ix.store.Commit(ctx, 0, metastore.Put(full))
+	return ix.store.Commit(ctx, 0, ix.put(full))
 }

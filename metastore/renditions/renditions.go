@@ -10,10 +10,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +24,14 @@ import (
 	"github.com/photogate/photogate/rendition"
 )
 
-// JobKind makes an object's thumbnail, preview and placeholder.
-const JobKind = "rendition"
+// Job kinds.
+const (
+	// JobKind makes an object's thumbnail, preview and placeholder.
+	JobKind = "rendition"
+	// DeleteJobKind removes the renditions of one version of an object
+	// that was overwritten or deleted: the job names the old ETag.
+	DeleteJobKind = "rendition-delete"
+)
 
 // DefaultBucket is where renditions live unless configured.
 const DefaultBucket = "photogate-renditions"
@@ -34,8 +42,8 @@ const DefaultBucket = "photogate-renditions"
 const (
 	ThumbObject   = "thumb.webp"
 	PreviewObject = "preview.jpg"
-	// Meta is JSON (Info): the placeholder until the
-	// index record has a field for it, the preview's size, the format.
+	// Meta is JSON (Info): the placeholder, the preview's size, the
+	// format. It is written last, so its presence says the set is whole.
 	MetaObject = "meta.json"
 	// Failed is the reason, as text, that the source cannot be
 	// rendered: the job is done, and retrying would not help.
@@ -51,10 +59,12 @@ type Info struct {
 	Embedded    bool   `json:"embedded"` // made from the source's embedded preview
 }
 
-// Source reads the photos to render; *backend.Backend is one.
+// Source reads the photos to render and lists what the rendition bucket
+// holds; *backend.Backend is one.
 type Source interface {
 	Stat(ctx context.Context, bucket, key string) (obj backend.Object, ok bool, err error)
-	Open(ctx context.Context, bucket, key string) (io.ReaderAt, error)
+	OpenStatted(ctx context.Context, bucket string, obj backend.Object) io.ReaderAt
+	ListPrefix(ctx context.Context, bucket, prefix string, fn func(backend.Object) error) error
 }
 
 var _ Source = (*backend.Backend)(nil)
@@ -88,6 +98,14 @@ func Job(rec metastore.Record) (metastore.Mutation, bool) {
 	return metastore.EnqueueJob(metastore.Job{Kind: JobKind, Bucket: rec.Bucket, Key: rec.Key, ETag: rec.ETag}), true
 }
 
+// Observer is told about every job the worker ends; *observe.Metrics is
+// one. outcome is "rendered", "failed" (the source cannot be rendered,
+// class says why), "stale", "current", "deleted" or "retry" (the backend
+// failed).
+type Observer interface {
+	RenditionJob(kind, outcome, class string, took time.Duration)
+}
+
 // Renditions works the JobKind queue: it reads each object from the
 // backend, renders it and writes the renditions to the rendition bucket.
 type Worker struct {
@@ -97,9 +115,12 @@ type Worker struct {
 	bucket   string
 	renderer *rendition.Renderer
 	log      *slog.Logger
+	observer Observer
+	wake     chan struct{}
 
-	// Lease is how long a job is hidden from other workers; a render
-	// takes well under a second, reading a large source longer.
+	// Lease is how long a job is hidden from other workers, and how long
+	// one a crashed worker held waits; a render takes well under a second,
+	// reading a large source longer.
 	Lease time.Duration
 	// RetryAfter is the base delay before a failed job (the backend
 	// failed) is tried again: attempt × RetryAfter, ±50% jitter.
@@ -107,16 +128,19 @@ type Worker struct {
 }
 
 // New returns the rendition worker. bucket "" is
-// DefaultBucket; log may be nil.
-func New(store metastore.Index, source Source, out Writer, bucket string, renderer *rendition.Renderer, log *slog.Logger) *Worker {
+// DefaultBucket; log and observer may be nil.
+func New(store metastore.Index, source Source, out Writer, bucket string, renderer *rendition.Renderer, log *slog.Logger, observer Observer) *Worker {
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{store: store, source: source, out: out, bucket: bucket, renderer: renderer, log: log,
-		Lease: 5 * time.Minute, RetryAfter: 30 * time.Second}
+	if observer == nil {
+		observer = discardObserver{}
+	}
+	return &Worker{store: store, source: source, out: out, bucket: bucket, renderer: renderer, log: log, observer: observer,
+		wake: make(chan struct{}, 1), Lease: 2 * time.Minute, RetryAfter: 30 * time.Second}
 }
 
 // Bucket is the rendition bucket.
@@ -130,6 +154,10 @@ func (r *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
+type discardObserver struct{}
+
+func (discardObserver) RenditionJob(string, string, string, time.Duration) {}
+
 // Outcome is what Work did with one job.
 type Outcome int
 
@@ -142,40 +170,93 @@ const (
 	// Failed: the source cannot be rendered; the reason is written as
 	// Failed.
 	Failed
+	// Deleted: the renditions of a replaced version are removed.
+	Deleted
+	// Current: the version has its renditions already (it was indexed
+	// again: a repair, a recovered intent, a copy onto itself).
+	Current
 )
 
-// Work renders one job's object. An error means the job should be tried
-// again (the backend failed); a source that cannot be rendered is not an
-// error but Failed, with the reason written beside where the renditions
-// would be.
-func (r *Worker) Work(ctx context.Context, job metastore.Job) (Outcome, error) {
+func (o Outcome) String() string {
+	switch o {
+	case Stale:
+		return "stale"
+	case Rendered:
+		return "rendered"
+	case Failed:
+		return "failed"
+	case Deleted:
+		return "deleted"
+	case Current:
+		return "current"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Work does one job. An error means the job should be tried again (the
+// backend failed); a source that cannot be rendered is not an error but
+// Failed, with the reason written beside where the renditions would be
+// and returned as reason.
+func (r *Worker) Work(ctx context.Context, job metastore.Job) (outcome Outcome, reason *rendition.Rejected, err error) {
+	if job.Kind == DeleteJobKind {
+		// The same bytes may have been written back since (same ETag):
+		// then the renditions are current again.
+		obj, ok, err := r.source.Stat(ctx, job.Bucket, job.Key)
+		if err != nil {
+			return 0, nil, fmt.Errorf("renditions: %w", err)
+		}
+		if ok && obj.ETag == job.ETag {
+			return Stale, nil, nil
+		}
+		if err := r.Delete(ctx, job.Bucket, job.Key, job.ETag); err != nil {
+			return 0, nil, err
+		}
+		return Deleted, nil, nil
+	}
 	obj, ok, err := r.source.Stat(ctx, job.Bucket, job.Key)
 	if err != nil {
-		return 0, fmt.Errorf("renditions: %w", err)
+		return 0, nil, fmt.Errorf("renditions: %w", err)
 	}
 	if !ok || obj.ETag != job.ETag {
-		return Stale, nil
+		return Stale, nil, nil
 	}
-	src, err := r.source.Open(ctx, job.Bucket, job.Key)
-	if err != nil {
-		return 0, fmt.Errorf("renditions: %w", err)
-	}
+	// One listing says whether the version is rendered already and
+	// whether an earlier attempt (under other limits) left a failure
+	// record to remove.
 	prefix := Prefix(job.Bucket, job.Key, job.ETag)
+	have := map[string]bool{}
+	err = r.source.ListPrefix(ctx, r.bucket, prefix, func(o backend.Object) error {
+		have[strings.TrimPrefix(o.Key, prefix)] = true
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("renditions: %w", err)
+	}
+	if have[MetaObject] {
+		return Current, nil, nil
+	}
+	src := r.source.OpenStatted(ctx, job.Bucket, obj)
 	res, err := r.renderer.Render(ctx, src, obj.Size)
-	if rendition.IsRejected(err) {
-		if err := r.out.PutObject(ctx, r.bucket, prefix+FailedObject, "text/plain; charset=utf-8", []byte(err.Error())); err != nil {
-			return 0, fmt.Errorf("renditions: record failure: %w", err)
+	if errors.As(err, &reason) {
+		if err := r.out.PutObject(ctx, r.bucket, prefix+FailedObject, "text/plain; charset=utf-8", []byte(reason.Reason)); err != nil {
+			return 0, nil, fmt.Errorf("renditions: record failure: %w", err)
 		}
-		return Failed, nil
+		return Failed, reason, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("renditions: %s/%s: %w", job.Bucket, job.Key, err)
+		return 0, nil, fmt.Errorf("renditions: %s/%s: %w", job.Bucket, job.Key, err)
 	}
 	meta, err := json.Marshal(Info{Placeholder: res.Placeholder, Width: res.Width, Height: res.Height, Format: res.Format, Embedded: res.Embedded})
 	if err != nil {
-		return 0, fmt.Errorf("renditions: %w", err)
+		return 0, nil, fmt.Errorf("renditions: %w", err)
 	}
-	// meta.json last: its presence says the set is complete.
+	// A failure record of an earlier attempt goes first, so that no moment
+	// has both; meta.json goes last: its presence says the set is whole.
+	if have[FailedObject] {
+		if err := r.out.DeleteObject(ctx, r.bucket, prefix+FailedObject); err != nil {
+			return 0, nil, fmt.Errorf("renditions: %w", err)
+		}
+	}
 	for _, o := range []struct {
 		name, contentType string
 		body              []byte
@@ -185,10 +266,15 @@ func (r *Worker) Work(ctx context.Context, job metastore.Job) (Outcome, error) {
 		{MetaObject, "application/json", meta},
 	} {
 		if err := r.out.PutObject(ctx, r.bucket, prefix+o.name, o.contentType, o.body); err != nil {
-			return 0, fmt.Errorf("renditions: write %s: %w", o.name, err)
+			return 0, nil, fmt.Errorf("renditions: write %s: %w", o.name, err)
 		}
 	}
-	return Rendered, nil
+	// The record keeps the placeholder only while it is still this
+	// version: the engine compares the ETag in the commit.
+	if err := r.store.Commit(ctx, 0, metastore.SetPlaceholder(job.Bucket, job.Key, job.ETag, res.Placeholder)); err != nil {
+		return 0, nil, fmt.Errorf("renditions: record placeholder: %w", err)
+	}
+	return Rendered, nil, nil
 }
 
 // Delete removes the renditions (or failure record) of one source
@@ -203,33 +289,58 @@ func (r *Worker) Delete(ctx context.Context, bucket, key, etag string) error {
 	return nil
 }
 
-// WorkOne leases and works one due job; false when there was none.
+// WorkOne leases and works one due job, a render before a deletion;
+// false when there was none.
 func (r *Worker) WorkOne(ctx context.Context) bool {
-	job, ok, err := r.store.Lease(ctx, JobKind, time.Now(), r.Lease)
-	if err != nil {
-		r.log.Warn("lease rendition job", "error", err)
-		return false
+	for _, kind := range []string{JobKind, DeleteJobKind} {
+		job, ok, err := r.store.Lease(ctx, kind, time.Now(), r.Lease)
+		if err != nil {
+			r.log.Warn("lease rendition job", "kind", kind, "error", err)
+			return false
+		}
+		if ok {
+			// There may be more: another worker can start on the next
+			// while this one renders.
+			r.Wake()
+			r.workLeased(ctx, job)
+			return true
+		}
 	}
-	if !ok {
-		return false
-	}
+	return false
+}
+
+func (r *Worker) workLeased(ctx context.Context, job metastore.Job) {
 	start := time.Now()
-	outcome, err := r.Work(ctx, job)
-	if err != nil {
-		r.log.Warn("rendition job failed", "bucket", job.Bucket, "key", job.Key, "attempt", job.Attempts, "error", err)
+	outcome, reason, err := r.Work(ctx, job)
+	took := time.Since(start)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the job is due again at once, for the next start
+		// or another replica, instead of when its lease would run out.
+		if err := r.store.Retry(context.WithoutCancel(ctx), job.ID, err, 0); err != nil {
+			r.log.Warn("hand back rendition job", "error", err)
+		}
+		return
+	case err != nil:
+		r.observer.RenditionJob(job.Kind, "retry", "", took)
+		r.log.Warn("rendition job failed; will retry", "kind", job.Kind, "bucket", job.Bucket, "key", job.Key, "attempt", job.Attempts, "error", err)
 		if err := r.store.Retry(ctx, job.ID, err, r.backoff(job.Attempts)); err != nil {
 			r.log.Warn("retry rendition job", "error", err)
 		}
-		return true
+		return
+	case outcome == Failed:
+		r.observer.RenditionJob(job.Kind, outcome.String(), reason.Class, took)
+		r.log.Info("photo cannot be rendered", "bucket", job.Bucket, "key", job.Key, "class", reason.Class, "reason", reason.Reason)
+		if err := r.store.Fail(ctx, job.ID, reason.Reason); err != nil {
+			r.log.Warn("record failed rendition job", "error", err)
+		}
+		return
 	}
-	if outcome == Failed {
-		r.log.Info("photo cannot be rendered", "bucket", job.Bucket, "key", job.Key)
-	}
-	r.log.Debug("rendition job done", "bucket", job.Bucket, "key", job.Key, "outcome", outcome, "took", time.Since(start))
+	r.observer.RenditionJob(job.Kind, outcome.String(), "", took)
+	r.log.Debug("rendition job done", "kind", job.Kind, "bucket", job.Bucket, "key", job.Key, "outcome", outcome.String(), "took", took)
 	if err := r.store.Finish(ctx, job.ID); err != nil {
 		r.log.Warn("finish rendition job", "error", err)
 	}
-	return true
 }
 
 // backoff is attempt × RetryAfter with ±50% jitter, so that jobs failed by
@@ -239,12 +350,36 @@ func (r *Worker) backoff(attempt int) time.Duration {
 	return time.Duration(float64(base) * (0.5 + rand.Float64()))
 }
 
-// Run works the queue with the renderer's concurrency until ctx ends,
-// looking for due jobs every interval.
+// Wake tells the worker that a job was queued, so that it looks now
+// rather than at its next tick. It never blocks.
+func (r *Worker) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run creates the rendition bucket (trying again every interval while the
+// backend refuses), then works the queue with the renderer's concurrency
+// until ctx ends. Workers look for due jobs when woken and every interval:
+// retries come due, and other replicas queue jobs too.
 func (r *Worker) Run(ctx context.Context, interval time.Duration) {
+	for {
+		err := r.Start(ctx)
+		if err == nil {
+			break
+		}
+		r.log.Warn("cannot create the rendition bucket yet; renditions wait", "bucket", r.bucket, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 	var wg sync.WaitGroup
 	for range r.renderer.Options().Concurrency {
 		wg.Go(func() {
+			backgroundThread()
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
@@ -254,6 +389,7 @@ func (r *Worker) Run(ctx context.Context, interval time.Duration) {
 				case <-ctx.Done():
 					return
 				case <-tick.C:
+				case <-r.wake:
 				}
 			}
 		})

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/jpeg"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	_ "golang.org/x/image/webp"
@@ -63,7 +67,8 @@ func getObject(t *testing.T, c *minio.Client, bucket, key string) ([]byte, strin
 func TestRenditionJobsWriteRenditionsToTheBackend(t *testing.T) {
 	m, store, b := renditionSetup(t)
 	ctx := context.Background()
-	work := renditions.New(store, b, b, "", rendition.New(rendition.Options{}), nil)
+	seen := &observed{}
+	work := renditions.New(store, b, b, "", rendition.New(rendition.Options{}), nil, seen)
 	for range 2 { // creating it twice is fine: start-up runs every time
 		if err := work.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -114,8 +119,19 @@ func TestRenditionJobsWriteRenditionsToTheBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if js := st.Jobs[renditions.JobKind]; js.Queued != 0 || js.Dropped != 0 {
-		t.Fatalf("rendition jobs after the run: %+v, want none queued or dropped", js)
+	if js := st.Jobs[renditions.JobKind]; js.Queued != 0 || js.Failed != 1 {
+		t.Fatalf("rendition jobs after the run: %+v, want none queued and the bomb's failed", js)
+	}
+	failed, err := store.Jobs(ctx, metastore.JobQuery{Kind: renditions.JobKind, State: metastore.JobFailed})
+	if err != nil || len(failed) != 1 || failed[0].Key != "bomb.jpg" || !strings.Contains(failed[0].LastError, "65000x65000") {
+		t.Fatalf("failed jobs %+v (%v), want the bomb's with its reason", failed, err)
+	}
+	if got := seen.outcomes(); got != "failed/too_large:1 rendered:1 stale:1" {
+		t.Errorf("observed %q", got)
+	}
+	rec, _, err := store.Get(ctx, "photos", "trip/canon.jpg")
+	if err != nil || rec.Placeholder == "" {
+		t.Errorf("the index record has no placeholder: %+v %v", rec, err)
 	}
 
 	c := m.Client()
@@ -179,7 +195,7 @@ func TestRenditionJobRetriesWhenTheBackendFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The rendition bucket was never created: every write fails.
-	work := renditions.New(store, b, b, "never-created", rendition.New(rendition.Options{}), nil)
+	work := renditions.New(store, b, b, "never-created", rendition.New(rendition.Options{}), nil, nil)
 	job, _ := renditions.Job(metastore.Record{Bucket: "photos", Key: "a.jpg", ETag: obj.ETag, Format: "jpeg"})
 	if err := store.Commit(ctx, 0, job); err != nil {
 		t.Fatal(err)
@@ -197,6 +213,39 @@ func TestRenditionJobRetriesWhenTheBackendFails(t *testing.T) {
 	if js := st.Jobs[renditions.JobKind]; js.Queued != 1 {
 		t.Fatalf("rendition jobs %+v, want the failed one queued for a retry", js)
 	}
+}
+
+// observed records what the worker tells its Observer.
+type observed struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (o *observed) RenditionJob(kind, outcome, class string, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen == nil {
+		o.seen = map[string]int{}
+	}
+	if class != "" {
+		outcome += "/" + class
+	}
+	if kind != renditions.JobKind {
+		outcome = kind + ":" + outcome
+	}
+	o.seen[outcome]++
+}
+
+// outcomes lists what was observed, sorted: "rendered:2 stale:1".
+func (o *observed) outcomes() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var parts []string
+	for k, n := range o.seen {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
 }
 
 // renditionConfig reads an image rendition, checks its content type and

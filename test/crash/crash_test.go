@@ -20,6 +20,7 @@ import (
 	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/reconcile"
+	"github.com/photogate/photogate/metastore/renditions"
 	"github.com/photogate/photogate/test/harness"
 )
 
@@ -115,6 +116,7 @@ func TestKillDuringUploadsAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix := reconcile.NewIndexer(store, backendClient, nil)
+	ix.Internal = []string{renditions.DefaultBucket} // photogate's own, as serve sets it
 	if pending, _ := store.PendingIntents(ctx); len(pending) != 0 {
 		t.Errorf("%d intents still pending after restart and graceful stop: %+v", len(pending), pending)
 	}

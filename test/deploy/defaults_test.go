@@ -139,7 +139,7 @@ type notesRefs struct {
 var (
 	notesPortForward = regexp.MustCompile(`^kubectl -n (\S+) port-forward svc/(\S+) (\d+):(\d+)$`)
 	notesRawProxy    = regexp.MustCompile(`^kubectl get --raw /api/v1/namespaces/([^/]+)/services/([^/:]+):([^/]+)/proxy(/\S+)$`)
-	notesRollout     = regexp.MustCompile(`^kubectl -n (\S+) rollout status statefulset/(\S+) --timeout=\S+$`)
+	notesRollout     = regexp.MustCompile(`^kubectl -n (\S+) rollout status (statefulset|deployment)/(\S+) --timeout=\S+$`)
 	notesSecretKey   = regexp.MustCompile(`^export (AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)="\$\(kubectl -n (\S+) get secret (\S+) -o jsonpath='\{\.data\.([\w-]+)\}' \| base64 -d\)"$`)
 	notesAWS         = regexp.MustCompile(`^aws --endpoint-url http://127\.0\.0\.1:(\d+) s3 `)
 )
@@ -151,8 +151,16 @@ var (
 // run), and the S3 client dials the port-forward's local port.
 func notesCommands(t *testing.T, notes string) notesRefs {
 	t.Helper()
-	objs := decodeOrFail(t, helm(t, append([]string{"template"}, defaultsArgs("a", "b")...)...))
-	sts := get[*appsv1.StatefulSet](t, objs, "StatefulSet/pg-photogate")
+	return notesCommandsFor(t, notes, defaultsArgs("a", "b")...)
+}
+
+// notesCommandsFor is notesCommands for the release rendered with args
+// (release pg in photos too), with the StatefulSet or, with the
+// PostgreSQL index, the Deployment.
+func notesCommandsFor(t *testing.T, notes string, args ...string) notesRefs {
+	t.Helper()
+	objs := decodeOrFail(t, helm(t, append([]string{"template"}, args...)...))
+	kind, spec := podSpec(t, objs, "pg-photogate")
 	servicePort := func(service, port string) bool {
 		svc, ok := objs["Service/"+service].(*corev1.Service)
 		if !ok {
@@ -184,13 +192,13 @@ func notesCommands(t *testing.T, notes string) notesRefs {
 			forwarded = m[3]
 		case match(notesRawProxy):
 			seen["readyz"] = true
-			if m[1] != "photos" || !servicePort(m[2], m[3]) || m[4] != sts.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path {
+			if m[1] != "photos" || !servicePort(m[2], m[3]) || m[4] != spec.Containers[0].ReadinessProbe.HTTPGet.Path {
 				t.Errorf("API-server proxy to %s:%s%s in %s: want a rendered Service's port and the readiness path: %s", m[2], m[3], m[4], m[1], line)
 			}
 		case match(notesRollout):
 			seen["rollout"] = true
-			if m[1] != "photos" || m[2] != sts.Name {
-				t.Errorf("rollout status of %s in %s, want %s in photos", m[2], m[1], sts.Name)
+			if m[1] != "photos" || !strings.EqualFold(m[2], kind) || m[3] != "pg-photogate" {
+				t.Errorf("rollout status of %s/%s in %s, want %s/pg-photogate in photos", m[2], m[3], m[1], strings.ToLower(kind))
 			}
 		case match(notesSecretKey):
 			seen[m[1]] = true

@@ -19,28 +19,53 @@ import (
 	"github.com/photogate/photogate/test/harness"
 )
 
-// pod is photogate started from a rendering the way its StatefulSet's pod
-// would start: the ConfigMap's file, the literal environment and the values
-// the Secret references.
+// pod is photogate started from a rendering the way its StatefulSet's (or,
+// with the PostgreSQL index, its Deployment's) pod would start: the
+// ConfigMap's file, the literal environment and the values the Secret
+// references.
 type pod struct {
 	s3Addr    string // host:port of the S3 listener
 	adminURL  string
 	env       map[string]string // the rendered environment, before the moves below
 	container corev1.Container
+	process   *os.Process
+	// exited receives photogate's exit once; whoever takes it must send it
+	// back, for the cleanup that waits for it.
+	exited chan error
 }
 
-// startPod checks that the StatefulSet's ports, probes, mounts and
-// Services agree with each other, then runs photogate with its rendered
+// startPod checks that the workload's ports, probes, mounts and Services
+// agree with each other, then runs photogate with its rendered
 // configuration and environment until every probe answers 200. Only what a
 // pod has to itself is moved: the listen addresses to loopback ports, the
 // data dir and config mount to temporary directories, and the backend's
 // in-cluster address to the test's MinIO.
 func startPod(t *testing.T, objs rendered, name, backendEndpoint string) pod {
 	t.Helper()
-	sts := get[*appsv1.StatefulSet](t, objs, "StatefulSet/"+name)
-	spec := sts.Spec.Template.Spec
+	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runPod(t, objs, name, backendEndpoint, bin)
+}
+
+// podSpec is the pod template of the StatefulSet or the Deployment name,
+// whichever the rendering has.
+func podSpec(t *testing.T, objs rendered, name string) (kind string, spec corev1.PodSpec) {
+	t.Helper()
+	if sts, ok := objs["StatefulSet/"+name].(*appsv1.StatefulSet); ok {
+		return "StatefulSet", sts.Spec.Template.Spec
+	}
+	return "Deployment", get[*appsv1.Deployment](t, objs, "Deployment/"+name).Spec.Template.Spec
+}
+
+// runPod is startPod with the photogate binary bin, for starting several
+// replicas of one rendering from one build.
+func runPod(t *testing.T, objs rendered, name, backendEndpoint, bin string) pod {
+	t.Helper()
+	kind, spec := podSpec(t, objs, name)
 	if len(spec.Containers) != 1 {
-		t.Fatalf("StatefulSet %s has %d containers, want 1", name, len(spec.Containers))
+		t.Fatalf("%s %s has %d containers, want 1", kind, name, len(spec.Containers))
 	}
 	c := spec.Containers[0]
 	env := podEnv(t, objs, c)
@@ -114,10 +139,6 @@ func startPod(t *testing.T, objs rendered, name, backendEndpoint string) pod {
 	run["PHOTOGATE_ADMIN_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	run["PHOTOGATE_DATA_DIR"] = filepath.Join(dir, "data")
 	run["PHOTOGATE_CONFIG"] = cfgPath
-	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin, c.Args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	for k, v := range run {
@@ -137,7 +158,8 @@ func startPod(t *testing.T, objs rendered, name, backendEndpoint string) pod {
 			t.Logf("photogate output:\n%s", logs.String())
 		}
 	})
-	p := pod{s3Addr: run["PHOTOGATE_LISTEN"], adminURL: "http://" + run["PHOTOGATE_ADMIN_LISTEN"], env: env, container: c}
+	p := pod{s3Addr: run["PHOTOGATE_LISTEN"], adminURL: "http://" + run["PHOTOGATE_ADMIN_LISTEN"], env: env, container: c,
+		process: cmd.Process, exited: exited}
 	deadline := time.Now().Add(time.Minute)
 	for probeName, probe := range probes {
 		var last string

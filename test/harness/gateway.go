@@ -277,6 +277,9 @@ func (g *Gateway) HTTPClient() *http.Client {
 	return &http.Client{Transport: g.httpClient.Transport}
 }
 
+// Binary is the photogate executable this gateway runs.
+func (g *Gateway) Binary() string { return g.opts.Binary }
+
 // AccessKey is the client-facing full-access user's key id.
 func (g *Gateway) AccessKey() string { return g.opts.AccessKey }
 

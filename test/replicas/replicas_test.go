@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,13 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWith(t, "")
+}
+
+// startClusterWith starts the cluster with config (users:, policy:) as
+// every replica's PHOTOGATE_CONFIG, and extra environment.
+func startClusterWith(t *testing.T, config string, env ...string) *cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs MinIO, PostgreSQL and the photogate binary")
 	}
@@ -64,10 +72,17 @@ func startCluster(t *testing.T) *cluster {
 	}
 	c := &cluster{m: m, bin: bin, http: &http.Client{Timeout: 30 * time.Second}}
 	ak, sk, token := "PG"+harness.RandomString(18), harness.RandomString(40), harness.RandomString(32)
+	env = append([]string{"PHOTOGATE_INDEX_URL=" + dsn, "PHOTOGATE_INDEX_LEASE=" + lease.String()}, env...)
+	if config != "" {
+		path := filepath.Join(t.TempDir(), "photogate.yaml")
+		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "PHOTOGATE_CONFIG="+path)
+	}
 	for range 3 {
 		g := harness.StartGateway(t, harness.GatewayOptions{
-			Binary: bin, Backend: m, AccessKey: ak, SecretKey: sk, AdminToken: token,
-			Env: []string{"PHOTOGATE_INDEX_URL=" + dsn, "PHOTOGATE_INDEX_LEASE=" + lease.String()},
+			Binary: bin, Backend: m, AccessKey: ak, SecretKey: sk, AdminToken: token, Env: env,
 		})
 		client, err := minio.New(g.Addr(), &minio.Options{
 			Creds:      credentials.NewStaticV4(ak, sk, ""),

@@ -1,0 +1,102 @@
+package pgstore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/photogate/photogate/metastore"
+	"github.com/photogate/photogate/test/harness"
+)
+
+// TestReserveAcrossReplicas: three replicas reserving into one 10-object,
+// 1000-byte bucket quota at once admit exactly what fits, whatever the
+// interleaving; released reservations free the room; a dead replica's
+// reservations count until they are swept, some leases after its last
+// heartbeat.
+func TestReserveAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "reserve")
+	const lease = time.Second
+	open := func() *Store {
+		s, err := Open(ctx, dsn, Options{Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	replicas := []*Store{open(), open(), open()}
+	// 300 bytes already stored in the bucket, by "ana".
+	if err := replicas[0].Commit(ctx, 0, metastore.Put(metastore.Record{Bucket: "photos", Key: "old", ETag: "e", Size: 300, Owner: "ana"})); err != nil {
+		t.Fatal(err)
+	}
+	hold := func(bytes int64) []Hold {
+		return []Hold{{Name: "photos", Objects: 1, Bytes: bytes, MaxObjects: 10, MaxBytes: 1000}}
+	}
+	var (
+		admitted atomic.Int64
+		releases = make(chan func(), 100)
+		wg       sync.WaitGroup
+	)
+	for i := range 30 {
+		wg.Go(func() {
+			release, refused, err := replicas[i%3].Reserve(ctx, hold(100))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if refused == nil {
+				admitted.Add(1)
+				releases <- release
+			}
+		})
+	}
+	wg.Wait()
+	close(releases)
+	if n := admitted.Load(); n != 7 {
+		t.Fatalf("admitted %d reservations of 100 bytes on top of 300 into 1000, want 7", n)
+	}
+	_, refused, err := replicas[1].Reserve(ctx, hold(1))
+	if err != nil || refused == nil || refused.UsedBytes != 300 || refused.ReservedBytes != 700 || refused.Index != 0 {
+		t.Fatalf("a full quota: refused %+v, %v", refused, err)
+	}
+	for release := range releases {
+		release()
+	}
+	release, refused, err := replicas[2].Reserve(ctx, hold(700))
+	if err != nil || refused != nil {
+		t.Fatalf("after the releases: refused %+v, %v", refused, err)
+	}
+	// Its holder dies: its reservation stops counting after the lease.
+	dying := replicas[2]
+	stopHeartbeat(dying)
+	_ = release
+	if _, refused, _ := replicas[0].Reserve(ctx, hold(100)); refused == nil {
+		t.Fatal("a live replica's reservation did not count")
+	}
+	time.Sleep(2 * lease)
+	if _, err := replicas[0].ClaimIntents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, refused, _ := replicas[0].Reserve(ctx, hold(100)); refused == nil {
+		t.Fatal("a reservation was swept before its replica was silent for reservationSweep leases")
+	}
+	time.Sleep(reservationSweep * lease)
+	if _, err := replicas[0].ClaimIntents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, refused, err := replicas[0].Reserve(ctx, hold(700)); err != nil || refused != nil {
+		t.Fatalf("a dead replica's reservation still counts: %+v %v", refused, err)
+	}
+	// A user's quota and what adds nothing.
+	_, refused, err = replicas[1].Reserve(ctx, []Hold{
+		{Name: "photos", MaxBytes: 1000},
+		{Owner: true, Name: "ana", Objects: 1, Bytes: 2000, MaxBytes: 1000},
+	})
+	if err != nil || refused == nil || refused.Index != 1 || refused.UsedBytes != 300 {
+		t.Fatalf("user quota: %+v %v", refused, err)
+	}
+}
