@@ -35,6 +35,11 @@ FUZZTIME  ?= 60s
 
 export PHOTOGATE_MINIO_BIN ?= $(MINIO)
 
+# nodynamic: gen2brain/heic decodes the HEIC files libvips' libheif refuses
+# with its own libheif compiled to WebAssembly, never with the system's
+# libheif.so (see rendition/heic.go). Every go command here builds with it.
+export GOFLAGS += -tags=nodynamic
+
 # Renditions (thumbnails, previews) need libvips through cgo. Without it
 # (no C compiler or no libvips-dev) the build is pure Go and serve runs with
 # renditions off, saying so in its log; `make test` needs libvips.

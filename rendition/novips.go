@@ -15,3 +15,5 @@ func Available() error { return errNoLibvips }
 func startVips() {}
 
 func (r *Renderer) renderPixels([]byte, int) (Result, error) { return Result{}, errNoLibvips }
+
+func (r *Renderer) renderHEICFallback([]byte) (Result, error) { return Result{}, errNoLibvips }

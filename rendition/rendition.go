@@ -225,6 +225,12 @@ func (r *Renderer) RenderBytes(ctx context.Context, data []byte) (res Result, er
 			res.Format = photo.Format
 			return res, nil
 		}
+		if photo.Format == "heic" || photo.Format == "heif" {
+			if res, err := r.renderHEICFallback(data); err == nil {
+				res.Format = photo.Format
+				return res, nil
+			}
+		}
 		if IsRejected(decodeErr) && photo.Format != "heic" && photo.Format != "heif" && photo.Format != "avif" {
 			return Result{}, decodeErr
 		}

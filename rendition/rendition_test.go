@@ -84,6 +84,9 @@ func TestRendersEveryTestPhoto(t *testing.T) {
 		{"webp/sunrise_lossy_noexif.webp", 1024, false, false},
 		{"avif/pentax_k3ii_sunset.avif", 900, false, false},
 		{"heic/iphone11promax_gps.heic", 1440, true, false},
+		// A 24-megapixel tiled HEIC of an iPhone 15 Pro, which Debian 12's
+		// libheif 1.15 refuses: decoded by the WebAssembly fallback.
+		{"heic/iphone15pro.heic", 1440, false, false},
 		{"heic/nokia83_hdr_exif_at_end.heif", 1440, false, false},
 		{"raw/canon_sd450_truncated.dng", 0, false, false},
 	} {
@@ -439,4 +442,36 @@ func BenchmarkGoImage24MP(b *testing.B) {
 		draw.CatmullRom.Scale(thumb, thumb.Bounds(), preview, preview.Bounds(), draw.Src, nil)
 	}
 	b.ReportMetric(float64((cpuTime(b)-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// TestHEICFallbackKeepsOrientation: a HEIC decoded by the WebAssembly
+// libheif comes out rotated by its irot, as through libvips.
+func TestHEICFallbackKeepsOrientation(t *testing.T) {
+	r := New(Options{})
+	data := photo(t, "heic/iphone11promax_gps.heic")
+	viaVips, err := render(t, r, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaWasm, err := r.renderHEICFallback(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaWasm.Width != viaVips.Width || viaWasm.Height != viaVips.Height {
+		t.Fatalf("fallback preview %dx%d, libvips %dx%d", viaWasm.Width, viaWasm.Height, viaVips.Width, viaVips.Height)
+	}
+	a, err := jpeg.Decode(bytes.NewReader(viaVips.Preview))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := jpeg.Decode(bytes.NewReader(viaWasm.Preview))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qa, qb := harness.Quadrants(a), harness.Quadrants(b); !harness.CloseColours(qa, qb, 12) {
+		t.Errorf("quadrant colours differ: libvips %v, fallback %v", qa, qb)
+	}
+	if _, err := r.renderHEICFallback([]byte("....ftypheic not really")); !IsRejected(err) {
+		t.Errorf("a broken HEIC: %v, want a rejection", err)
+	}
 }

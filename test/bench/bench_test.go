@@ -332,7 +332,7 @@ func buildGateway(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "photogate-bin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/photogate")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "nodynamic", "-trimpath", "-o", out, "./cmd/photogate")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/photogate: %w\n%s", err, b)

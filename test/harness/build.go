@@ -32,7 +32,8 @@ func BuildGateway(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "photogate")
-	args := []string{"build", "-o", out}
+	// nodynamic: as the Makefile builds it (rendition/heic.go).
+	args := []string{"build", "-tags", "nodynamic", "-o", out}
 	if RaceEnabled {
 		args = append(args, "-race")
 	}
