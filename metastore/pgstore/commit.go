@@ -111,6 +111,13 @@ func (s *Store) Commit(ctx context.Context, intentID uint64, muts ...metastore.M
 	if err != nil {
 		return fmt.Errorf("pgstore: commit intent %d: %w", intentID, err)
 	}
+	if pipelinable(prepared) {
+		err = s.retrying(ctx, func(ctx context.Context) error { return s.pipelined(ctx, intentID, prepared) })
+		if err != nil {
+			return fmt.Errorf("pgstore: commit intent %d: %w", intentID, err)
+		}
+		return nil
+	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		c := newCounters()
 		for i := range prepared {

@@ -164,13 +164,20 @@ const maxTxAttempts = 8
 // dropping the index update of a write the backend already confirmed would
 // create drift.
 func (s *Store) write(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.retrying(ctx, func(ctx context.Context) error { return pgx.BeginFunc(ctx, s.pool, fn) })
+}
+
+// retrying runs a transaction (tx) until it succeeds, fails for good, or
+// has been tried maxTxAttempts times; it is not cancelled once started,
+// as write is not.
+func (s *Store) retrying(ctx context.Context, tx func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, fn)
+		err = tx(ctx)
 		if err == nil || !retryable(err) || attempt == maxTxAttempts {
 			return err
 		}

@@ -102,10 +102,16 @@ func TestRateLimitIsSharedAmongReplicas(t *testing.T) {
 	one, oneLimited := hammer(func(int) int { return 0 })
 	t.Logf("spread over 3 replicas: %d admitted, %d limited; all to one: %d admitted, %d limited (configured: 30 + 4×30 = 150)",
 		spread, spreadLimited, one, oneLimited)
-	if spread < 120 || spread > 180 {
-		t.Errorf("spread evenly, the replicas admitted %d requests in 4 s, want 150 ± 20%%", spread)
+	// The upper bounds are the point: without shares the replicas would
+	// admit three times as much. The lower ones allow for a machine too
+	// loaded to send as fast as the limit (then nothing was limited).
+	if spread > 180 || spreadLimited > 0 && spread < 100 {
+		t.Errorf("spread evenly, the replicas admitted %d requests in 4 s (%d limited), want 150 ± 20%%", spread, spreadLimited)
 	}
-	if one < 35 || one > 65 {
-		t.Errorf("all to one replica: %d admitted, want about a third of 150", one)
+	if one > 65 || oneLimited > 0 && one < 35 {
+		t.Errorf("all to one replica: %d admitted (%d limited), want about a third of 150", one, oneLimited)
+	}
+	if spreadLimited == 0 || oneLimited == 0 {
+		t.Errorf("nothing was limited (%d, %d): the clients never reached the limit", spreadLimited, oneLimited)
 	}
 }

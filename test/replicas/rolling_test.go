@@ -3,6 +3,7 @@ package replicas_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,9 +69,15 @@ func (b *readyBalancer) poll(ctx context.Context) {
 }
 
 func (b *readyBalancer) pollOnce() {
-	client := &http.Client{Timeout: 500 * time.Millisecond}
+	client := &http.Client{Timeout: 2 * time.Second}
 	for i, g := range b.replicas {
 		resp, err := client.Get(g.AdminEndpoint() + "/readyz")
+		var timeout interface{ Timeout() bool }
+		if errors.As(err, &timeout) && timeout.Timeout() {
+			// A slow answer on a loaded machine says nothing: like a
+			// probe's failureThreshold, keep the last verdict.
+			continue
+		}
 		ok := err == nil && resp.StatusCode == http.StatusOK
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
