@@ -450,7 +450,9 @@ func (c *counters) queue(b *pgx.Batch) {
 		if d := c.status[k]; d != 0 {
 			b.Queue(`INSERT INTO status_counts AS t (status, shard, n) VALUES ($1, $2, $3)
 				ON CONFLICT (status, shard) DO UPDATE SET n = t.n + excluded.n`, []byte(k.name), k.shard, d)
-			b.Queue("DELETE FROM status_counts WHERE status = $1 AND shard = $2 AND n <= 0", []byte(k.name), k.shard)
+			if d < 0 { // only a decrement can empty the row
+				b.Queue("DELETE FROM status_counts WHERE status = $1 AND shard = $2 AND n <= 0", []byte(k.name), k.shard)
+			}
 		}
 	}
 	// Stable, and by value only: the changes of one value keep their
