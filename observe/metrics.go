@@ -122,6 +122,7 @@ type Metrics struct {
 	renditionJobs     *prometheus.CounterVec   // kind, outcome
 	renditionDuration *prometheus.HistogramVec // kind
 	renditionFailures *prometheus.CounterVec   // class
+	renditionRunning  prometheus.Gauge
 
 	ready *readyMetrics
 
@@ -250,6 +251,10 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 			Namespace: Namespace, Subsystem: "renditions", Name: "failures_total",
 			Help: "Photos that cannot be rendered, by class: too_large (over the byte or pixel limit), unsupported (not an image format rendered), undecodable (damaged, truncated or hostile).",
 		}, []string{"class"}),
+		renditionRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "renditions", Name: "jobs_running",
+			Help: "Rendition jobs this process is working on right now (photogate_index_jobs_queued counts them too, with those waiting).",
+		}),
 		ready:      newReadyMetrics(),
 		operations: newBoundedLabel(maxOperations),
 		backendOps: newBoundedLabel(maxOperations),
@@ -271,7 +276,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		m.backendReqs, m.backendDur, m.backendErrs, m.backendRetry, m.breaker, m.breakerTrans,
 		m.refusals, m.rateWait,
 		m.indexCommit, m.indexErrors, m.searchLatency,
-		m.renditionJobs, m.renditionDuration, m.renditionFailures,
+		m.renditionJobs, m.renditionDuration, m.renditionFailures, m.renditionRunning,
 		m.ready.ready, m.ready.checks, m.ready.lastRun,
 	)
 	// Transitions that can happen are created at zero, so that
@@ -518,6 +523,14 @@ func (m *Metrics) RenditionJob(kind, outcome, class string, took time.Duration) 
 	if class != "" {
 		m.renditionFailures.WithLabelValues(class).Inc()
 	}
+}
+
+// RenditionRunning counts a rendition job starting (+1) or ending (-1).
+func (m *Metrics) RenditionRunning(delta int) {
+	if m == nil {
+		return
+	}
+	m.renditionRunning.Add(float64(delta))
 }
 
 // SearchLatency records the duration of one index search.

@@ -104,6 +104,7 @@ func Job(rec metastore.Record) (metastore.Mutation, bool) {
 // failed).
 type Observer interface {
 	RenditionJob(kind, outcome, class string, took time.Duration)
+	RenditionRunning(delta int) // a job starts (+1) or ends (-1)
 }
 
 // Renditions works the JobKind queue: it reads each object from the
@@ -157,6 +158,7 @@ func (r *Worker) Start(ctx context.Context) error {
 type discardObserver struct{}
 
 func (discardObserver) RenditionJob(string, string, string, time.Duration) {}
+func (discardObserver) RenditionRunning(int)                               {}
 
 // Outcome is what Work did with one job.
 type Outcome int
@@ -310,6 +312,8 @@ func (r *Worker) WorkOne(ctx context.Context) bool {
 }
 
 func (r *Worker) workLeased(ctx context.Context, job metastore.Job) {
+	r.observer.RenditionRunning(1)
+	defer r.observer.RenditionRunning(-1)
 	start := time.Now()
 	outcome, reason, err := r.Work(ctx, job)
 	took := time.Since(start)

@@ -236,6 +236,8 @@ func (o *observed) RenditionJob(kind, outcome, class string, took time.Duration)
 	o.seen[outcome]++
 }
 
+func (o *observed) RenditionRunning(int) {}
+
 // outcomes lists what was observed, sorted: "rendered:2 stale:1".
 func (o *observed) outcomes() string {
 	o.mu.Lock()

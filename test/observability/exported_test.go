@@ -104,6 +104,7 @@ func buildExported() (exported, error) {
 	m.IndexCommit(time.Millisecond, errors.New("x"))
 	m.SearchLatency(time.Millisecond)
 	m.RenditionJob("rendition", "failed", "too_large", 200*time.Millisecond)
+	m.RenditionRunning(1)
 	m.Ready([]observe.Check{observe.DiskFree(dir, 0, 0), observe.IndexProbe(func(context.Context) error { return nil })}, time.Second).
 		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/readyz", nil))
 
