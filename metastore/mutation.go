@@ -57,6 +57,14 @@ type Mutation struct {
 	// as its renditions). Both engines read the old record anyway. "" =
 	// no job; ignored on other operations.
 	Replaced string
+
+	// Exclusive, on OpPut and OpDelete of a Commit with an intent: the
+	// mutation describes what this intent's request did, and holds only if
+	// no other commit wrote the record since the intent began; otherwise
+	// Commit fails with ErrRaced. Engines shared by several processes
+	// (PostgreSQL) check it; the bbolt engine, held by one process whose
+	// writer serialises requests on a key itself, has nothing to check.
+	Exclusive bool
 }
 
 // Put, Delete, SetTags, DeleteBucket and EnqueueJob build mutations.

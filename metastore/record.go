@@ -18,6 +18,13 @@ var ErrInvalid = errors.New("metastore: invalid argument")
 // rebuilt from the backend, so the cure is a reindex, not a repair by hand.
 var ErrCorrupt = errors.New("metastore: corrupt entry")
 
+// ErrRaced is returned by Commit when a Mutation marked Exclusive finds
+// its record written by another commit since its intent began: a request
+// on the same key through another replica overlapped this one, so which of
+// the two the backend applied last cannot be told from the answers.
+// Nothing was applied; read the key back from the backend instead.
+var ErrRaced = errors.New("metastore: the key was written by another request since this one began")
+
 // GPS is where a photo was taken, in WGS84 degrees; Alt is metres above sea
 // level when the file says.
 type GPS struct {

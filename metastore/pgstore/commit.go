@@ -34,8 +34,8 @@ func (s *Store) BeginIntent(ctx context.Context, in metastore.Intent) (uint64, e
 	var id int64
 	// One statement is its own transaction: one round trip instead of
 	// three (BEGIN, INSERT, COMMIT), on every write request's path.
-	err = s.pool.QueryRow(context.WithoutCancel(ctx), `INSERT INTO intents (op, bucket, keys, owner, created_s, created_ns, replica)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+	err = s.pool.QueryRow(context.WithoutCancel(ctx), `INSERT INTO intents (op, bucket, keys, owner, created_s, created_ns, replica, begun)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nextval('write_seq')) RETURNING id`,
 		[]byte(in.Op), []byte(in.Bucket), keys, []byte(in.Owner), sec, nsec, s.replica.id).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: begin intent %s %s: %w", in.Op, in.Bucket, err)
@@ -119,9 +119,15 @@ func (s *Store) Commit(ctx context.Context, intentID uint64, muts ...metastore.M
 		return nil
 	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
+		var begun int64
+		if intentID != 0 && exclusive(prepared) {
+			if err := tx.QueryRow(ctx, intentBegunSQL, int64(intentID)).Scan(&begun); err != nil {
+				return err
+			}
+		}
 		c := newCounters()
 		for i := range prepared {
-			if err := s.apply(ctx, tx, &prepared[i], c); err != nil {
+			if err := s.apply(ctx, tx, &prepared[i], c, begun); err != nil {
 				return fmt.Errorf("mutation %d (%v): %w", i, prepared[i].Op, err)
 			}
 		}
@@ -142,10 +148,10 @@ func (s *Store) Commit(ctx context.Context, intentID uint64, muts ...metastore.M
 // c. The record row is locked (deleted and re-inserted) before its old
 // state is read, so a concurrent commit of the same key waits and then
 // sees this one's result.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, c *counters) error {
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, c *counters, begun int64) error {
 	switch m.Op {
 	case metastore.OpPut:
-		prev, found, err := takeRecord(ctx, tx, m.Record.Bucket, m.Record.Key)
+		prev, found, err := takeRecord(ctx, tx, m, begun, m.Record.Bucket, m.Record.Key)
 		if err != nil {
 			return err
 		}
@@ -166,7 +172,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, c *
 		}
 		return enqueueReplaced(ctx, tx, m, &prev, &r)
 	case metastore.OpDelete:
-		prev, found, err := takeRecord(ctx, tx, m.Bucket, m.Key)
+		prev, found, err := takeRecord(ctx, tx, m, begun, m.Bucket, m.Key)
 		if err != nil || !found {
 			return err
 		}
@@ -196,7 +202,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, c *
 			[]byte(m.Bucket), []byte(m.Key), metastore.EncodeRecord(&r))
 		return err
 	case metastore.OpSetTags:
-		prev, found, err := takeRecord(ctx, tx, m.Bucket, m.Key)
+		prev, found, err := takeRecord(ctx, tx, m, begun, m.Bucket, m.Key)
 		if err != nil || !found {
 			// Not indexed (yet): reconciliation brings the whole
 			// object in, tags included.
@@ -246,18 +252,32 @@ func enqueueReplaced(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, prev
 	return err
 }
 
-// takeRecord deletes bucket/key and returns what it was.
-func takeRecord(ctx context.Context, tx pgx.Tx, bucket, key string) (metastore.Record, bool, error) {
-	var v []byte
-	err := tx.QueryRow(ctx, "DELETE FROM records WHERE bucket = $1 AND key = $2 RETURNING rec", []byte(bucket), []byte(key)).Scan(&v)
+// takeRecord deletes bucket/key and returns what it was, refusing with
+// ErrRaced when m is Exclusive and the row was written after begun (the
+// intent's start in write_seq; 0 checks nothing).
+func takeRecord(ctx context.Context, tx pgx.Tx, m *metastore.Mutation, begun int64, bucket, key string) (metastore.Record, bool, error) {
+	var (
+		v       []byte
+		written int64
+	)
+	err := tx.QueryRow(ctx, takeRecordSQL, []byte(bucket), []byte(key)).Scan(&v, &written)
 	if err == pgx.ErrNoRows {
 		return metastore.Record{}, false, nil
 	}
 	if err != nil {
 		return metastore.Record{}, false, err
 	}
+	if raced(m, begun, written) {
+		return metastore.Record{}, false, metastore.ErrRaced
+	}
 	r, err := metastore.DecodeRecord(bucket, key, v)
 	return r, err == nil, err
+}
+
+// raced reports whether an Exclusive m finds its row written (in
+// write_seq) after its intent began.
+func raced(m *metastore.Mutation, begun, written int64) bool {
+	return m.Exclusive && begun > 0 && written > begun
 }
 
 // recordColumns is the insert column list; recordArgs returns values in
@@ -266,9 +286,7 @@ const recordColumns = `bucket, key, rec, size, taken, make, model, lens, format,
 	lat, lon, orientation, dwidth, dheight, megapixels, iso, owner, status`
 
 func insertRecord(ctx context.Context, tx pgx.Tx, r *metastore.Record) error {
-	_, err := tx.Exec(ctx, "INSERT INTO records ("+recordColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-		recordArgs(r)...)
+	_, err := tx.Exec(ctx, insertRecordSQL, recordArgs(r)...)
 	if err != nil {
 		return fmt.Errorf("insert %s/%s: %w", r.Bucket, r.Key, err)
 	}

@@ -18,10 +18,13 @@ import (
 // rows and counters are computed from them, every write with COMMIT.
 
 const (
-	insertRecordSQL = "INSERT INTO records (" + recordColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
-	takeRecordSQL = "DELETE FROM records WHERE bucket = $1 AND key = $2 RETURNING rec"
-	insertJobSQL  = `INSERT INTO jobs (kind, bucket, key, etag, attempts, not_before_s, not_before_ns, last_error, state, created_s, created_ns)
+	insertRecordSQL = "INSERT INTO records (" + recordColumns + `, written)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21, nextval('write_seq'))`
+	takeRecordSQL = "DELETE FROM records WHERE bucket = $1 AND key = $2 RETURNING rec, coalesce(written, 0)"
+	// intentBegunSQL is when the intent began, in write_seq; 0 when it is
+	// gone (resolved by recovery) or from before write_seq.
+	intentBegunSQL = "SELECT coalesce((SELECT begun FROM intents WHERE id = $1), 0)"
+	insertJobSQL   = `INSERT INTO jobs (kind, bucket, key, etag, attempts, not_before_s, not_before_ns, last_error, state, created_s, created_ns)
 		VALUES ($1, $2, $3, $4, 0, $5, $6, '', 'queued', $7, $8)`
 )
 
@@ -65,6 +68,10 @@ func (s *Store) pipelined(ctx context.Context, intentID uint64, muts []metastore
 
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
+	checkRace := intentID != 0 && exclusive(muts)
+	if checkRace {
+		first.Queue(intentBegunSQL, int64(intentID))
+	}
 	var taken []int // index into muts of each DELETE … RETURNING
 	for i := range muts {
 		m := &muts[i]
@@ -85,14 +92,26 @@ func (s *Store) pipelined(ctx context.Context, intentID uint64, muts []metastore
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
+		var begun int64
+		if checkRace {
+			if err := br.QueryRow().Scan(&begun); err != nil {
+				return err
+			}
+		}
 		for _, i := range taken {
-			var v []byte
-			err := br.QueryRow().Scan(&v)
+			var (
+				v       []byte
+				written int64
+			)
+			err := br.QueryRow().Scan(&v, &written)
 			if err == pgx.ErrNoRows {
 				continue
 			}
 			if err != nil {
 				return err
+			}
+			if raced(&muts[i], begun, written) {
+				return metastore.ErrRaced
 			}
 			bucket, key := muts[i].Bucket, muts[i].Key
 			if muts[i].Op == metastore.OpPut {
@@ -159,6 +178,16 @@ func (s *Store) pipelined(ctx context.Context, intentID uint64, muts []metastore
 		return err
 	}
 	return nil
+}
+
+// exclusive reports whether any of muts is Exclusive.
+func exclusive(muts []metastore.Mutation) bool {
+	for i := range muts {
+		if muts[i].Exclusive {
+			return true
+		}
+	}
+	return false
 }
 
 // rollback ends a failed pipelined transaction, so that the connection

@@ -174,12 +174,22 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_scope ON reservations (scope);
 `,
+		// The order of writes across replicas: every record row and every
+		// intent takes the next value of write_seq when written or begun,
+		// so a commit can tell that another one wrote its key after its
+		// intent began (Mutation.Exclusive). Rows from before have none
+		// (NULL), which counts as older than any intent.
+		5: `
+CREATE SEQUENCE write_seq;
+ALTER TABLE records ADD COLUMN written bigint;
+ALTER TABLE intents ADD COLUMN begun bigint;
+`,
 	}
 }
 
 // SchemaVersion is the newest migration this code knows. Open refuses a
 // database migrated further: an older binary must not half-understand it.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // between replicas starting at once (ASCII "photogat").

@@ -150,7 +150,7 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o change.Outcome) error
 			ContentType: u.ContentType, LastModified: u.LastModified, UserMeta: u.UserMeta,
 		}, u.Tags, photo)
 		rec.Owner = o.Owner
-		muts = append(muts, ix.withJob(rec, photo)...)
+		muts = append(muts, exclusive(ix.withJob(rec, photo))...)
 	case o.Written != nil:
 		readBack = append(readBack, written.Key)
 	}
@@ -163,7 +163,9 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o change.Outcome) error
 	}
 	if !contended {
 		for _, key := range o.Deleted {
-			muts = append(muts, ix.delete(o.Bucket, key))
+			m := ix.delete(o.Bucket, key)
+			m.Exclusive = true
+			muts = append(muts, m)
 		}
 		if o.Retagged != nil {
 			muts = append(muts, metastore.SetTags(o.Bucket, o.Retagged.Key, o.Retagged.Tags))
@@ -172,7 +174,39 @@ func (ix *Indexer) Apply(ctx context.Context, id uint64, o change.Outcome) error
 	if o.BucketDeleted {
 		muts = append(muts, metastore.DeleteBucket(o.Bucket))
 	}
+	err := ix.commit(ctx, id, muts...)
+	if !errors.Is(err, metastore.ErrRaced) {
+		return err
+	}
+	// Another replica's request on one of these keys overlapped this one
+	// (the index engine saw its commit land after this intent began): the
+	// answers cannot tell which write the backend kept, so ask it.
+	ix.log.Info("a request on the same key through another replica overlapped; reading the keys back", "bucket", o.Bucket, "keys", len(o.Keys()))
+	contended = true // owner: only an object with this request's ETag is this request's
+	muts = muts[:0]
+	for _, key := range o.Keys() {
+		m, err := ix.readBack(ctx, o.Bucket, key, owner)
+		if err != nil {
+			return err
+		}
+		muts = append(muts, m...)
+	}
+	if o.BucketDeleted {
+		muts = append(muts, metastore.DeleteBucket(o.Bucket))
+	}
 	return ix.commit(ctx, id, muts...)
+}
+
+// exclusive marks the record mutations of muts Exclusive: they describe
+// what the request answered, which holds only if no other request wrote
+// the key meanwhile (metastore.ErrRaced).
+func exclusive(muts []metastore.Mutation) []metastore.Mutation {
+	for i := range muts {
+		if muts[i].Op == metastore.OpPut || muts[i].Op == metastore.OpDelete {
+			muts[i].Exclusive = true
+		}
+	}
+	return muts
 }
 
 // ownerOf names the owner of an object a read-back found; "" keeps the

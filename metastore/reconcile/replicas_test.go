@@ -2,11 +2,13 @@ package reconcile_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/photogate/photogate/backend"
+	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore/pgstore"
 	"github.com/photogate/photogate/metastore/reconcile"
 	"github.com/photogate/photogate/test/harness"
@@ -80,5 +82,84 @@ func TestRecoverOnSharedIndexResolvesOnlyItsOwn(t *testing.T) {
 	}
 	if pending, _ := storeB.PendingIntents(ctx); len(pending) != 0 {
 		t.Fatalf("pending after recovery: %+v", pending)
+	}
+}
+
+// TestOverlappingWritesThroughTwoReplicasIndexTheBackendsWinner: requests
+// on one key through two replicas overlap, and their answers reach the
+// index in the opposite order from the backend's. The later commit learns
+// that the key was written after its intent began and reads the key back:
+// the index ends with what the backend holds, not with the answer that
+// happened to commit last.
+func TestOverlappingWritesThroughTwoReplicasIndexTheBackendsWinner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs MinIO and PostgreSQL")
+	}
+	ctx := context.Background()
+	m := harness.StartMinIO(t)
+	if err := m.Client().MakeBucket(ctx, "photos", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "overlap")
+	b, err := backend.NewBackend(backend.Config{Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	open := func() *reconcile.Indexer {
+		s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return reconcile.NewIndexer(s, b, nil)
+	}
+	a, bix := open(), open()
+	upload := func(data string) change.Outcome {
+		info, err := m.Client().PutObject(ctx, "photos", "k", strings.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return change.Outcome{Op: "PutObject", Bucket: "photos", Owner: "ana",
+			Written: &change.Written{Key: "k", ETag: info.ETag},
+			Upload:  &change.Upload{Size: int64(len(data)), Prefix: []byte(data)}}
+	}
+	// A begins, then B; the backend applies A's write, then B's (B's is
+	// the object); A's answer is indexed last.
+	idA, err := a.Begin(ctx, "PutObject", "photos", []string{"k"}, "ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idB, err := bix.Begin(ctx, "PutObject", "photos", []string{"k"}, "ben")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outA := upload("first")
+	outB := upload("second, the backend's last")
+	outB.Owner = "ben"
+	if err := bix.Apply(ctx, idB, outB); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(ctx, idA, outA); err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := b.Stat(ctx, "photos", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec, ok, err := s.Get(ctx, "photos", "k")
+	if err != nil || !ok || rec.ETag != obj.ETag || rec.Size != obj.Size {
+		t.Fatalf("index holds %+v (%v), backend holds etag %s size %d", rec, err, obj.ETag, obj.Size)
+	}
+	if rec.Owner != "ben" {
+		t.Errorf("owner %q, want ben's (his write is the object)", rec.Owner)
+	}
+	if pending, _ := s.PendingIntents(ctx); len(pending) != 0 {
+		t.Errorf("intents left: %+v", pending)
 	}
 }
