@@ -211,10 +211,13 @@ func TestBackendRequestsUnderConcurrency(t *testing.T) {
 				t.Errorf("%d operations made %d backend requests, want %d; by operation/outcome: %s",
 					want, total, want, describeCounts(sent))
 			}
-			// One connection per request in flight at most; a pool that
-			// keeps fewer idle than are in flight reconnects all the time.
-			if n := dialed.Load(); n > workers {
-				t.Errorf("photogate opened %d connections to the backend for %d requests in flight, want at most %d", n, workers, workers)
+			// About one connection per request in flight; a pool that
+			// keeps fewer idle than are in flight reconnects all the time
+			// (hundreds of connections here). net/http may dial one more
+			// when a connection comes back idle just as a request started
+			// dialing, so a few extra are no fault.
+			if n := dialed.Load(); n > workers+2 {
+				t.Errorf("photogate opened %d connections to the backend for %d requests in flight, want at most %d", n, workers, workers+2)
 			}
 		})
 	}
