@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,24 +29,7 @@ func BenchmarkIndexEngines(b *testing.B) {
 		b.Setenv("TMPDIR", "/dev/shm")
 	}
 	pg := harness.StartPostgres(b)
-	dir := filepath.Join(dataRoot, "photogate-postgres")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	gw, err := harness.LaunchGateway(harness.GatewayOptions{Binary: e.gw.Binary(), Backend: e.minio, DataDir: dir,
-		Env: []string{"PHOTOGATE_INDEX_URL=" + pg.CreateDatabase(b, "bench")}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer gw.Stop()
-	pgTarget, err := newTarget(b.Context(), "photogate-postgres", gw.Endpoint(), gw.AccessKey(), gw.SecretKey(), e.httpClient)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pgTarget.gw = gw
-	if err := pgTarget.createBucket(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	pgTarget := secondGateway(b, e, "photogate-postgres", "PHOTOGATE_INDEX_URL="+pg.CreateDatabase(b, "bench"))
 	bolt := e.gateway
 	body := harness.RandomBytes(64 << 10)
 	const perRound, rounds = 400, 3

@@ -21,24 +21,7 @@ func BenchmarkPhotoPUT(b *testing.B) {
 	if e.gateway == nil {
 		b.Skip("PHOTOGATE_BENCH_DIRECT_ONLY is set")
 	}
-	dir := filepath.Join(dataRoot, "photogate-no-renditions")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	off, err := harness.LaunchGateway(harness.GatewayOptions{Binary: e.gw.Binary(), Backend: e.minio, DataDir: dir,
-		Env: []string{"PHOTOGATE_RENDITIONS=false"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer off.Stop()
-	offTarget, err := newTarget(b.Context(), "photogate-no-renditions", off.Endpoint(), off.AccessKey(), off.SecretKey(), e.httpClient)
-	if err != nil {
-		b.Fatal(err)
-	}
-	offTarget.gw = off
-	if err := offTarget.createBucket(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	offTarget := secondGateway(b, e, "photogate-no-renditions", "PHOTOGATE_RENDITIONS=false")
 	photo := harness.ReadPhoto(b, "jpeg/pentax_k3ii_sunrise.jpg")
 	const perRound, rounds = 60, 3
 	type sums struct {
@@ -78,6 +61,31 @@ func BenchmarkPhotoPUT(b *testing.B) {
 			float64(percentile(s.p50, 0.5).Microseconds())/1000,
 			float64(s.putCPU.Microseconds())/1000/float64(s.ops), float64(s.drainedCPU.Microseconds())/1000/float64(s.ops))
 	}
+}
+
+// secondGateway starts another photogate, with env, in front of the
+// bench's MinIO and returns it as a target with its own bucket; it stops
+// when the benchmark ends.
+func secondGateway(b *testing.B, e *env, name string, env ...string) *target {
+	b.Helper()
+	dir := filepath.Join(dataRoot, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	gw, err := harness.LaunchGateway(harness.GatewayOptions{Binary: e.gw.Binary(), Backend: e.minio, DataDir: dir, Env: env})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Stop() })
+	t, err := newTarget(b.Context(), name, gw.Endpoint(), gw.AccessKey(), gw.SecretKey(), e.httpClient)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.gw = gw
+	if err := t.createBucket(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	return t
 }
 
 // waitRendered waits until t's gateway has no render queued or running.
