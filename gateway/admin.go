@@ -13,6 +13,9 @@ type AdminConfig struct {
 	Gatherer prometheus.Gatherer // what /metrics exposes
 	Ready    http.Handler        // /readyz, e.g. observe.Ready over the checks
 	API      http.Handler        // the token-protected /api/ routes; nil for none
+	// Gallery, when set, serves /gallery/ (it does its own sign-in), and
+	// / redirects there.
+	Gallery http.Handler
 }
 
 // NewAdmin serves the unauthenticated operational endpoints: /healthz
@@ -28,6 +31,10 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	if cfg.API != nil {
 		mux.Handle("/api/", cfg.API)
+	}
+	if cfg.Gallery != nil {
+		mux.Handle("/gallery/", cfg.Gallery)
+		mux.Handle("GET /{$}", http.RedirectHandler("/gallery/", http.StatusFound))
 	}
 	return mux
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/s3err"
@@ -114,4 +115,27 @@ func (h *Holder) IsAdmin(accessKey string) bool {
 		}
 	}
 	return false
+}
+
+// NamedBuckets lists the buckets the caller's grants name literally (a
+// pattern without wildcards) for action: buckets a user interface can
+// offer even before they hold anything. Buckets reached only through a
+// wildcard pattern are not listed; Authorize remains the check.
+func (c *Caller) NamedBuckets(action classify.Action) []string {
+	if c.user == nil {
+		return nil
+	}
+	var names []string
+	for _, g := range c.user.grants {
+		if !g.actions.has(action) {
+			continue
+		}
+		for _, p := range g.patterns {
+			if !strings.ContainsAny(p, `*?[\`) && !slices.Contains(names, p) {
+				names = append(names, p)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }

@@ -42,6 +42,7 @@ type config struct {
 	Backend     backendConfig    `yaml:"backend"`
 	Index       indexConfig      `yaml:"index"`
 	Renditions  renditionsConfig `yaml:"renditions"`
+	Gallery     galleryConfig    `yaml:"gallery"`
 	// Users and Policy are documented in docs/policy.md.
 	Users  []policy.UserConfig `yaml:"users"`
 	Policy policy.PolicyConfig `yaml:"policy"`
@@ -88,6 +89,23 @@ type indexConfig struct {
 }
 
 // postgres reports whether the index is in PostgreSQL.
+// galleryConfig sets up the web gallery at /gallery/ on the admin
+// listener (docs/gallery.md).
+type galleryConfig struct {
+	// Enabled: nil means on.
+	Enabled *bool `yaml:"enabled"`
+	// TileURL is a map tile URL template; empty draws maps on a plain
+	// graticule, with no request leaving the browser for another host.
+	TileURL string `yaml:"tile_url"`
+	// S3URL is where browsers reach the S3 listener, for download links;
+	// empty: this listener's scheme and port on the host the browser used.
+	S3URL string `yaml:"s3_url"`
+	// SessionTTL is how long a sign-in lasts; 0 is 12h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+func (g galleryConfig) enabled() bool { return g.Enabled == nil || *g.Enabled }
+
 // renditionsConfig shapes the thumbnails and previews made after every
 // indexed photo write (docs/renditions.md).
 type renditionsConfig struct {
@@ -209,6 +227,8 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 		"PHOTOGATE_ADMIN_TLS_KEY":      &cfg.AdminTLS.Key,
 		"PHOTOGATE_INDEX_URL":          &cfg.Index.URL,
 		"PHOTOGATE_RENDITIONS_BUCKET":  &cfg.Renditions.Bucket,
+		"PHOTOGATE_GALLERY_TILE_URL":   &cfg.Gallery.TileURL,
+		"PHOTOGATE_GALLERY_S3_URL":     &cfg.Gallery.S3URL,
 	}
 	for name, dst := range str {
 		if v := getenv(name); v != "" {
@@ -252,6 +272,13 @@ func applyEnv(cfg *config, getenv func(string) string) error {
 			return fmt.Errorf("PHOTOGATE_RENDITIONS: %w", err)
 		}
 		cfg.Renditions.Enabled = &b
+	}
+	if v := getenv("PHOTOGATE_GALLERY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("PHOTOGATE_GALLERY: %w", err)
+		}
+		cfg.Gallery.Enabled = &b
 	}
 	if v := getenv("PHOTOGATE_RENDITIONS_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -330,6 +357,9 @@ func (c config) validate() error {
 		if err := classify.ValidBucket(c.Renditions.Bucket); err != nil {
 			return fmt.Errorf("renditions.bucket: %w", err)
 		}
+	}
+	if c.Gallery.SessionTTL < 0 {
+		return errors.New("gallery.session_ttl must not be negative (0 is the default, 12h)")
 	}
 	if c.Backend.Endpoint != "" && (c.Backend.AccessKey == "" || c.Backend.SecretKey == "") {
 		return errors.New("a backend endpoint needs backend access and secret keys (PHOTOGATE_BACKEND_ACCESS_KEY, PHOTOGATE_BACKEND_SECRET_KEY)")

@@ -99,7 +99,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		InternalBuckets: []string{rend.bucket},
 	})
 	var draining atomic.Bool
-	admin := newAdminHandler(cfg, reg, m, backendClient, store, index, pol, rend, &draining, log)
+	admin := func(s3Addr net.Addr) (http.Handler, error) {
+		gal, err := newGallery(cfg, s3, s3Addr, store, pol, rend, log)
+		if err != nil {
+			return nil, err
+		}
+		return newAdminHandler(cfg, reg, m, backendClient, store, index, pol, rend, gal, &draining, log), nil
+	}
 	srv, err := listenBoth(cfg, s3, admin, log)
 	if err != nil {
 		return err
@@ -115,7 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		printQuickStart(stdout, quickStartInfo{
 			scheme: scheme, listen: srv.s3Ln.Addr().String(), adminListen: srv.adminLn.Addr().String(),
-			credPath: quickStart, self: selfCommand(),
+			credPath: quickStart, self: selfCommand(), gallery: cfg.Gallery.enabled(),
 		})
 	}
 	return srv.run(ctx, shutdownPlan{drain: cfg.ShutdownDrain, grace: cfg.ShutdownTimeout, draining: &draining}, log, func() {
@@ -285,7 +291,7 @@ func hostname() string {
 
 // newAdminHandler serves metrics, readiness and the admin API.
 func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, backendClient *backend.Backend,
-	store metastore.Index, index *reconcile.Indexer, pol *policy.Holder, rend *renditionsSetup, draining *atomic.Bool, log *slog.Logger) http.Handler {
+	store metastore.Index, index *reconcile.Indexer, pol *policy.Holder, rend *renditionsSetup, gal http.Handler, draining *atomic.Bool, log *slog.Logger) http.Handler {
 	if cfg.AdminToken == "" {
 		log.Info("admin API /api/ accepts only SigV4-signed requests of users with the admin grant on every bucket; set PHOTOGATE_ADMIN_TOKEN for token access")
 	}
@@ -325,6 +331,7 @@ func newAdminHandler(cfg config, reg *prometheus.Registry, m *observe.Metrics, b
 			Renditions: rend.api(),
 			URLKey:     rend.urlKey,
 		}),
+		Gallery: gal,
 	})
 }
 
@@ -338,8 +345,9 @@ type servers struct {
 }
 
 // listenBoth opens the S3 and admin listeners; the admin one shares the S3
-// certificate unless it has its own.
-func listenBoth(cfg config, s3, admin http.Handler, log *slog.Logger) (*servers, error) {
+// certificate unless it has its own. The admin handler is made once the S3
+// listener's address is known (the gallery links to it).
+func listenBoth(cfg config, s3 http.Handler, newAdmin func(s3Addr net.Addr) (http.Handler, error), log *slog.Logger) (*servers, error) {
 	s3Ln, s3Reload, err := listen(cfg.Listen, cfg.TLS, log)
 	if err != nil {
 		return nil, err
@@ -351,6 +359,12 @@ func listenBoth(cfg config, s3, admin http.Handler, log *slog.Logger) (*servers,
 	adminLn, adminReload, err := listen(cfg.AdminListen, adminTLS, log)
 	if err != nil {
 		s3Ln.Close()
+		return nil, err
+	}
+	admin, err := newAdmin(s3Ln.Addr())
+	if err != nil {
+		s3Ln.Close()
+		adminLn.Close()
 		return nil, err
 	}
 	srv := &servers{s3Srv: newHTTPServer(s3, log), adminSrv: newHTTPServer(admin, log), s3Ln: s3Ln, adminLn: adminLn}
@@ -524,6 +538,7 @@ type quickStartInfo struct {
 	scheme, listen, adminListen string
 	credPath                    string // the dev credentials file
 	self                        string // how to run this binary from the same shell
+	gallery                     bool   // the web gallery is on
 }
 
 // selfCommand is how the user started photogate ("./bin/photogate" under
@@ -548,6 +563,10 @@ func printQuickStart(w io.Writer, q quickStartInfo) {
 	if q.scheme == "https" {
 		search += " --ca-cert ./data/tls/ca.pem"
 	}
+	gallery := ""
+	if q.gallery {
+		gallery = fmt.Sprintf("\nGallery: open %s://%s/gallery/ in a browser and sign in with the\nAWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in %s.\n", q.scheme, q.adminListen, cred)
+	}
 	fmt.Fprintf(w, `
 photogate is running on its embedded backend. In another terminal:
 
@@ -558,12 +577,12 @@ photogate is running on its embedded backend. In another terminal:
   %s
 
 (search signs with the keys in %s, which have admin on every bucket.)
-
+%s
 For local HTTPS: photogate dev-cert --dir ./data/tls, then serve with
 --tls-cert ./data/tls/cert.pem --tls-key ./data/tls/key.pem and give clients
 AWS_CA_BUNDLE=./data/tls/ca.pem.
 
-`, cred, url, url, url, search, cred)
+`, cred, url, url, url, search, cred, gallery)
 }
 
 // redactURL drops any userinfo so credentials in an endpoint never reach logs.

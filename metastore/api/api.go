@@ -312,7 +312,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q, err := parseSearch(values)
+	q, err := ParseSearch(values)
 	if err != nil {
 		h.fail(w, r, "search", err)
 		return
@@ -324,7 +324,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := SearchResponse{Items: make([]Item, len(page.Items)), NextCursor: page.NextCursor}
 	for i := range page.Items {
-		resp.Items[i] = itemFromRecord(&page.Items[i])
+		resp.Items[i] = ItemFromRecord(&page.Items[i])
 	}
 	h.log.Debug("admin API: search", "query", r.URL.RawQuery, "items", len(resp.Items), "plan", page.Plan)
 	h.writeJSON(w, r, http.StatusOK, resp)
@@ -418,7 +418,7 @@ func (h *handler) object(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, http.StatusNotFound, ErrorBody{Code: CodeNotFound, Message: "no indexed object " + bucket + "/" + key})
 		return
 	}
-	h.writeJSON(w, r, http.StatusOK, itemFromRecord(&rec))
+	h.writeJSON(w, r, http.StatusOK, ItemFromRecord(&rec))
 }
 
 // query parses the query string strictly: r.URL.Query() silently drops

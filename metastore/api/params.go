@@ -160,9 +160,10 @@ func SearchParams() []string {
 	return sortedKeys(searchParams())
 }
 
-// parseSearch turns a query string into a metastore query. Every error is a
-// *paramError.
-func parseSearch(values url.Values) (metastore.Query, error) {
+// ParseSearch turns the query string of GET /api/v1/search into a
+// metastore query. Every error is a *paramError, whose message names the
+// parameter.
+func ParseSearch(values url.Values) (metastore.Query, error) {
 	var q metastore.Query
 	params := searchParams()
 	if err := checkParams(values, params, "tag"); err != nil {

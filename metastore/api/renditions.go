@@ -204,9 +204,6 @@ func etagMatches(header, etag string) bool {
 }
 
 // signURL answers ?sign=true with a URL for this object, size and version.
-// Expiries are rounded up to a multiple of the TTL, so that URLs signed
-// within the same window are equal and a browser's cache keeps serving
-// them.
 func (h *handler) signURL(w http.ResponseWriter, r *http.Request, rec *metastore.Record, size string, values url.Values) {
 	if len(h.urlKey) == 0 {
 		h.writeError(w, http.StatusNotImplemented, ErrorBody{Code: CodeNotImplemented, Message: "signed rendition URLs are not configured"})
@@ -225,18 +222,28 @@ func (h *handler) signURL(w http.ResponseWriter, r *http.Request, rec *metastore
 		}
 		ttl = d
 	}
-	window := int64(ttl / time.Second)
-	expires := (h.now().Unix()+window)/window*window + window
-	q := url.Values{"size": {size}, "v": {rec.ETag}, "expires": {strconv.FormatInt(expires, 10)}}
-	q.Set("sig", h.urlSignature(rec.Bucket, rec.Key, size, rec.ETag, q.Get("expires")))
-	u := url.URL{Path: "/api/v1/renditions/" + rec.Bucket + "/" + rec.Key, RawQuery: q.Encode()}
-	h.writeJSON(w, r, http.StatusOK, SignedURL{URL: u.String(), Expires: time.Unix(expires, 0).UTC()})
+	h.writeJSON(w, r, http.StatusOK, SignRenditionURL(h.urlKey, h.now(), rec.Bucket, rec.Key, size, rec.ETag, ttl))
+}
+
+// SignRenditionURL signs a URL that opens one rendition (size) of one
+// version (etag) of bucket/key until a little after now+ttl, without
+// credentials: for an <img> in a page whose server has checked that its
+// user may read the object. key is the API's URLKey. Expiries are rounded
+// up to a multiple of ttl, so that URLs signed within the same window are
+// equal and a browser's cache keeps serving them.
+func SignRenditionURL(key []byte, now time.Time, bucket, objectKey, size, etag string, ttl time.Duration) SignedURL {
+	window := max(int64(ttl/time.Second), 1)
+	expires := (now.Unix()+window)/window*window + window
+	q := url.Values{"size": {size}, "v": {etag}, "expires": {strconv.FormatInt(expires, 10)}}
+	q.Set("sig", urlSignature(key, bucket, objectKey, size, etag, q.Get("expires")))
+	u := url.URL{Path: "/api/v1/renditions/" + bucket + "/" + objectKey, RawQuery: q.Encode()}
+	return SignedURL{URL: u.String(), Expires: time.Unix(expires, 0).UTC()}
 }
 
 // urlSignature is the hex HMAC-SHA256 of everything a signed URL grants.
 // Each field is length-prefixed, so no two grants share a signature.
-func (h *handler) urlSignature(bucket, key, size, version, expires string) string {
-	mac := hmac.New(sha256.New, h.urlKey)
+func urlSignature(urlKey []byte, bucket, key, size, version, expires string) string {
+	mac := hmac.New(sha256.New, urlKey)
 	for _, f := range []string{"photogate rendition url v1", bucket, key, size, version, expires} {
 		fmt.Fprintf(mac, "%d:%s\n", len(f), f)
 	}
@@ -252,7 +259,7 @@ func (h *handler) verifyURL(bucket, key, size, version, expires, sig string) str
 	if version == "" || expires == "" || sig == "" {
 		return "incomplete (v, expires and sig are needed)"
 	}
-	want := h.urlSignature(bucket, key, size, version, expires)
+	want := urlSignature(h.urlKey, bucket, key, size, version, expires)
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return "not valid"
 	}

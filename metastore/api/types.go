@@ -154,8 +154,8 @@ const (
 	CodeBackendUnavailable = "BackendUnavailable"
 )
 
-// itemFromRecord converts a record to its wire form.
-func itemFromRecord(r *metastore.Record) Item {
+// ItemFromRecord converts a record to its wire form.
+func ItemFromRecord(r *metastore.Record) Item {
 	it := Item{
 		Bucket:          r.Bucket,
 		Key:             r.Key,

@@ -20,7 +20,7 @@ var floors = map[string]int{
 	"s3/s3req": 2, "s3/postpolicy": 2, "change": 2, "metastore/api": 2, "metastore/pgstore": 2,
 	"metastore/conformance": 2, "rendition": 2,
 	"backend": 3, "backend/embedded": 3, "policy": 3, "metastore/indexmetrics": 3,
-	"metastore/reconcile": 4, "metastore/renditions": 4,
+	"metastore/reconcile": 4, "metastore/renditions": 4, "gallery": 4,
 	"gateway":       5,
 	"cmd/photogate": 6,
 }
