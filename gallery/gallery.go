@@ -120,6 +120,7 @@ func New(cfg Config) (http.Handler, error) {
 	h.mux.HandleFunc("GET /gallery/api/facets", h.signedIn(h.facets))
 	h.mux.HandleFunc("GET /gallery/api/photo", h.signedIn(h.photo))
 	h.mux.HandleFunc("PUT /gallery/api/tags", h.changing(h.putTags))
+	h.mux.HandleFunc("POST /gallery/api/buckets", h.changing(h.createBucket))
 	h.mux.HandleFunc("POST /gallery/api/upload-form", h.changing(h.uploadForm))
 	h.mux.HandleFunc("POST /gallery/upload/{bucket}", h.changing(h.upload))
 	h.mux.HandleFunc("/gallery/", func(w http.ResponseWriter, r *http.Request) {
@@ -229,6 +230,7 @@ type sessionResponse struct {
 	Expires    string   `json:"expires"`
 	Buckets    []string `json:"buckets"`  // readable
 	Writable   []string `json:"writable"` // of those, where uploads are allowed
+	CanCreate  bool     `json:"can_create_buckets"`
 	Renditions bool     `json:"renditions"`
 	TileURL    string   `json:"tile_url,omitempty"`
 }
@@ -268,7 +270,7 @@ func (h *handler) signOut(w http.ResponseWriter, r *http.Request, _ *user) {
 }
 
 func (h *handler) whoAmI(w http.ResponseWriter, r *http.Request, u *user) {
-	readable, err := h.readableBuckets(r.Context(), u)
+	readable, err := h.readableBuckets(r, u)
 	if err != nil {
 		h.fail(w, r, "session", err)
 		return
@@ -277,6 +279,7 @@ func (h *handler) whoAmI(w http.ResponseWriter, r *http.Request, u *user) {
 		User: u.caller.Name(), AccessKey: u.session.accessKey,
 		CSRF: u.session.csrf(h.cfg.SessionKey, u.secret), Expires: u.session.expires.UTC().Format(time.RFC3339),
 		Buckets: readable, Writable: []string{}, Renditions: len(h.cfg.URLKey) > 0, TileURL: h.cfg.TileURL,
+		CanCreate: u.caller.Authorize(classify.CreateBucket, "*", "") == nil,
 	}
 	for _, b := range readable {
 		if u.caller.Authorize(classify.PutObject, b, "") == nil {
@@ -286,10 +289,11 @@ func (h *handler) whoAmI(w http.ResponseWriter, r *http.Request, u *user) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// readableBuckets are the buckets the user may read that the index knows
-// of or that their grants name.
-func (h *handler) readableBuckets(ctx context.Context, u *user) ([]string, error) {
-	st, err := h.cfg.Index.Stats(ctx)
+// readableBuckets are the buckets the user may read among those the
+// backend lists to them (when they may list buckets), the index holds
+// photos of, or their grants name.
+func (h *handler) readableBuckets(r *http.Request, u *user) ([]string, error) {
+	st, err := h.cfg.Index.Stats(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -297,9 +301,20 @@ func (h *handler) readableBuckets(ctx context.Context, u *user) ([]string, error
 	for _, b := range st.Buckets {
 		names = append(names, b.Name)
 	}
+	if u.caller.Authorize(classify.ListBuckets, "", "") == nil {
+		listed, err := h.listBuckets(r, u)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, listed...)
+	}
 	slices.Sort(names)
 	names = slices.Compact(names)
-	return slices.DeleteFunc(names, func(b string) bool { return !u.canRead(b) }), nil
+	readable := slices.DeleteFunc(names, func(b string) bool { return !u.canRead(b) })
+	if readable == nil {
+		readable = []string{} // the page reads a list
+	}
+	return readable, nil
 }
 
 // photoItem is a search result as the page shows it.

@@ -101,6 +101,42 @@ func relayS3Error(w http.ResponseWriter, resp *http.Response) {
 	writeError(w, resp.StatusCode, e.Code, e.Message)
 }
 
+// listBuckets asks the S3 handler for the user's ListBuckets (which leaves
+// photogate's own buckets out).
+func (h *handler) listBuckets(r *http.Request, u *user) ([]string, error) {
+	resp := h.s3Do(r, u, http.MethodGet, "/", "", nil)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list buckets as %s: status %d", u.caller.Name(), resp.StatusCode)
+	}
+	var doc struct {
+		Names []string `xml:"Buckets>Bucket>Name"`
+	}
+	if err := xml.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("list buckets: %w", err)
+	}
+	return doc.Names, nil
+}
+
+// createBucket makes a bucket through CreateBucket, so a new user of the
+// gallery has somewhere to upload to.
+func (h *handler) createBucket(w http.ResponseWriter, r *http.Request, u *user) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil || in.Name == "" || strings.ContainsAny(in.Name, "/?#") {
+		writeError(w, http.StatusBadRequest, "InvalidBucketName", "want a JSON body with the bucket's name")
+		return
+	}
+	resp := h.s3Do(r, u, http.MethodPut, "/"+in.Name, "", nil)
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		relayS3Error(w, resp)
+		return
+	}
+	h.whoAmI(w, r, u)
+}
+
 // tagsRequest is the body of PUT /gallery/api/tags.
 type tagsRequest struct {
 	Bucket string            `json:"bucket"`

@@ -99,6 +99,19 @@ $("signin-form").addEventListener("submit", async (ev) => {
   }
 });
 
+$("new-bucket").addEventListener("click", async () => {
+  const name = prompt("Name of the new bucket (lower-case letters, digits, dots and hyphens)");
+  if (!name) return;
+  try {
+    session = await api("buckets", { method: "POST", body: { name: name.trim() } });
+    history.pushState(null, "", location.pathname + "?bucket=" + encodeURIComponent(name.trim()));
+    facetsFor = "";
+    start();
+  } catch (e) {
+    $("status").textContent = `${e.code}: ${e.message}`;
+  }
+});
+
 $("signout").addEventListener("click", async () => {
   try { await api("session", { method: "DELETE" }); } catch { /* signed out anyway */ }
   showSignIn();
@@ -110,13 +123,15 @@ function start() {
   $("signin").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = session.user;
+  $("new-bucket").hidden = !session.can_create_buckets;
   const s = state();
   const select = $("f-bucket");
   select.replaceChildren(...session.buckets.map((b) => new Option(b, b)));
   let notice = "";
   if (!s.bucket || !session.buckets.includes(s.bucket)) {
     if (session.buckets.length === 0) {
-      $("status").textContent = "You have no bucket you may read.";
+      $("status").textContent = "You have no bucket you may read." +
+        (session.can_create_buckets ? " Make one with New bucket, then drop photos here." : "");
       return;
     }
     // A bookmark of a bucket this user may not read opens their own

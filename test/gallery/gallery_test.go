@@ -253,8 +253,25 @@ func TestGalleryInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("timeline", func(t *testing.T) {
+		b.t = t
+		b.do("all photos", chromedp.Navigate(galleryURL+"?bucket=photos"))
+		b.waitFor("years", `[...document.querySelectorAll("#timeline button.year")].some(y => y.textContent.startsWith("2017"))`)
+		b.do("pick 2017", chromedp.Click(chromedp.CSS(`#timeline button.year:first-of-type`)))
+		b.waitFor("the grid narrows to 2017", `document.querySelectorAll("#grid .tile").length === 2`)
+		if got := gridKeys(b); !slices.Equal(got, []string{"2017/pentax.jpg", "2017/pentax.webp"}) {
+			t.Fatalf("2017 shows %q", got)
+		}
+		b.do("pick October", chromedp.Click(chromedp.CSS(`#timeline .months button[aria-label="Oct 2017"]`)))
+		b.waitFor("October", `location.search.includes("taken_after=2017-10-01") && location.search.includes("taken_before=2017-10-31")`)
+		b.waitFor("the grid keeps October's photos", `document.querySelectorAll("#grid .tile").length === 2`)
+		b.do("pick March", chromedp.Click(chromedp.CSS(`#timeline .months button[aria-label="Mar 2017"]`)))
+		b.waitFor("March is empty", `document.getElementById("status").textContent === "No photos match."`)
+	})
+
 	t.Run("photo view", func(t *testing.T) {
 		b.t = t
+		b.do("back to the Canon", chromedp.Navigate(galleryURL+"?bucket=photos&make=Canon"))
 		b.do("open the Canon photo", chromedp.Click(chromedp.CSS(`#grid .tile button[data-key="2015/canon.jpg"]`)))
 		b.waitFor("the EXIF panel", `!!document.querySelector('#v-exif dd[data-field="camera"]')`)
 		exif := eval[map[string]string](b, "EXIF", `Object.fromEntries([...document.querySelectorAll("#v-exif dd")].map(d => [d.dataset.field, d.textContent]))`)
@@ -301,7 +318,7 @@ func TestGalleryInABrowser(t *testing.T) {
 
 	t.Run("keyboard navigation", func(t *testing.T) {
 		b.t = t
-		b.do("all cameras", chromedp.Navigate(galleryURL+"?bucket=photos"))
+		b.do("all photos", chromedp.Navigate(galleryURL+"?bucket=photos"))
 		b.waitFor("grid", `document.querySelectorAll("#grid .tile").length === 4`)
 		first := eval[string](b, "first", `document.querySelector("#grid .tile button").dataset.key`)
 		second := eval[string](b, "second", `document.querySelectorAll("#grid .tile button")[1].dataset.key`)
@@ -368,6 +385,27 @@ func TestGalleryInABrowser(t *testing.T) {
 		b.do("search this area", chromedp.Click(chromedp.ID("map-search")))
 		b.waitFor("a bbox search", `location.search.includes("bbox=") && !document.getElementById("grid").hidden`)
 		b.waitFor("the grid shows the photos with a place", fmt.Sprintf(`document.querySelectorAll("#grid .tile").length === %d`, withGPS))
+	})
+
+	t.Run("a page of a hundred and infinite scroll", func(t *testing.T) {
+		b.t = t
+		ctx := context.Background()
+		if err := e.g.Client().MakeBucket(ctx, "many", minio.MakeBucketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tiny := photo(t, "orientation/tiny_f1-exif.jpg")
+		const n = 130
+		for i := range n {
+			if _, err := e.g.Client().PutObject(ctx, "many", fmt.Sprintf("p%03d.jpg", i), bytes.NewReader(tiny), int64(len(tiny)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		began := time.Now()
+		b.do("open the bucket", chromedp.Navigate(galleryURL+"?bucket=many"))
+		b.waitFor("the first page", `document.querySelectorAll("#grid .tile").length === 100`)
+		t.Logf("navigation to a grid of 100 tiles: %v", time.Since(began))
+		b.do("scroll", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.body.scrollHeight)`))
+		b.waitFor("the second page", fmt.Sprintf(`document.querySelectorAll("#grid .tile").length === %d`, n))
 	})
 
 	t.Run("a reader of one bucket", func(t *testing.T) {
@@ -480,6 +518,36 @@ func TestGallerySessions(t *testing.T) {
 	want, _ := tags.NewTags(map[string]string{"x": "y"}, true)
 	if got, _ := e.m.Client().GetObjectTagging(context.Background(), "photos", "2015/canon.jpg", minio.GetObjectTaggingOptions{}); got == nil || got.String() != want.String() {
 		t.Fatalf("MinIO tags after a refused edit: %v", got)
+	}
+
+	// New buckets go through CreateBucket, as the user.
+	if resp := post(t, c, base+"api/buckets", sess.CSRF, map[string]string{"name": "albums"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("create a bucket: %d", resp.StatusCode)
+	}
+	if ok, err := e.m.Client().BucketExists(context.Background(), "albums"); err != nil || !ok {
+		t.Fatalf("the new bucket is not at MinIO: %v %v", ok, err)
+	}
+	if resp := post(t, c, base+"api/buckets", sess.CSRF, map[string]string{"name": "Not_A_Bucket"}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an invalid bucket name: %d, want 400", resp.StatusCode)
+	}
+	vjar, _ := cookiejar.New(nil)
+	vc := &http.Client{Jar: vjar}
+	resp = post(t, vc, base+"api/session", "", map[string]string{"access_key": e.viewer.key, "secret_key": e.viewer.secret})
+	var vsess struct {
+		CSRF    string
+		Buckets []string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vsess); err != nil || !slices.Equal(vsess.Buckets, []string{"holidays"}) {
+		t.Fatalf("the viewer's session: %+v %v", vsess, err)
+	}
+	if resp := post(t, vc, base+"api/buckets", vsess.CSRF, map[string]string{"name": "viewers-own"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a bucket made by a reader: %d, want 403", resp.StatusCode)
+	}
+	if ok, _ := e.m.Client().BucketExists(context.Background(), "viewers-own"); ok {
+		t.Fatal("a reader made a bucket at MinIO")
+	}
+	if resp := post(t, vc, base+"api/upload-form", vsess.CSRF, map[string]string{"bucket": "holidays"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an upload form for a reader: %d, want 403", resp.StatusCode)
 	}
 
 	// Signing out ends the session.
