@@ -11,7 +11,6 @@
 package gallery
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -30,17 +29,10 @@ import (
 	"github.com/photogate/photogate/s3/classify"
 )
 
-// Index is what the gallery reads (every metastore.Index is one).
-type Index interface {
-	Search(ctx context.Context, q metastore.Query) (metastore.Page, error)
-	Facets(ctx context.Context, field, bucket string) ([]metastore.Facet, error)
-	Stats(ctx context.Context) (metastore.Stats, error)
-	Get(ctx context.Context, bucket, key string) (metastore.Record, bool, error)
-}
-
 // Config assembles the gallery.
 type Config struct {
-	Index  Index
+	// Index is what the gallery reads: the same reads as the index API's.
+	Index  api.Searcher
 	Policy *policy.Holder
 	// S3 is photogate's S3 handler. Tag edits and uploads are handed to it
 	// in-process as requests signed with the signed-in user's key.
