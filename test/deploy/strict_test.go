@@ -186,6 +186,9 @@ func TestEveryRenderingDecodesStrictly(t *testing.T) {
 		{"dev", []string{"-f", valuesDev},
 			[]string{"ConfigMap/pg-photogate", "Ingress/pg-photogate", "NetworkPolicy/pg-photogate", "Service/pg-photogate",
 				"Service/pg-photogate-admin", "Service/pg-photogate-headless", "StatefulSet/pg-photogate"}},
+		{"gallery", []string{"--set", "secrets.backendAccessKey=a,secrets.backendSecretKey=b,galleryIngress.enabled=true,networkPolicy.enabled=true"},
+			[]string{"ConfigMap/pg-photogate", "Ingress/pg-photogate-gallery", "NetworkPolicy/pg-photogate", "Secret/pg-photogate", "Service/pg-photogate",
+				"Service/pg-photogate-admin", "Service/pg-photogate-headless", "StatefulSet/pg-photogate"}},
 		{"prod", []string{"-f", valuesProd}, prodKinds},
 		{"staging", []string{"-f", valuesProd, "-f", valuesStaging}, prodKinds},
 	}
@@ -372,6 +375,42 @@ func TestNetworkPolicyAdmitsOnlyIngressAndMonitoring(t *testing.T) {
 	}
 	if got := namespaceOf(allowed["admin"]); strings.Join(got, ",") != "monitoring" {
 		t.Errorf("admin port open to namespaces %v, want monitoring only", got)
+	}
+}
+
+// TestGalleryIngressRoutesOnlyTheGallery: the gallery's ingress reaches the
+// admin port for the gallery and its signed rendition URLs only (never
+// /metrics or the rest of the index API), and the NetworkPolicy lets the
+// ingress controller reach the admin port only when it is on.
+func TestGalleryIngressRoutesOnlyTheGallery(t *testing.T) {
+	objs := decodeOrFail(t, helm(t, "template", "pg", chart, "--namespace", "photos",
+		"--set", "secrets.backendAccessKey=a,secrets.backendSecretKey=b,galleryIngress.enabled=true,networkPolicy.enabled=true"))
+	ing := get[*networkingv1.Ingress](t, objs, "Ingress/pg-photogate-gallery")
+	var paths []string
+	for _, rule := range ing.Spec.Rules {
+		for _, p := range rule.HTTP.Paths {
+			paths = append(paths, p.Path)
+			if b := p.Backend.Service; b == nil || b.Name != "pg-photogate-admin" || b.Port.Name != "admin" {
+				t.Errorf("gallery path %s goes to %+v, want pg-photogate-admin port admin", p.Path, p.Backend)
+			}
+			if p.PathType == nil || *p.PathType != networkingv1.PathTypePrefix {
+				t.Errorf("gallery path %s is not a prefix match", p.Path)
+			}
+		}
+	}
+	if strings.Join(paths, " ") != "/gallery/ /api/v1/renditions/" {
+		t.Errorf("gallery ingress routes %v", paths)
+	}
+	if len(ing.Spec.TLS) == 0 {
+		t.Error("gallery ingress without TLS")
+	}
+	np := get[*networkingv1.NetworkPolicy](t, objs, "NetworkPolicy/pg-photogate")
+	var ingressPorts []string
+	for _, p := range np.Spec.Ingress[0].Ports {
+		ingressPorts = append(ingressPorts, p.Port.String())
+	}
+	if strings.Join(ingressPorts, ",") != "s3,admin" {
+		t.Errorf("the ingress controller may reach ports %v, want s3 and admin with the gallery ingress on", ingressPorts)
 	}
 }
 
