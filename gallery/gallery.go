@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/photogate/photogate/metastore/api"
 	"github.com/photogate/photogate/policy"
 	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Config assembles the gallery.
@@ -106,11 +108,11 @@ func New(cfg Config) (http.Handler, error) {
 	h.mux.HandleFunc("GET /gallery/{$}", h.page)
 	h.mux.HandleFunc("GET /gallery/assets/{name...}", h.asset)
 	h.mux.HandleFunc("POST /gallery/api/session", h.signIn)
-	h.mux.HandleFunc("GET /gallery/api/session", h.signedIn(h.whoAmI))
+	h.mux.HandleFunc("GET /gallery/api/session", h.reading(h.whoAmI))
 	h.mux.HandleFunc("DELETE /gallery/api/session", h.changing(h.signOut))
-	h.mux.HandleFunc("GET /gallery/api/search", h.signedIn(h.search))
-	h.mux.HandleFunc("GET /gallery/api/facets", h.signedIn(h.facets))
-	h.mux.HandleFunc("GET /gallery/api/photo", h.signedIn(h.photo))
+	h.mux.HandleFunc("GET /gallery/api/search", h.reading(h.search))
+	h.mux.HandleFunc("GET /gallery/api/facets", h.reading(h.facets))
+	h.mux.HandleFunc("GET /gallery/api/photo", h.reading(h.photo))
 	h.mux.HandleFunc("PUT /gallery/api/tags", h.changing(h.putTags))
 	h.mux.HandleFunc("POST /gallery/api/buckets", h.changing(h.createBucket))
 	h.mux.HandleFunc("POST /gallery/api/upload-form", h.changing(h.uploadForm))
@@ -177,6 +179,24 @@ func (h *handler) signedIn(fn func(http.ResponseWriter, *http.Request, *user)) h
 		}
 		fn(w, r, &user{session: s, secret: secret, caller: h.cfg.Policy.Caller(s.accessKey)})
 	}
+}
+
+// reading wraps a handler that reads the index: it counts against the
+// user's rate and in-flight limits as an S3 request does, so a signed-in
+// browser cannot search harder than its owner may list. (Writes are S3
+// requests and are admitted by the S3 handler.)
+func (h *handler) reading(fn func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
+	return h.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		release, err := u.caller.Admit(r.Context())
+		if err != nil {
+			e := s3err.From(err)
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, e.RetryAfter)))
+			writeError(w, http.StatusServiceUnavailable, string(e.Code), e.Description())
+			return
+		}
+		defer release()
+		fn(w, r, u)
+	})
 }
 
 // changing wraps a state-changing handler: it needs a session, the

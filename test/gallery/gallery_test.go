@@ -46,7 +46,8 @@ var library = []struct{ bucket, key, file string }{
 type env struct {
 	g      *harness.Gateway
 	m      *harness.MinIO
-	viewer struct{ key, secret string }
+	viewer  struct{ key, secret string }
+	limited struct{ key, secret string } // reads holidays at 0.2 requests a second
 	chrome string
 }
 
@@ -62,8 +63,10 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.viewer.key, e.viewer.secret = "PGVIEW"+strings.ToUpper(harness.RandomString(12)), harness.RandomString(40)
+	e.limited.key, e.limited.secret = "PGSLOW"+strings.ToUpper(harness.RandomString(12)), harness.RandomString(40)
 	config := fmt.Sprintf("users:\n  - name: viewer\n    access_key: %s\n    secret_key: %s\n    grants:\n      - buckets: holidays\n        actions: [read, list]\n"+
-		"policy:\n  buckets:\n    - bucket: photos\n      allowed_types: [\"image/*\"]\n", e.viewer.key, e.viewer.secret)
+		"  - name: limited\n    access_key: %s\n    secret_key: %s\n    grants:\n      - buckets: holidays\n        actions: [read]\n    limits: {requests_per_second: 0.2, burst: 3}\n"+
+		"policy:\n  buckets:\n    - bucket: photos\n      allowed_types: [\"image/*\"]\n", e.viewer.key, e.viewer.secret, e.limited.key, e.limited.secret)
 	path := filepath.Join(t.TempDir(), "photogate.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -548,6 +551,21 @@ func TestGallerySessions(t *testing.T) {
 	}
 	if resp := post(t, vc, base+"api/upload-form", vsess.CSRF, map[string]string{"bucket": "holidays"}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("an upload form for a reader: %d, want 403", resp.StatusCode)
+	}
+
+	// Gallery reads count against the user's request rate, as S3 requests
+	// do: a burst of 3, then SlowDown.
+	ljar, _ := cookiejar.New(nil)
+	lc := &http.Client{Jar: ljar}
+	if resp := post(t, lc, base+"api/session", "", map[string]string{"access_key": e.limited.key, "secret_key": e.limited.secret}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the limited user's sign-in: %d", resp.StatusCode)
+	}
+	statuses := []int{}
+	for range 5 {
+		statuses = append(statuses, get(t, lc, base+"api/search?bucket=holidays").StatusCode)
+	}
+	if !slices.Contains(statuses, http.StatusServiceUnavailable) || statuses[0] != http.StatusOK {
+		t.Errorf("five searches at a 0.2/s limit with a burst of 3: %v, want 200s then 503 SlowDown", statuses)
 	}
 
 	// Signing out ends the session.
