@@ -44,11 +44,11 @@ var library = []struct{ bucket, key, file string }{
 }
 
 type env struct {
-	g      *harness.Gateway
-	m      *harness.MinIO
+	g       *harness.Gateway
+	m       *harness.MinIO
 	viewer  struct{ key, secret string }
 	limited struct{ key, secret string } // reads holidays at 0.2 requests a second
-	chrome string
+	chrome  string
 }
 
 func start(t *testing.T) *env {
