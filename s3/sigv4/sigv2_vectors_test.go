@@ -207,7 +207,7 @@ func TestS3DocV2Examples(t *testing.T) {
 			if _, err := v.Verify(readRawRequest(t, tampered)); !isCode(err, "SignatureDoesNotMatch") {
 				t.Errorf("tampered signature: %v", err)
 			}
-			wrong := *v
+			wrong := cloneVerifier(v)
 			wrong.Secrets = staticSecrets(v2DocKey, strings.ToLower(v2DocSecret))
 			if _, err := wrong.Verify(readRawRequest(t, vec.raw)); !isCode(err, "SignatureDoesNotMatch") {
 				t.Errorf("wrong secret: %v", err)
