@@ -5,6 +5,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -63,7 +64,11 @@ type Backend struct {
 	// slowTransport is transport with the longer time to first byte, in a
 	// pool of its own so that slow answers never hold fast connections.
 	slowTransport *http.Transport
-	breaker       *gobreaker.CircuitBreaker[*http.Response]
+	// own carries the requests to a plain-http backend on Linux, so that
+	// large GET bodies can be spliced to the client (nil: transport and
+	// slowTransport carry everything).
+	own     *ownTransport
+	breaker *gobreaker.CircuitBreaker[*http.Response]
 	// lastFailure is the backend's most recent failure, so that an open
 	// breaker can say why it opened.
 	lastFailure atomic.Pointer[error]
@@ -132,6 +137,9 @@ func NewBackend(cfg Config) (*Backend, error) {
 	slow := transport.Clone()
 	slow.ResponseHeaderTimeout = cfg.SlowResponseTimeout
 	b := &Backend{cfg: cfg, endpoint: u, transport: transport, slowTransport: slow}
+	if ownTransportSupported && u.Scheme == "http" {
+		b.own = newOwnTransport(net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80")), dialer)
+	}
 	b.breaker = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
 		Name:        "backend",
 		MaxRequests: 3,
@@ -162,6 +170,19 @@ func NewBackend(cfg Config) (*Backend, error) {
 func (b *Backend) Close() {
 	b.transport.CloseIdleConnections()
 	b.slowTransport.CloseIdleConnections()
+	if b.own != nil {
+		b.own.closeIdle()
+	}
+}
+
+// SplicedBytes is how many bytes of answers' bodies were handed to a
+// client's connection as the backend's connection itself (SpliceBody), so
+// that the kernel moved them without copying them through photogate.
+func (b *Backend) SplicedBytes() int64 {
+	if b.own == nil {
+		return 0
+	}
+	return b.own.splicedBytes.Load()
 }
 
 // BreakerState is the breaker's state: closed, half-open or open.
@@ -253,11 +274,17 @@ func (b *Backend) roundTrip(ctx context.Context, out *http.Request, trailer http
 	} else {
 		signed = signer.SignV4(*req, b.cfg.AccessKey, b.cfg.SecretKey, "", b.cfg.Region)
 	}
-	transport := b.transport
+	transport, timeout := b.transport, b.cfg.ResponseTimeout
 	if slow, _ := ctx.Value(slowAnswerKey{}).(bool); slow {
-		transport = b.slowTransport
+		transport, timeout = b.slowTransport, b.cfg.SlowResponseTimeout
 	}
-	resp, err := transport.RoundTrip(signed)
+	var resp *http.Response
+	var err error
+	if b.own != nil && b.own.handles(signed) {
+		resp, err = b.own.roundTrip(signed, timeout)
+	} else {
+		resp, err = transport.RoundTrip(signed)
+	}
 	if err != nil {
 		if bodyErr != nil {
 			if berr := bodyErr(); berr != nil {

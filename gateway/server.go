@@ -597,6 +597,19 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 	if r.Method == http.MethodHead {
 		return nil
 	}
+	// A large GET's body goes from the backend's connection to the
+	// client's in the kernel when both ends allow it (backend.SpliceBody,
+	// net/http's ReadFrom); net/http copies the first 512 bytes itself.
+	if g, ok := resp.Body.(*stallGuard); ok {
+		if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+			if _, spliced, err := g.splice(splicingWriter{w, rf}); spliced {
+				if err != nil {
+					return fmt.Errorf("streaming response: %w", err)
+				}
+				return nil
+			}
+		}
+	}
 	bufp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bufp)
 	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, *bufp); err != nil {
@@ -653,6 +666,22 @@ func elementText(doc []byte, name string) string {
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses our pooled buffer.
 type writerOnly struct{ io.Writer }
+
+// splicingWriter hands a spliced body to the ResponseWriter under w (whose
+// ReadFrom passes a TCP source on to the client's connection), counting
+// what it sends as w's own Write does.
+type splicingWriter struct {
+	w  *responseRecorder
+	rf io.ReaderFrom
+}
+
+func (s splicingWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+func (s splicingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := s.rf.ReadFrom(r)
+	s.w.written += n
+	return n, err
+}
 
 func (s *Server) logExchange(r *http.Request, x *exchange, d time.Duration) {
 	level := slog.LevelInfo
