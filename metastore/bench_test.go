@@ -77,16 +77,17 @@ func benchLibrarySize(b *testing.B) int {
 	return n
 }
 
-// p99ms is the 99th percentile of lat in milliseconds.
-func p99ms(lat []time.Duration) float64 {
+// percentileMs is the p-th percentile (0 < p < 100) of lat in
+// milliseconds. It sorts lat.
+func percentileMs(lat []time.Duration, p int) float64 {
 	if len(lat) == 0 {
 		return 0
 	}
 	slices.Sort(lat)
-	return float64(lat[(len(lat)*99)/100]) / float64(time.Millisecond)
+	return float64(lat[(len(lat)*p)/100]) / float64(time.Millisecond)
 }
 
-func buildLibrary(b *testing.B, n int) *Store {
+func buildLibrary(b testing.TB, n int) *Store {
 	s := openAt(b, filepath.Join(b.TempDir(), "index.db"), Options{NoSync: true})
 	rng := rand.New(rand.NewPCG(42, 42))
 	makes := []string{"Canon", "Nikon", "Sony", "Fujifilm", "Apple", "Samsung", "Google", "Olympus", "Panasonic", "Leica",
@@ -148,11 +149,16 @@ func buildLibrary(b *testing.B, n int) *Store {
 
 // BenchmarkSearch runs typical queries over a 100k-photo library
 // (PHOTOGATE_BENCH_LIBRARY=1000000 for a million). Each sub-benchmark
-// reports the plan it used, how many items it returned, and the p99 of
-// its searches.
+// reports the plan it used, how many items it returned, and the p50 and
+// p99 latency of its searches.
 func BenchmarkSearch(b *testing.B) {
 	s := buildLibrary(b, benchLibrarySize(b))
 	ctx := context.Background()
+	year2015 := func(q Query) Query {
+		q.TakenAfter, q.TakenBefore = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+		return q
+	}
+	paris := &BBox{MinLon: 2.2, MinLat: 48.8, MaxLon: 2.5, MaxLat: 48.95}
 	for _, bc := range []struct {
 		name string
 		q    Query
@@ -161,11 +167,18 @@ func BenchmarkSearch(b *testing.B) {
 		{"make+model/sort=-taken", Query{Make: "nikon", Model: "model 3", Sort: "-taken"}},
 		{"tag-rare", Query{Tags: map[string]string{"rare": "yes"}}},
 		{"near-paris-10km", Query{Near: &Near{Lat: 48.8566, Lon: 2.3522, RadiusKm: 10}}},
-		{"bbox-paris", Query{BBox: &BBox{MinLon: 2.2, MinLat: 48.8, MaxLon: 2.5, MaxLat: 48.95}}},
+		{"bbox-paris", Query{BBox: paris}},
 		{"taken-one-week/sort=-taken", Query{Bucket: "photos", TakenAfter: time.Date(2015, 3, 1, 0, 0, 0, 0, time.UTC), TakenBefore: time.Date(2015, 3, 8, 0, 0, 0, 0, time.UTC), Sort: "-taken"}},
 		{"make-only (5%)", Query{Make: "sony"}},
 		{"no-filter/sort=-taken", Query{Sort: "-taken"}},
 		{"bucket+format+iso", Query{Bucket: "archive", Format: "png", ISOMin: 1600}},
+		// A photo library's typical query: camera, a date range, a place.
+		{"make+model+year", year2015(Query{Make: "nikon", Model: "model 3"})},
+		{"make+model+year/sort=-taken", year2015(Query{Make: "nikon", Model: "model 3", Sort: "-taken"})},
+		{"make+year/sort=-taken", year2015(Query{Make: "nikon", Sort: "-taken"})},
+		{"make+model+year+bbox-paris", year2015(Query{Make: "nikon", Model: "model 3", BBox: paris})},
+		{"make+year+bbox-paris", year2015(Query{Make: "nikon", BBox: paris})},
+		{"make+year+bbox-paris/sort=-taken", year2015(Query{Make: "nikon", BBox: paris, Sort: "-taken"})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var p Page
@@ -180,7 +193,8 @@ func BenchmarkSearch(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-			b.ReportMetric(p99ms(lat), "p99-ms")
+			b.ReportMetric(percentileMs(lat, 50), "p50-ms")
+			b.ReportMetric(percentileMs(lat, 99), "p99-ms")
 			b.ReportMetric(float64(len(p.Items)), "items")
 			b.Logf("plan %s, %d items", p.Plan, len(p.Items))
 		})

@@ -196,3 +196,80 @@ func nearBBox(n Near) BBox {
 	}
 	return BBox{MinLon: minLon, MinLat: minLat, MaxLon: maxLon, MaxLat: maxLat}
 }
+
+// compact undoes spread: bit 2i of x moves to bit i.
+func compact(x uint64) uint32 {
+	x &= 0x5555555555555555
+	x = (x | x>>1) & 0x3333333333333333
+	x = (x | x>>2) & 0x0F0F0F0F0F0F0F0F
+	x = (x | x>>4) & 0x00FF00FF00FF00FF
+	x = (x | x>>8) & 0x0000FFFF0000FFFF
+	x = (x | x>>16) & 0x00000000FFFFFFFF
+	return uint32(x)
+}
+
+// What an index entry alone says about a record: for a geo entry, about
+// the query's geo filters (see geoVerdict); for an entry of an exact path,
+// about the whole query (see accessPath.exact).
+const (
+	verdictUnsure = iota // the record must be read to decide
+	verdictMatch         // the record passes (every position in a geo entry's cell does)
+	verdictFail          // the record fails (no position in a geo entry's cell passes)
+)
+
+// Tolerances of geoVerdict. A stored cell is about 1 cm wide and a
+// position's distance from its cell is a few float64 roundings of a degree
+// value, so a cell grown by cellPadDeg (~10 cm) surely holds the record's
+// own position; nearPadKm (10 m) likewise covers the cell and the rounding
+// of haversineKm (under a metre even for antipodes, where asin is steepest).
+// Cells within these margins of an edge are read and decided by match.
+const (
+	cellPadDeg = 1e-6
+	nearPadKm  = 0.01
+)
+
+// geoVerdict decides the bbox, near and has-GPS filters for the record of
+// a geo index entry from its cell alone (fixed is the entry's 8-byte
+// geohash), when the cell is clearly inside or outside them. Every
+// position the geo index holds is valid, so has_gps=true always passes.
+func (c *compiled) geoVerdict(fixed []byte) int {
+	if c.q.HasGPS != nil && !*c.q.HasGPS {
+		return verdictFail
+	}
+	if c.bbox == nil && c.near == nil {
+		return verdictMatch
+	}
+	cell := binary.BigEndian.Uint64(fixed)
+	const lonStep, latStep = 360.0 / (1 << 32), 180.0 / (1 << 32)
+	lon0 := -180 + float64(compact(cell>>1))*lonStep
+	lat0 := -90 + float64(compact(cell))*latStep
+	verdict := verdictMatch
+	if b := c.bbox; b != nil {
+		lo0, lo1 := lon0-cellPadDeg, lon0+lonStep+cellPadDeg
+		la0, la1 := lat0-cellPadDeg, lat0+latStep+cellPadDeg
+		var lonIn, lonOut bool
+		if b.MinLon <= b.MaxLon {
+			lonIn = lo0 >= b.MinLon && lo1 <= b.MaxLon
+			lonOut = lo1 < b.MinLon || lo0 > b.MaxLon
+		} else { // across the antimeridian: lon >= MinLon or lon <= MaxLon
+			lonIn = lo0 >= b.MinLon || lo1 <= b.MaxLon
+			lonOut = lo0 > b.MaxLon && lo1 < b.MinLon
+		}
+		switch {
+		case lonOut || la1 < b.MinLat || la0 > b.MaxLat:
+			return verdictFail
+		case !lonIn || la0 < b.MinLat || la1 > b.MaxLat:
+			verdict = verdictUnsure
+		}
+	}
+	if n := c.near; n != nil {
+		d := haversineKm(n.Lat, n.Lon, lat0+latStep/2, lon0+lonStep/2)
+		switch {
+		case d > n.RadiusKm+nearPadKm:
+			return verdictFail
+		case d > n.RadiusKm-nearPadKm:
+			verdict = verdictUnsure
+		}
+	}
+	return verdict
+}

@@ -66,7 +66,7 @@ func indexEntries(r *Record) []indexEntry {
 	bp := bucketPrefix(r.Bucket)
 	key := []byte(r.Key)
 	sep := []byte{0}
-	out := make([]indexEntry, 0, 8+len(r.Tags))
+	out := make([]indexEntry, 0, 9+len(r.Tags))
 	add := func(index string, parts ...[]byte) {
 		out = append(out, indexEntry{index, cat(append(append([][]byte{bp}, parts...), key)...)})
 	}
@@ -76,6 +76,7 @@ func indexEntries(r *Record) []indexEntry {
 	add(bkIdxSize, appendSize(nil, r.Size))
 	if mk, md := fold(r.Make), fold(r.Model); mk != "" || md != "" {
 		add(bkIdxCamera, []byte(indexPart(mk)), sep, []byte(indexPart(md)), sep)
+		add(bkIdxCameraTaken, []byte(indexPart(mk)), sep, []byte(indexPart(md)), sep, appendTaken(nil, r.TakenAt))
 	}
 	for _, ix := range valueIndexes() {
 		if v := ix.norm(ix.record(r)); v != "" {

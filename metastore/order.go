@@ -74,3 +74,21 @@ func (sp sortSpec) cmp(a, b position) int {
 	}
 	return a.compare(b)
 }
+
+// cmpEntry is cmp for the key order (no sort key) of a position given as
+// an index entry's bucket and key bytes, without allocating the key.
+func (sp sortSpec) cmpEntry(bucket string, key []byte, p position) int {
+	c := strings.Compare(bucket, p.bucket)
+	if c == 0 {
+		switch {
+		case string(key) < p.key:
+			c = -1
+		case string(key) > p.key:
+			c = 1
+		}
+	}
+	if sp.desc {
+		return -c
+	}
+	return c
+}

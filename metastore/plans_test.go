@@ -130,7 +130,9 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{metastore.Query{Near: &metastore.Near{Lat: 48.8566, Lon: 2.3522, RadiusKm: 1}}, "index:geo"},
 		{metastore.Query{TakenAfter: after2024}, "index:taken"},
 		{metastore.Query{TakenAfter: after2024, Sort: "taken"}, "walk:taken"},
-		{metastore.Query{Format: "webp", Make: "canon"}, "index:format"},
+		{metastore.Query{Format: "webp", Make: "canon"}, "index:format&camera"},
+		{metastore.Query{Make: "canon", Sort: "-taken"}, "index:camera+taken"},
+		{metastore.Query{Make: "canon", TakenAfter: after2024}, "index:camera+taken"},
 	} {
 		p, err := s.Search(context.Background(), tc.q)
 		if err != nil {

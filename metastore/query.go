@@ -2,9 +2,11 @@ package metastore
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Query selects records. Zero values mean "no constraint". String filters
@@ -87,6 +89,12 @@ type compiled struct {
 	bbox                *BBox
 	near                *Near
 	geoBoxes            []box // for the geo index: bbox, else near's bounding box
+	// geoOnly: every filter besides bucket and prefix is one geoVerdict
+	// decides (bbox, near, has_gps=true), so a geo index entry alone can
+	// say that its record matches. cameraOnly, cameraDateOnly: the filters
+	// are make and model (and the date range), with values short enough
+	// that the camera index holds them whole (see indexPart).
+	geoOnly, cameraOnly, cameraDateOnly bool
 
 	cursor *position // nil on the first page
 	hash   uint64    // identifies the query in its cursors
@@ -182,6 +190,17 @@ func compile(q Query) (*compiled, error) {
 	if q.ISOMax > 0 && q.ISOMin > q.ISOMax {
 		return nil, qerr("iso_max", "must not be below iso_min")
 	}
+	c.geoOnly = (q.BBox != nil || q.Near != nil) && !filtersBeyond(q, func(q *Query) {
+		q.BBox, q.Near = nil, nil
+		if q.HasGPS != nil && *q.HasGPS {
+			q.HasGPS = nil
+		}
+	})
+	if (c.make != "" || c.model != "") && len(c.make) <= maxIndexValue-utf8.UTFMax && len(c.model) <= maxIndexValue-utf8.UTFMax {
+		camera := func(q *Query) { q.Make, q.Model = "", "" }
+		c.cameraOnly = !filtersBeyond(q, camera)
+		c.cameraDateOnly = !filtersBeyond(q, func(q *Query) { camera(q); q.TakenAfter, q.TakenBefore = time.Time{}, time.Time{} })
+	}
 	c.hash = queryHash(q)
 	if q.Cursor != "" {
 		pos, err := decodeCursor(q.Cursor, c.sort, c.hash)
@@ -191,6 +210,19 @@ func compile(q Query) (*compiled, error) {
 		c.cursor = &pos
 	}
 	return c, nil
+}
+
+// filtersBeyond reports whether q filters on more than bucket, prefix and
+// what drop removes. It compares what is left with the zero Query, so a
+// filter added to Query later counts as one more by default.
+func filtersBeyond(q Query, drop func(*Query)) bool {
+	drop(&q)
+	if len(q.Tags) == 0 {
+		q.Tags = nil
+	}
+	q.Bucket, q.Prefix = "", ""
+	q.Sort, q.Limit, q.Cursor = "", 0, ""
+	return !reflect.ValueOf(q).IsZero()
 }
 
 func validLat(v float64) bool { return v >= -90 && v <= 90 }   // false for NaN

@@ -11,6 +11,9 @@ import (
 // with a newer version (an older binary must not half-understand a newer
 // index) and upgrades an older one in place.
 //
+// Version 4 adds idx_camera_taken, the camera index with the date taken
+// before the key, so "this camera in this date range", and this camera in
+// date order, are one key range; upgrading fills it from the records.
 // Version 3 keeps failed jobs (job_failed, the 'f' counters) instead of
 // counting dropped ones ('d', removed on upgrade), records job states, and
 // indexes jobs by object (job_object, filled on upgrade); version 2 jobs
@@ -18,7 +21,7 @@ import (
 // Version 2 added record owners and the per-owner counters (stat_owner).
 // Version 1 records have no owner, so upgrading only creates the empty
 // bucket and restamps the file.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Top-level bbolt buckets. They are strings, not []byte variables, so that
 // no package-level state can be mutated; the conversion is per transaction,
@@ -38,6 +41,9 @@ const (
 	bkIdxCType  = "idx_ctype"  // bucket 0x00 mediatype 0x00 key
 	bkIdxFormat = "idx_format" // bucket 0x00 format 0x00 key
 	bkIdxGeo    = "idx_geo"    // bucket 0x00 zorder(8) key
+	// bucket 0x00 make 0x00 model 0x00 taken(12) key: the entries of one
+	// camera are in date order, so a date range of it is one key range.
+	bkIdxCameraTaken = "idx_camera_taken"
 
 	// Counters kept in the same transaction as the records.
 	bkBucketStats = "stat_bucket" // bucket -> objects(8) bytes(8)
@@ -68,7 +74,7 @@ func allBuckets() []string {
 // on upgrade fills) them, openTxn resolves them, Verify checks them. The
 // value indexes join from valueIndexes.
 func indexNames() []string {
-	names := []string{bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxTag, bkIdxGeo}
+	names := []string{bkIdxTaken, bkIdxSize, bkIdxCamera, bkIdxCameraTaken, bkIdxTag, bkIdxGeo}
 	for _, v := range valueIndexes() {
 		names = append(names, v.index)
 	}

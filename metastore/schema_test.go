@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -114,5 +115,40 @@ func rewriteClosed(t *testing.T, s *Store, change func(*bolt.Tx) error) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Upgrading a version 3 file (which has no idx_camera_taken) fills the
+// camera+date index from the records, so camera-and-date searches can use
+// it at once.
+func TestUpgradeV3FillsCameraTaken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	s := openAt(t, path, Options{NoSync: true})
+	commit(t, s,
+		Put(photo("b", "r5")),
+		Put(photo("b", "r5-old", func(r *Record) { r.TakenAt = base.AddDate(-3, 0, 0) })),
+		Put(photo("b", "undated", func(r *Record) { r.TakenAt = time.Time{} })),
+		Put(photo("c", "z9", func(r *Record) { r.Make, r.Model = "Nikon", "Z9" })),
+		Put(photo("c", "nocamera", func(r *Record) { r.Make, r.Model = "", "" })),
+	)
+	want := indexKeys(t, s, bkIdxCameraTaken)
+	if len(want) != 4 {
+		t.Fatalf("idx_camera_taken has %d entries, want 4 (records without a camera have none)", len(want))
+	}
+	rewriteClosed(t, s, func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte(bkIdxCameraTaken)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(bkMeta)).Put([]byte(metaSchemaKey), []byte{0, 0, 0, 3})
+	})
+
+	s = openAt(t, path, Options{NoSync: true})
+	verify(t, s)
+	if got := indexKeys(t, s, bkIdxCameraTaken); !slices.Equal(got, want) {
+		t.Errorf("idx_camera_taken after upgrade: %q, want %q", got, want)
+	}
+	p := search(t, s, Query{Make: "canon", TakenAfter: base.AddDate(-1, 0, 0), Sort: "-taken"})
+	if got := names(p.Items); !slices.Equal(got, []string{"b/r5"}) || p.Plan != "index:camera+taken" {
+		t.Errorf("camera and date search after upgrade: %v by %s", got, p.Plan)
 	}
 }

@@ -57,6 +57,9 @@ type Store struct {
 	// it receives the usable index names and returns one's position, or -1
 	// for the ordered walk. It proves every plan returns the same result.
 	planHook func(paths []string) int
+	// noSemiJoin, when set (by tests), keeps other indexes from filtering
+	// the chosen plan's entries, so that both ways are compared.
+	noSemiJoin bool
 }
 
 // Open opens or creates the index at path. It creates missing buckets,

@@ -14,10 +14,11 @@ import (
 // heap into (sort key, bucket, key) order. Each stream starts strictly
 // after the cursor, found with one seek, so a page costs O(log n + page).
 
-// stream iterates the keys [from, to) of one S3 bucket's part of an index.
+// stream iterates the keys [from, to) of one S3 bucket's part of an index
+// (or of one camera's part of it, see byOrderedPath).
 type stream struct {
 	bucket string
-	bpLen  int // len(bucket)+1: where the sort key starts
+	bpLen  int // the length of the prefix: where the sort key starts
 	skLen  int
 	desc   bool
 	c      *bolt.Cursor
@@ -64,13 +65,15 @@ func (st *stream) pos() position {
 }
 
 // newStream builds the stream of one bucket for the walk: the query's own
-// range of the sort index (lo, hi relative to the bucket prefix; nil is
-// unbounded), narrowed to what lies after the cursor.
-func newStream(ix *bolt.Bucket, sp sortSpec, bucket string, lo, hi []byte, cur *position) *stream {
-	bp := bucketPrefix(bucket)
+// range of the sort index (lo, hi relative to bp; nil is unbounded),
+// narrowed to what lies after the cursor. bp is the bucket prefix, or a
+// longer prefix under it whose keys go on with the sort key and the object
+// key as the sort index's do (bucket 0x00 make 0x00 model 0x00 for the
+// camera indexes).
+func newStream(ix *bolt.Bucket, sp sortSpec, bucket string, bp, lo, hi []byte, cur *position) *stream {
 	st := &stream{bucket: bucket, bpLen: len(bp), skLen: sp.skLen, desc: sp.desc, c: ix.Cursor()}
 	st.from = cat(bp, lo)
-	st.to = prefixEnd(bp) // bucket names are NUL-free, so never nil
+	st.to = prefixEnd(bp) // bp ends in 0x00 (bucket names and parts are NUL-free), so never nil
 	if hi != nil {
 		st.to = cat(bp, hi)
 	}
