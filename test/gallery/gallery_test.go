@@ -579,6 +579,41 @@ func TestGallerySessions(t *testing.T) {
 	}
 }
 
+// TestGallerySessionOverTLS: under TLS the cookie is Secure and
+// __Host-prefixed, so a browser never sends it over plain HTTP and no
+// sibling host can set it.
+func TestGallerySessionOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs MinIO and the photogate binary")
+	}
+	m := harness.StartMinIO(t)
+	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := harness.StartGateway(t, harness.GatewayOptions{Binary: bin, Backend: m, TLS: true})
+	c := g.HTTPClient()
+	jar, _ := cookiejar.New(nil)
+	c.Jar = jar
+	base := g.AdminEndpoint() + "/gallery/"
+	resp := post(t, c, base+"api/session", "", map[string]string{"access_key": g.AccessKey(), "secret_key": g.SecretKey()})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in over TLS: %d", resp.StatusCode)
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"__Host-photogate_gallery=", "Secure", "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("session cookie over TLS %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "Domain=") {
+		t.Errorf("session cookie names a domain: %q", cookie)
+	}
+	if resp := get(t, c, base+"api/session"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session over TLS: %d", resp.StatusCode)
+	}
+}
+
 func get(t *testing.T, c *http.Client, url string) *http.Response {
 	t.Helper()
 	resp, err := c.Get(url)
