@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +66,93 @@ func TestMigrateJobsFromVersion2(t *testing.T) {
 	}
 	if err := s.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateSearchIndexesFromVersion5 migrates a library the previous
+// release indexed, its tag index holding entries in its pending list:
+// migration 6 builds the covering geo index and the camera+date index,
+// drops the old geo index, empties the tag index's pending list and stops
+// using one, and every search shape returns what Match selects.
+func TestMigrateSearchIndexesFromVersion5(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "upgrade")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	steps := migrations()
+	setup := `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());` +
+		steps[1] + steps[2] + steps[3] + steps[4] + steps[5] +
+		`INSERT INTO schema_migrations (version) VALUES (1), (2), (3), (4), (5);`
+	if _, err := conn.Exec(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	recs := library(5000)
+	cols := strings.Split(strings.ReplaceAll(recordColumns, "\n", ""), ",")
+	for i := range cols {
+		cols[i] = strings.TrimSpace(cols[i])
+	}
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"records"}, cols, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+		return recordArgs(&recs[i]), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pageinspect (a core extension) reads the tag index's metapage: how
+	// many rows wait in its pending list.
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION pageinspect"); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int64 {
+		t.Helper()
+		var n int64
+		err := conn.QueryRow(ctx, `SELECT n_pending_tuples FROM gin_metapage_info(get_raw_page('records_tags', 0))`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pending(); n == 0 {
+		t.Fatal("the tag index has no pending entries before migrating: the test checks nothing")
+	}
+
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var indexes []string
+	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'records' ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexes, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"records_camera_taken", "records_geo_covering", "records_tags"} {
+		if !slices.Contains(indexes, want) {
+			t.Errorf("no index %s after migration: %v", want, indexes)
+		}
+	}
+	if slices.Contains(indexes, "records_geo") {
+		t.Errorf("records_geo kept: %v", indexes)
+	}
+	var opts []string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE relname = 'records_tags'`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(opts, "fastupdate=off") {
+		t.Errorf("records_tags options %v, want fastupdate=off", opts)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d rows left in the tag index's pending list", n)
+	}
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE records"); err != nil {
+		t.Fatal(err)
+	}
+	for _, shape := range searchShapes() {
+		t.Run(shape.name, func(t *testing.T) { checkSearch(t, s, recs, shape.q) })
 	}
 }

@@ -184,12 +184,48 @@ CREATE SEQUENCE write_seq;
 ALTER TABLE records ADD COLUMN written bigint;
 ALTER TABLE intents ADD COLUMN begun bigint;
 `,
+		// Searches whose candidates must be sorted pick a page's
+		// candidates from an index alone and read only the page's rows
+		// (see roundSQL), which needs indexes that hold the filter
+		// columns and the result orders' columns:
+		//
+		// records_geo_covering replaces records_geo: the same R-tree of
+		// positions carrying the order columns (bucket, key, taken, size)
+		// and lat and lon, so that a place's thousands of photos are
+		// filtered and ordered without visiting their rows.
+		//
+		// records_camera_taken: a camera in a date range is one range of
+		// it (the model, usually fixed too, is checked in the index), and
+		// one camera's photos come in date order.
+		//
+		// records_tags stops deferring its insertions to a pending list,
+		// which every tag search reads through until VACUUM empties it
+		// (megabytes after bulk uploads); an upload inserts its few tag
+		// entries into the index instead.
+		//
+		// Index-only scans skip the row only on pages the visibility map
+		// marks all-visible, which VACUUM sets; by default autovacuum
+		// comes after 20% of the table has been inserted, so a large
+		// library's recent uploads would all be visited. 1% keeps them
+		// few.
+		//
+		// The previous release runs against this schema unchanged: the
+		// geo index keeps records_geo's expression and predicate.
+		6: `
+CREATE INDEX records_geo_covering ON records USING gist (point(lon, lat))
+	INCLUDE (bucket, key, taken, size, lat, lon) WHERE lat IS NOT NULL;
+DROP INDEX records_geo;
+CREATE INDEX records_camera_taken ON records (make, taken, model, bucket, key) WHERE make IS NOT NULL;
+ALTER INDEX records_tags SET (fastupdate = off);
+SELECT gin_clean_pending_list('records_tags');
+ALTER TABLE records SET (autovacuum_vacuum_insert_scale_factor = 0.01);
+`,
 	}
 }
 
 // SchemaVersion is the newest migration this code knows. Open refuses a
 // database migrated further: an older binary must not half-understand it.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // between replicas starting at once (ASCII "photogat").

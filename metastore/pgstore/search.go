@@ -118,6 +118,12 @@ type where struct {
 
 // add appends a condition; each "$" in cond takes the next of args.
 func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, w.expr(cond, args...))
+}
+
+// expr numbers the parameters of cond like add, appending args to w's,
+// and returns it without adding it to the conjunction.
+func (w *where) expr(cond string, args ...any) string {
 	var b strings.Builder
 	i := 0
 	for _, part := range strings.SplitAfter(cond, "$") {
@@ -128,7 +134,7 @@ func (w *where) add(cond string, args ...any) {
 			b.WriteString(strconv.Itoa(len(w.args)))
 		}
 	}
-	w.conds = append(w.conds, b.String())
+	return b.String()
 }
 
 // keyPrefix restricts key to those starting with prefix: a range, so the
@@ -143,11 +149,13 @@ func (w *where) keyPrefix(prefix string) {
 	}
 }
 
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
+func (w *where) sql() string { return whereSQL(w.conds) }
+
+func whereSQL(conds []string) string {
+	if len(conds) == 0 {
 		return ""
 	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // prefixEnd returns the smallest byte string greater than every string
@@ -197,7 +205,7 @@ func (s *Store) Search(ctx context.Context, q metastore.Query) (metastore.Page, 
 const maxFetch = 4096
 
 func search(ctx context.Context, tx pgx.Tx, cq *metastore.CompiledQuery) (metastore.Page, error) {
-	filters := filterSQL(cq)
+	filters, boxes := filterSQL(cq)
 	want := cq.Limit() + 1
 	fetch := want
 	var (
@@ -208,7 +216,7 @@ func search(ctx context.Context, tx pgx.Tx, cq *metastore.CompiledQuery) (metast
 		from = &position{sk: sk, bucket: b, key: k}
 	}
 	for len(hits) < want {
-		sql, args, err := roundSQL(cq, filters, from, fetch)
+		sql, args, err := roundSQL(cq, filters, boxes, from, fetch)
 		if err != nil {
 			return metastore.Page{}, err
 		}
@@ -244,16 +252,84 @@ func search(ctx context.Context, tx pgx.Tx, cq *metastore.CompiledQuery) (metast
 }
 
 // roundSQL is the statement of one round of candidates: the rows after
-// from (nil: from the start, or the cursor) in result order.
-func roundSQL(cq *metastore.CompiledQuery, filters where, from *position, fetch int) (string, []any, error) {
+// from (nil: from the start, or the cursor) in result order, that are in
+// one of boxes (none: anywhere) and satisfy filters.
+//
+// When PostgreSQL has to sort the candidates (see twoStep), it has two
+// steps. The inner query picks the round's candidates by their bucket, key
+// and sort key alone, which the indexes a search is served from hold, so
+// that PostgreSQL can filter and order the candidates in the index (an
+// index-only scan) without visiting the table row of each one the page
+// does not keep: a place or a camera in a year has thousands of photos
+// scattered through the table. The outer query then reads the records of
+// the few chosen, by primary key.
+//
+// Several boxes (a bbox across the antimeridian) are one branch each,
+// which a GiST index answers as a range, where an OR of boxes would only
+// be a bitmap scan, which reads the table; UNION drops a row that two
+// overlapping boxes both return.
+func roundSQL(cq *metastore.CompiledQuery, filters where, boxes []metastore.BBox, from *position, fetch int) (string, []any, error) {
 	w := where{conds: slices.Clone(filters.conds), args: slices.Clone(filters.args)}
 	if from != nil {
 		if err := w.after(cq, *from); err != nil {
 			return "", nil, err
 		}
 	}
-	return "SELECT bucket, key, rec FROM records" + w.sql() + orderBy(cq) + " LIMIT " + strconv.Itoa(fetch), w.args, nil
+	if !twoStep(cq, boxes) {
+		return "SELECT bucket, key, rec FROM records" + w.sql() + orderBy(cq, "") + " LIMIT " + strconv.Itoa(fetch), w.args, nil
+	}
+	cols := strings.Join(orderColumns(cq), ", ")
+	tail := orderBy(cq, "") + " LIMIT " + strconv.Itoa(fetch)
+	branch := func(conds []string) string {
+		return "SELECT " + cols + " FROM records" + whereSQL(conds) + tail
+	}
+	var inner string
+	switch len(boxes) {
+	case 0:
+		inner = branch(w.conds)
+	case 1:
+		inner = branch(append(w.conds, w.expr(boxSQL, boxArgs(boxes[0])...)))
+	default:
+		parts := make([]string, len(boxes))
+		for i, b := range boxes {
+			parts[i] = "(" + branch(append(slices.Clone(w.conds), w.expr(boxSQL, boxArgs(b)...))) + ")"
+		}
+		inner = "SELECT " + cols + " FROM (" + strings.Join(parts, " UNION ") + ") u" + tail
+	}
+	return "SELECT r.bucket, r.key, r.rec FROM (" + inner + ") c JOIN records r ON r.bucket = c.bucket AND r.key = c.key" +
+		orderBy(cq, "r."), w.args, nil
 }
+
+// twoStep reports whether a round should choose its candidates in an
+// index before reading their records. That pays when the indexes that
+// narrow the candidates do not hold them in result order, so that
+// PostgreSQL reads them all to sort them: a place's (the geo index is an
+// R-tree), or a date or size range's in another order (records_taken and
+// records_size hold the ranges in their own order). Otherwise, with an
+// index in result order (a camera in key order, a date range in date
+// order), or a filter whose index carries no order columns (tags, whose
+// GIN index only finds rows), the page's rows are read straight away: a
+// second step would only add a primary key lookup per row.
+func twoStep(cq *metastore.CompiledQuery, boxes []metastore.BBox) bool {
+	q := cq.Query()
+	_, _, dated := cq.TakenRange()
+	switch {
+	case len(boxes) > 0:
+		return true
+	case dated:
+		return cq.SortField() != "taken"
+	case q.MinSize > 0 || q.MaxSize > 0:
+		return cq.SortField() != "size"
+	}
+	return false
+}
+
+// boxSQL is the condition that a position is in a box that does not cross
+// the antimeridian (boxArgs are its parameters): a containment the GiST
+// index records_geo_covering answers.
+const boxSQL = "lat IS NOT NULL AND point(lon, lat) <@ box(point($, $), point($, $))"
+
+func boxArgs(b metastore.BBox) []any { return []any{b.MinLon, b.MinLat, b.MaxLon, b.MaxLat} }
 
 // Explain returns PostgreSQL's plan for the first round of a search, with
 // actual row counts and timings (EXPLAIN ANALYZE): the tool to check that
@@ -267,7 +343,8 @@ func (s *Store) Explain(ctx context.Context, q metastore.Query) (string, error) 
 	if sk, b, k, ok := cq.After(); ok {
 		from = &position{sk: sk, bucket: b, key: k}
 	}
-	sql, args, err := roundSQL(cq, filterSQL(cq), from, cq.Limit()+1)
+	filters, boxes := filterSQL(cq)
+	sql, args, err := roundSQL(cq, filters, boxes, from, cq.Limit()+1)
 	if err != nil {
 		return "", err
 	}
@@ -329,16 +406,24 @@ func (w *where) after(cq *metastore.CompiledQuery, p position) error {
 	return nil
 }
 
-func orderBy(cq *metastore.CompiledQuery) string {
-	cols := []string{"bucket", "key"}
+// orderColumns are the columns of the result order.
+func orderColumns(cq *metastore.CompiledQuery) []string {
 	switch cq.SortField() {
 	case "taken":
-		cols = []string{"taken", "bucket", "key"}
+		return []string{"taken", "bucket", "key"}
 	case "size":
-		cols = []string{"size", "bucket", "key"}
+		return []string{"size", "bucket", "key"}
 	}
-	if cq.Descending() {
-		for i := range cols {
+	return []string{"bucket", "key"}
+}
+
+// orderBy is the ORDER BY clause of the result order, its columns
+// qualified by qual ("" or "r.").
+func orderBy(cq *metastore.CompiledQuery, qual string) string {
+	cols := orderColumns(cq)
+	for i := range cols {
+		cols[i] = qual + cols[i]
+		if cq.Descending() {
 			cols[i] += " DESC"
 		}
 	}
@@ -346,8 +431,10 @@ func orderBy(cq *metastore.CompiledQuery) string {
 }
 
 // filterSQL is the indexable part of the query: each condition selects a
-// superset of what Match accepts (most are exact).
-func filterSQL(cq *metastore.CompiledQuery) where {
+// superset of what Match accepts (most are exact). A bbox or near filter
+// is returned apart, as boxes whose union holds every position it can
+// accept (nil: no such filter), for roundSQL to query one by one.
+func filterSQL(cq *metastore.CompiledQuery) (where, []metastore.BBox) {
 	q := cq.Query()
 	w := where{}
 	if q.Bucket != "" {
@@ -378,15 +465,6 @@ func filterSQL(cq *metastore.CompiledQuery) where {
 		} else {
 			w.add("lat IS NULL")
 		}
-	}
-	if boxes := cq.GeoBoxes(); boxes != nil {
-		var alts []string
-		var args []any
-		for _, b := range boxes {
-			alts = append(alts, "point(lon, lat) <@ box(point($, $), point($, $))")
-			args = append(args, b.MinLon, b.MinLat, b.MaxLon, b.MaxLat)
-		}
-		w.add("lat IS NOT NULL AND ("+strings.Join(alts, " OR ")+")", args...)
 	}
 	if n := q.Near; n != nil {
 		// The circle itself, so that PostgreSQL returns few rows Match
@@ -424,5 +502,5 @@ func filterSQL(cq *metastore.CompiledQuery) where {
 			w.add("iso <= $", q.ISOMax)
 		}
 	}
-	return w
+	return w, cq.GeoBoxes()
 }
