@@ -72,7 +72,7 @@ type Upload struct {
 	LastModified time.Time
 	UserMeta     map[string]string
 	Tags         map[string]string
-	Prefix       []byte // the first bytes of the body, for metadata extraction
+	Prefix       []byte // the first bytes of the body, for metadata extraction; valid only during Index.Apply (the gateway reuses the buffer)
 }
 
 // Retagged is the new tag set of one key (empty when the tags were deleted).

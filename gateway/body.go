@@ -46,13 +46,17 @@ func (b *uploadBody) err() error {
 	return nil
 }
 
-// teePrefix keeps the first n bytes of the body as they pass.
-func (b *uploadBody) teePrefix(n int) {
-	if b.tap != nil {
-		b.tap.head = make([]byte, 0, min(int64(n), b.length))
-	}
+// teePrefix keeps the first n bytes of the body (all of a shorter one) in
+// buf as they pass; cap(buf) must hold them. It must be called before the
+// body is read, on a body with a tap; releasePrefix gives buf back.
+func (b *uploadBody) teePrefix(buf []byte, n int64) {
+	b.tap.head = buf[:0]
+	b.tap.headMax = int(min(n, b.length, int64(cap(buf))))
+	b.tap.teed = true
 }
 
+// prefix is the body's first bytes seen so far. It is valid until
+// releasePrefix.
 func (b *uploadBody) prefix() []byte {
 	if b.tap == nil {
 		return nil
@@ -60,6 +64,16 @@ func (b *uploadBody) prefix() []byte {
 	b.tap.headMu.Lock()
 	defer b.tap.headMu.Unlock()
 	return b.tap.head
+}
+
+// releasePrefix detaches teePrefix's buffer from the body: a Read still
+// running afterwards (the backend transport writes the body on a goroutine
+// of its own, which may outlive the request after an early answer) no
+// longer touches it, so the buffer can be reused.
+func (b *uploadBody) releasePrefix() {
+	b.tap.headMu.Lock()
+	b.tap.head = nil
+	b.tap.headMu.Unlock()
 }
 
 func (b *uploadBody) count() int64 {
@@ -242,8 +256,12 @@ type tapReader struct {
 	n      atomic.Int64
 	err    atomic.Pointer[error]
 	atEOF  func()
-	headMu sync.Mutex
-	head   []byte // the body's first bytes, up to cap(head), when teed
+	// teed is set before the first Read when the body's first bytes are
+	// kept in head, up to headMax; releasePrefix sets head to nil.
+	teed    bool
+	headMu  sync.Mutex
+	head    []byte
+	headMax int
 
 	reading atomic.Bool // inside a Read of the client's body
 	ended   atomic.Bool // the body reached its end
@@ -254,9 +272,9 @@ func (t *tapReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	t.reading.Store(false)
 	t.n.Add(int64(n))
-	if n > 0 && t.head != nil {
+	if n > 0 && t.teed {
 		t.headMu.Lock()
-		if room := cap(t.head) - len(t.head); room > 0 {
+		if room := t.headMax - len(t.head); room > 0 && t.head != nil {
 			t.head = append(t.head, p[:min(n, room)]...)
 		}
 		t.headMu.Unlock()
@@ -366,4 +384,43 @@ func (g *stallGuard) splice(dst io.Writer) (n int64, ok bool, err error) {
 		}
 	})
 	return n, true, err
+}
+
+// prefixPool recycles the buffers uploads' prefixes are kept in, in size
+// classes of powers of two from 4 KiB up, so that a small upload takes a
+// buffer at most twice its size (a pool of one size, the largest prefix,
+// would hold far more memory per small upload than a fresh buffer did).
+type prefixPool struct {
+	classes [prefixClasses]sync.Pool // *[]byte of capacity minPrefixBuffer << i
+}
+
+const (
+	minPrefixBuffer = 4 << 10
+	prefixClasses   = 8 // up to 512 KiB, above extract.PrefixSize
+)
+
+// get returns a buffer of capacity n or more, up to twice n (or
+// minPrefixBuffer); n above the largest class gets a buffer of its own.
+func (p *prefixPool) get(n int64) *[]byte {
+	for i := range p.classes {
+		if size := int64(minPrefixBuffer) << i; n <= size {
+			if b, ok := p.classes[i].Get().(*[]byte); ok {
+				return b
+			}
+			b := make([]byte, 0, size)
+			return &b
+		}
+	}
+	b := make([]byte, 0, n)
+	return &b
+}
+
+// put recycles b, which get returned and nothing references any more.
+func (p *prefixPool) put(b *[]byte) {
+	for i := range p.classes {
+		if cap(*b) == minPrefixBuffer<<i {
+			p.classes[i].Put(b)
+			return
+		}
+	}
 }

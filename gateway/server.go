@@ -68,7 +68,8 @@ type Server struct {
 	audit       *observe.Audit
 	verifier    *sigv4.Verifier
 	partTypes   *partTypes
-	buffers     sync.Pool // *[]byte of copyBufferSize for response bodies
+	buffers     sync.Pool  // *[]byte of copyBufferSize for response bodies
+	prefixes    prefixPool // buffers for upload prefixes
 	internal    map[string]bool
 }
 
@@ -264,7 +265,20 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 	if s.index != nil && spec.Index == classify.Streamed {
 		// Before admission reads the head for the type check: the one tap
 		// on the body feeds both the type sniff and the metadata extractor.
-		body.teePrefix(extract.PrefixSize)
+		// The buffer is pooled (a fresh one per upload was most of what a
+		// small PUT allocated, and so of its garbage collection): its only
+		// reader, the index's extraction in conclude (extract.FromPrefix,
+		// which keeps nothing of it), is done with it when forward
+		// returns, and it is detached from the body before it is reused.
+		if body.tap != nil {
+			n := min(int64(extract.PrefixSize), body.length)
+			bufp := s.prefixes.get(n)
+			body.teePrefix(*bufp, n)
+			defer func() {
+				body.releasePrefix()
+				s.prefixes.put(bufp)
+			}()
+		}
 	}
 	adm, err := s.admitUpload(ctx, r, caller, op, target, src, body)
 	if err != nil {
