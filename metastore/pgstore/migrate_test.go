@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -19,19 +20,8 @@ import (
 // dropped count is no longer reported.
 func TestMigrateJobsFromVersion2(t *testing.T) {
 	ctx := context.Background()
-	dsn := harness.StartPostgres(t).CreateDatabase(t, "upgrade")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	steps := migrations()
-	setup := `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());` +
-		steps[1] + steps[2] + `INSERT INTO schema_migrations (version) VALUES (1), (2);
-		INSERT INTO jobs_dropped (kind, n) VALUES ('extract', 3);`
-	if _, err := conn.Exec(ctx, setup); err != nil {
-		t.Fatal(err)
-	}
+	dsn, conn := databaseAtVersion(t, 2, `INSERT INTO jobs_dropped (kind, n) VALUES ('extract', 3);`)
+	var err error
 	past := time.Now().Add(-time.Minute)
 	var id int64
 	err = conn.QueryRow(ctx, `INSERT INTO jobs (kind, bucket, key, etag, attempts, not_before_s, not_before_ns, last_error)
@@ -76,19 +66,8 @@ func TestMigrateJobsFromVersion2(t *testing.T) {
 // using one, and every search shape returns what Match selects.
 func TestMigrateSearchIndexesFromVersion5(t *testing.T) {
 	ctx := context.Background()
-	dsn := harness.StartPostgres(t).CreateDatabase(t, "upgrade")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	steps := migrations()
-	setup := `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());` +
-		steps[1] + steps[2] + steps[3] + steps[4] + steps[5] +
-		`INSERT INTO schema_migrations (version) VALUES (1), (2), (3), (4), (5);`
-	if _, err := conn.Exec(ctx, setup); err != nil {
-		t.Fatal(err)
-	}
+	dsn, conn := databaseAtVersion(t, 5, "")
+	var err error
 	recs := library(5000)
 	cols := strings.Split(strings.ReplaceAll(recordColumns, "\n", ""), ",")
 	for i := range cols {
@@ -155,4 +134,27 @@ func TestMigrateSearchIndexesFromVersion5(t *testing.T) {
 	for _, shape := range searchShapes() {
 		t.Run(shape.name, func(t *testing.T) { checkSearch(t, s, recs, shape.q) })
 	}
+}
+
+// databaseAtVersion creates a database as a release at schema version left
+// it: migrations 1..version applied and recorded, then extra SQL. The
+// connection is closed when the test ends.
+func databaseAtVersion(t *testing.T, version int, extra string) (string, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "upgrade")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	steps := migrations()
+	setup := `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());`
+	for v := 1; v <= version; v++ {
+		setup += steps[v] + fmt.Sprintf("\nINSERT INTO schema_migrations (version) VALUES (%d);\n", v)
+	}
+	if _, err := conn.Exec(ctx, setup+extra); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, conn
 }
