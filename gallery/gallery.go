@@ -11,6 +11,7 @@
 package gallery
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -31,10 +32,16 @@ import (
 	"github.com/photogate/photogate/s3/s3err"
 )
 
+// Index is what the gallery reads: the index API's reads, and the month
+// counts of its timeline (every metastore.Index is one).
+type Index interface {
+	api.Searcher
+	TakenMonths(ctx context.Context, bucket string, year int) ([12]int64, error)
+}
+
 // Config assembles the gallery.
 type Config struct {
-	// Index is what the gallery reads: the same reads as the index API's.
-	Index  api.Searcher
+	Index  Index
 	Policy *policy.Holder
 	// S3 is photogate's S3 handler. Tag edits and uploads are handed to it
 	// in-process as requests signed with the signed-in user's key.
@@ -113,6 +120,7 @@ func New(cfg Config) (http.Handler, error) {
 	h.mux.HandleFunc("GET /gallery/api/search", h.reading(h.search))
 	h.mux.HandleFunc("GET /gallery/api/facets", h.reading(h.facets))
 	h.mux.HandleFunc("GET /gallery/api/photo", h.reading(h.photo))
+	h.mux.HandleFunc("GET /gallery/api/months", h.reading(h.months))
 	h.mux.HandleFunc("PUT /gallery/api/tags", h.changing(h.putTags))
 	h.mux.HandleFunc("POST /gallery/api/buckets", h.changing(h.createBucket))
 	h.mux.HandleFunc("POST /gallery/api/upload-form", h.changing(h.uploadForm))
@@ -398,6 +406,31 @@ func (h *handler) facets(w http.ResponseWriter, r *http.Request, u *user) {
 		resp.Values[i] = api.FacetValue{Value: f.Value, Count: f.Count}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+type monthsResponse struct {
+	Year   int       `json:"year"`
+	Counts [12]int64 `json:"counts"` // January first, months in UTC as the date filter reads them
+}
+
+// months answers the timeline's month counts for one year of a bucket.
+func (h *handler) months(w http.ResponseWriter, r *http.Request, u *user) {
+	bucket := r.URL.Query().Get("bucket")
+	if !u.canRead(bucket) {
+		h.forbidden(w, bucket)
+		return
+	}
+	year, err := strconv.Atoi(r.URL.Query().Get("year"))
+	if err != nil || year < 1 || year > 9999 {
+		writeError(w, http.StatusBadRequest, "InvalidParameter", "year: want a year from 1 to 9999")
+		return
+	}
+	counts, err := h.cfg.Index.TakenMonths(r.Context(), bucket, year)
+	if err != nil {
+		h.fail(w, r, "months", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, monthsResponse{Year: year, Counts: counts})
 }
 
 type photoResponse struct {

@@ -38,6 +38,10 @@ type Index interface {
 	Scan(ctx context.Context, bucket, prefix string, fn func(Record) error) error
 	Search(ctx context.Context, q Query) (Page, error)
 	Facets(ctx context.Context, field, bucket string) ([]Facet, error)
+	// TakenMonths counts bucket's photos taken in each month of year, the
+	// months in UTC, as the TakenAfter/TakenBefore filters of those months
+	// select them. It reads the date index only.
+	TakenMonths(ctx context.Context, bucket string, year int) ([12]int64, error)
 	Stats(ctx context.Context) (Stats, error)
 	BucketUsage(ctx context.Context, bucket string) (objects, bytes int64, err error)
 	OwnerUsage(ctx context.Context, owner string) (objects, bytes int64, err error)

@@ -240,3 +240,12 @@ func SizeSortKey(sk []byte) (int64, bool) {
 // EarthRadiusKm is the radius the near filter's great-circle distance
 // uses, for engines that pre-filter by distance themselves.
 const EarthRadiusKm = earthRadiusKm
+
+// TakenKeyOf is the sortable taken form of t (Record's TakenKey).
+func TakenKeyOf(t time.Time) []byte { return appendTaken(nil, t) }
+
+// MonthStart is the first instant of month (0 = January) of year in UTC;
+// month 12 is the next year's January.
+func MonthStart(year, month int) time.Time {
+	return time.Date(year, time.Month(month+1), 1, 0, 0, 0, 0, time.UTC)
+}

@@ -96,3 +96,29 @@ func (s *Store) Facets(ctx context.Context, field, bucket string) ([]Facet, erro
 	}
 	return out, nil
 }
+
+// TakenMonths counts bucket's photos taken in each month of year (UTC), by
+// seeking the date index: keys only, no record is read.
+func (s *Store) TakenMonths(ctx context.Context, bucket string, year int) ([12]int64, error) {
+	var out [12]int64
+	bp := bucketPrefix(bucket)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(bkIdxTaken)).Cursor()
+		for m := range 12 {
+			lo := appendTaken(slices.Clone(bp), MonthStart(year, m))
+			hi := appendTaken(slices.Clone(bp), MonthStart(year, m+1))
+			for k, _ := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, _ = c.Next() {
+				if out[m]++; out[m]%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("metastore: taken months of %s in %d: %w", bucket, year, err)
+	}
+	return out, nil
+}

@@ -229,10 +229,14 @@ function renderTimeline(s) {
     if (y.year === selYear) {
       const months = document.createElement("div");
       months.className = "months";
+      const counts = monthCounts[s.bucket + "/" + y.year];
+      if (!counts) loadMonths(s.bucket, y.year);
       MONTHS.forEach((m, i) => {
         const mm = String(i + 1).padStart(2, "0");
         const last = new Date(Date.UTC(+y.year, i + 1, 0)).getUTCDate();
-        const mb = button(m, () => pickRange(`${y.year}-${mm}-01`, `${y.year}-${mm}-${last}`));
+        const label = counts ? `${m} ${counts[i]}` : m;
+        const mb = button(label, () => pickRange(`${y.year}-${mm}-01`, `${y.year}-${mm}-${last}`));
+        if (counts && counts[i] === 0) mb.classList.add("empty");
         mb.setAttribute("aria-label", `${m} ${y.year}`);
         if (s.taken_after === `${y.year}-${mm}-01` && s.taken_before === `${y.year}-${mm}-${last}`) mb.setAttribute("aria-current", "true");
         months.append(mb);
@@ -242,6 +246,16 @@ function renderTimeline(s) {
   }
   if (s.taken_after || s.taken_before) nodes.push(button("All dates", () => pickRange("", "")));
   tl.replaceChildren(...nodes);
+}
+
+// Month counts per bucket and year, from the index's date index.
+const monthCounts = {};
+async function loadMonths(bucket, year) {
+  try {
+    const data = await api(`months?bucket=${encodeURIComponent(bucket)}&year=${year}`);
+    monthCounts[bucket + "/" + year] = data.counts;
+    renderTimeline(state());
+  } catch { /* the months stay without counts */ }
 }
 
 function pickRange(after, before) {

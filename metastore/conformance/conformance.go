@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) metastore.Index) {
 		{"PaginationUnderConcurrentWrites", testPaginationUnderConcurrentWrites},
 		{"Facets", testFacets},
 		{"FacetYearUsesOffset", testFacetYearUsesOffset},
+		{"TakenMonthsAgreeWithSearch", testTakenMonths},
 		{"FacetDisplayFollowsFirstWriter", testFacetDisplay},
 		{"Stats", testStats},
 		{"OwnerUsageFollowsRecords", testOwnerUsage},
@@ -1342,6 +1343,55 @@ func testFacetYearUsesOffset(t *testing.T, s metastore.Index) {
 	got, _ := s.Facets(context.Background(), "year", "")
 	if want := []metastore.Facet{fc("2020", 1), fc("2021", 1)}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("years %v, want %v", got, want)
+	}
+}
+
+// testTakenMonths: each month's count is what a search of that month's
+// date range (UTC) returns, in one bucket: month edges, a photo taken at
+// the last nanosecond of a month, undated photos, other years and other
+// buckets are counted where the search puts them.
+func testTakenMonths(t *testing.T, s metastore.Index) {
+	ctx := context.Background()
+	var muts []metastore.Mutation
+	add := func(bucket, key string, taken time.Time) {
+		muts = append(muts, metastore.Put(metastore.Record{Bucket: bucket, Key: key, TakenAt: taken}))
+	}
+	for i, taken := range []time.Time{
+		time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2015, 1, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2015, 2, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2015, 3, 15, 12, 0, 0, 0, time.FixedZone("", -5*3600)),
+		time.Date(2015, 12, 31, 23, 0, 0, 0, time.UTC),
+		time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2014, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC),
+	} {
+		add("b", fmt.Sprintf("k%d", i), taken)
+		add("other", fmt.Sprintf("k%d", i), taken)
+	}
+	add("b", "undated", time.Time{})
+	add("b", "also-march", time.Date(2015, 3, 1, 0, 0, 0, 0, time.UTC))
+	commit(t, s, muts...)
+	for _, year := range []int{2015, 1969, 2030} {
+		got, err := s.TakenMonths(ctx, "b", year)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range 12 {
+			page, err := s.Search(ctx, metastore.Query{Bucket: "b", TakenAfter: metastore.MonthStart(year, m), TakenBefore: metastore.MonthStart(year, m+1), Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[m] != int64(len(page.Items)) {
+				t.Errorf("%d-%02d: TakenMonths says %d, the search finds %d", year, m+1, got[m], len(page.Items))
+			}
+		}
+		if year == 2015 && got != [12]int64{2, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1} {
+			t.Errorf("2015 by month: %v", got)
+		}
+	}
+	if got, err := s.TakenMonths(ctx, "nope", 2015); err != nil || got != [12]int64{} {
+		t.Errorf("an unknown bucket: %v %v", got, err)
 	}
 }
 

@@ -16,6 +16,32 @@ import (
 	"github.com/photogate/photogate/metastore"
 )
 
+// TakenMonths counts bucket's photos taken in each month of year (UTC):
+// one index range of records_bucket_taken, counted per month.
+func (s *Store) TakenMonths(ctx context.Context, bucket string, year int) ([12]int64, error) {
+	var out [12]int64
+	args := []any{[]byte(bucket)}
+	cols := make([]string, 12)
+	for m := range 13 {
+		args = append(args, metastore.TakenKeyOf(metastore.MonthStart(year, m)))
+	}
+	for m := range 12 {
+		cols[m] = fmt.Sprintf("count(*) FILTER (WHERE taken >= $%d AND taken < $%d)", m+2, m+3)
+	}
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM records WHERE bucket = $1 AND taken >= $2 AND taken < $14"
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		dest := make([]any, 12)
+		for i := range dest {
+			dest[i] = &out[i]
+		}
+		return tx.QueryRow(ctx, query, args...).Scan(dest...)
+	})
+	if err != nil {
+		return out, fmt.Errorf("pgstore: taken months of %s in %d: %w", bucket, year, err)
+	}
+	return out, nil
+}
+
 // Facets lists the distinct values of field in bucket ("" = all buckets)
 // with their record counts, by count descending, then value; see
 // metastore.Store.Facets. It reads the maintained counters.

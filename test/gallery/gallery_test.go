@@ -265,6 +265,10 @@ func TestGalleryInABrowser(t *testing.T) {
 		if got := gridKeys(b); !slices.Equal(got, []string{"2017/pentax.jpg", "2017/pentax.webp"}) {
 			t.Fatalf("2017 shows %q", got)
 		}
+		b.waitFor("month counts", `document.querySelector('#timeline .months button[aria-label="Oct 2017"]').textContent === "Oct 2"`)
+		if march := eval[string](b, "March", `document.querySelector('#timeline .months button[aria-label="Mar 2017"]').textContent`); march != "Mar 0" {
+			t.Errorf("March 2017 shows %q, want Mar 0", march)
+		}
 		b.do("pick October", chromedp.Click(chromedp.CSS(`#timeline .months button[aria-label="Oct 2017"]`)))
 		b.waitFor("October", `location.search.includes("taken_after=2017-10-01") && location.search.includes("taken_before=2017-10-31")`)
 		b.waitFor("the grid keeps October's photos", `document.querySelectorAll("#grid .tile").length === 2`)

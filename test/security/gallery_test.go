@@ -51,6 +51,7 @@ func TestGalleryAttacks(t *testing.T) {
 	for _, path := range []string{
 		"api/search?bucket=" + theirs, "api/search?bucket=" + mine + "&bucket=" + theirs, "api/search?prefix=private",
 		"api/facets?field=make&bucket=" + theirs, "api/photo?bucket=" + theirs + "&key=private.jpg",
+		"api/months?bucket=" + theirs + "&year=2015",
 		"api/photo?bucket=" + mine + "/../" + theirs + "&key=private.jpg",
 	} {
 		resp := galleryDo(t, rc, http.MethodGet, base+path, "", nil)
