@@ -2,6 +2,7 @@ package gallery
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -63,13 +63,16 @@ func contentDisposition(name string) string {
 }
 
 // s3Do hands one signed request to the S3 handler and returns its answer.
-// The answers it is used for (tagging) are small.
+// path is the unescaped "/bucket/key": it is set on the URL as it is, never
+// parsed, so a key holding '?', '#' or '%' names that key.
 func (h *handler) s3Do(r *http.Request, u *user, method, path, rawQuery string, body []byte) *http.Response {
-	req := httptest.NewRequestWithContext(r.Context(), method, "http://"+h.cfg.S3Host+path, bytes.NewReader(body))
-	req.URL.RawPath = s3utils.EncodePath(path)
-	req.URL.RawQuery = rawQuery
-	req.RequestURI = req.URL.RequestURI()
-	req.RemoteAddr = r.RemoteAddr
+	target := &url.URL{Scheme: "http", Host: h.cfg.S3Host, Path: path, RawPath: s3utils.EncodePath(path), RawQuery: rawQuery}
+	req := (&http.Request{
+		Method: method, URL: target, Host: target.Host, Header: http.Header{},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
+		RemoteAddr: r.RemoteAddr, RequestURI: target.RequestURI(),
+	}).WithContext(r.Context())
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
 	if len(body) > 0 {
@@ -79,10 +82,39 @@ func (h *handler) s3Do(r *http.Request, u *user, method, path, rawQuery string, 
 	}
 	signed := signer.SignV4(*req, u.session.accessKey, u.secret, "", h.cfg.Region)
 	signed.RequestURI = req.RequestURI
-	rec := httptest.NewRecorder()
-	h.cfg.S3.ServeHTTP(rec, signed)
-	return rec.Result()
+	answer := &bufferedAnswer{header: http.Header{}}
+	h.cfg.S3.ServeHTTP(answer, signed)
+	return &http.Response{StatusCode: answer.statusCode(), Header: answer.header, Body: io.NopCloser(&answer.body)}
 }
+
+// bufferedAnswer keeps what the S3 handler answers an in-process request.
+// Those answers (tagging, bucket creation, a user's bucket list) are
+// small; the body is bounded anyway.
+type bufferedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+const maxBufferedAnswer = 8 << 20
+
+func (a *bufferedAnswer) Header() http.Header { return a.header }
+
+func (a *bufferedAnswer) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+
+func (a *bufferedAnswer) Write(p []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	if a.body.Len()+len(p) > maxBufferedAnswer {
+		return 0, errors.New("gallery: the S3 handler's answer is too large")
+	}
+	return a.body.Write(p)
+}
+
+func (a *bufferedAnswer) statusCode() int { return cmp.Or(a.status, http.StatusOK) }
 
 // s3Error is the part of an S3 error document the page shows.
 type s3Error struct {

@@ -527,6 +527,25 @@ func TestGallerySessions(t *testing.T) {
 		t.Fatalf("MinIO tags after a refused edit: %v", got)
 	}
 
+	// A key with '?', '#' and '%' is the key the edit names, never a
+	// shorter one.
+	odd := "2015/odd ?x=1#y 100%.jpg"
+	img := photo(t, "jpeg/canon_sx60hs_orient6.jpg")
+	for _, key := range []string{odd, "2015/odd "} {
+		if _, err := e.g.Client().PutObject(context.Background(), "photos", key, bytes.NewReader(img), int64(len(img)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resp := put(t, c, base+"api/tags", sess.CSRF, map[string]any{"bucket": "photos", "key": odd, "tags": map[string]string{"odd": "yes"}}, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("tags of an odd key: %d", resp.StatusCode)
+	}
+	for key, want := range map[string]int{odd: 1, "2015/odd ": 0} {
+		got, err := e.m.Client().GetObjectTagging(context.Background(), "photos", key, minio.GetObjectTaggingOptions{})
+		if err != nil || len(got.ToMap()) != want {
+			t.Errorf("tags of %q at MinIO: %v %v, want %d", key, got, err, want)
+		}
+	}
+
 	// New buckets go through CreateBucket, as the user.
 	if resp := post(t, c, base+"api/buckets", sess.CSRF, map[string]string{"name": "albums"}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("create a bucket: %d", resp.StatusCode)
