@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,15 +23,6 @@ func newGallery(cfg config, s3 http.Handler, s3Addr net.Addr, store metastore.In
 		}
 		s3URL = scheme + "://" + s3Addr.String()
 	}
-	// Sessions are signed with a key derived like the rendition URL key:
-	// shared by replicas of one backend, new when its credential rotates,
-	// and random per process on the embedded backend.
-	mac := hmac.New(sha256.New, rend.urlKey)
-	mac.Write([]byte("photogate gallery session key v1"))
-	var urlKey []byte
-	if rend.library != nil {
-		urlKey = rend.urlKey
-	}
 	return gallery.New(gallery.Config{
 		Index:      store,
 		Policy:     pol,
@@ -41,9 +30,9 @@ func newGallery(cfg config, s3 http.Handler, s3Addr net.Addr, store metastore.In
 		S3Host:     s3Addr.String(),
 		S3URL:      s3URL,
 		Region:     cfg.Backend.Region,
-		SessionKey: mac.Sum(nil),
+		SessionKey: deploymentKey(cfg.Backend.Endpoint == "", cfg.Backend.SecretKey, "photogate gallery session key v1"),
 		SessionTTL: cfg.Gallery.SessionTTL,
-		URLKey:     urlKey,
+		URLKey:     rend.urlKey, // nil when renditions are off
 		TileURL:    cfg.Gallery.TileURL,
 		Logger:     log.With("component", "gallery"),
 	})

@@ -66,24 +66,25 @@ func setUpRenditions(c renditionsConfig, embeddedBackend bool, backendSecret str
 	}
 	index.Replaced = renditions.DeleteJobKind
 	index.OnQueued = r.worker.Wake
-	r.urlKey = urlKey(embeddedBackend, backendSecret)
+	r.urlKey = deploymentKey(embeddedBackend, backendSecret, "photogate rendition URL key v1")
 	log.Info("renditions on", "bucket", r.bucket, "concurrency", renderer.Options().Concurrency, "max_pixels", renderer.Options().MaxPixels)
 	return r, nil
 }
 
-// urlKey is the key of signed rendition URLs. Replicas share the backend
-// credential, so a key derived from it lets a URL one replica signed load
-// from any other, and changes when the credential is rotated. The embedded
+// deploymentKey is a key for what photogate signs for itself (rendition
+// URLs, gallery sessions), one per purpose. Replicas share the backend
+// credential, so a key derived from it lets what one replica signed pass
+// at any other, and changes when the credential is rotated. The embedded
 // backend's credential is a constant, so there the key is random: one
-// process, and URLs that do not outlive it.
-func urlKey(embeddedBackend bool, backendSecret string) []byte {
+// process, and signatures that do not outlive it.
+func deploymentKey(embeddedBackend bool, backendSecret, purpose string) []byte {
 	if embeddedBackend {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key) // never fails (Go 1.24+)
 		return key
 	}
 	mac := hmac.New(sha256.New, []byte(backendSecret))
-	mac.Write([]byte("photogate rendition URL key v1"))
+	mac.Write([]byte(purpose))
 	return mac.Sum(nil)
 }
 
