@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"path"
 	"time"
+
+	"github.com/photogate/photogate/metastore/api"
 )
 
 // web holds the page, its script and styles, and the vendored libraries
@@ -61,7 +63,7 @@ func loadAssets() (*assets, error) {
 func (a *assets) serve(w http.ResponseWriter, r *http.Request, name string) {
 	f, ok := a.files[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, "NotFound", "no such gallery file")
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "no such gallery file")
 		return
 	}
 	w.Header().Set("Content-Type", f.contentType)

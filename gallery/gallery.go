@@ -126,7 +126,7 @@ func New(cfg Config) (http.Handler, error) {
 	h.mux.HandleFunc("POST /gallery/api/upload-form", h.changing(h.uploadForm))
 	h.mux.HandleFunc("POST /gallery/upload/{bucket}", h.changing(h.upload))
 	h.mux.HandleFunc("/gallery/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NotFound", "no such gallery page")
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "no such gallery page")
 	})
 	return h, nil
 }
@@ -352,14 +352,20 @@ type searchResponse struct {
 // user may read. The bucket is required: a search of "every bucket" would
 // cross buckets the user has no grant on.
 func (h *handler) search(w http.ResponseWriter, r *http.Request, u *user) {
-	values := r.URL.Query()
+	// Strictly: url.Query drops a malformed pair, and a dropped filter
+	// widens the search (as the index API reasons).
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.CodeInvalidParameter, "malformed query string: "+err.Error())
+		return
+	}
 	if b := values.Get("bucket"); !u.canRead(b) {
 		h.forbidden(w, b)
 		return
 	}
 	q, err := api.ParseSearch(values)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "InvalidParameter", err.Error())
+		writeError(w, http.StatusBadRequest, api.CodeInvalidParameter, err.Error())
 		return
 	}
 	page, err := h.cfg.Index.Search(r.Context(), q)
@@ -422,7 +428,7 @@ func (h *handler) months(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	year, err := strconv.Atoi(r.URL.Query().Get("year"))
 	if err != nil || year < 1 || year > 9999 {
-		writeError(w, http.StatusBadRequest, "InvalidParameter", "year: want a year from 1 to 9999")
+		writeError(w, http.StatusBadRequest, api.CodeInvalidParameter, "year: want a year from 1 to 9999")
 		return
 	}
 	counts, err := h.cfg.Index.TakenMonths(r.Context(), bucket, year)
@@ -494,7 +500,7 @@ func (h *handler) s3Base(r *http.Request) (*url.URL, error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "InternalError", "encoding the answer failed")
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, "encoding the answer failed")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -502,18 +508,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// errorBody is every error answer: the same shape as the index API's.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var e errorBody
-	e.Error.Code, e.Error.Message = code, msg
-	b, _ := json.Marshal(e)
+	// The index API's error shape, so one client reads both.
+	b, _ := json.Marshal(api.ErrorResponse{Error: api.ErrorBody{Code: code, Message: msg}})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
@@ -522,22 +519,20 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // forbidden answers a bucket the user may not read the same way whether
 // or not it exists, so the gallery does not reveal bucket names.
 func (h *handler) forbidden(w http.ResponseWriter, bucket string) {
-	writeError(w, http.StatusForbidden, "AccessDenied", "you have no read grant on bucket "+strconvQuote(bucket))
+	writeError(w, http.StatusForbidden, "AccessDenied", "you have no read grant on bucket "+strconv.Quote(bucket))
 }
-
-func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var qe *metastore.QueryError
 	if errors.As(err, &qe) {
-		writeError(w, http.StatusBadRequest, "InvalidParameter", qe.Param+": "+qe.Msg)
+		writeError(w, http.StatusBadRequest, api.CodeInvalidParameter, qe.Param+": "+qe.Msg)
 		return
 	}
 	if r.Context().Err() != nil {
 		return
 	}
 	h.cfg.Logger.Error("gallery: request failed", "op", op, "path", r.URL.Path, "error", err)
-	writeError(w, http.StatusInternalServerError, "InternalError", "the request failed; the photogate log has the details")
+	writeError(w, http.StatusInternalServerError, api.CodeInternal, "the request failed; the photogate log has the details")
 }
 
 func equalSecret(a, b string) bool {

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,7 +202,7 @@ func (h *handler) putTags(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	doc := tagging{Tags: []tag{}}
-	for _, k := range sortedKeys(in.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
 		doc.Tags = append(doc.Tags, tag{Key: k, Value: in.Tags[k]})
 	}
 	body, err := xml.Marshal(doc)
@@ -220,26 +222,10 @@ func (h *handler) putTags(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	rec, found, err := h.cfg.Index.Get(r.Context(), in.Bucket, in.Key)
 	if err != nil || !found {
-		h.fail(w, r, "tags", cmpErr(err, errors.New("the photo left the index after its tags were written")))
+		h.fail(w, r, "tags", cmp.Or(err, errors.New("the photo left the index after its tags were written")))
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ItemFromRecord(&rec))
-}
-
-func cmpErr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // uploadFormRequest is the body of POST /gallery/api/upload-form.
@@ -271,7 +257,7 @@ func (h *handler) uploadForm(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	if !u.canRead(in.Bucket) || u.caller.Authorize(classify.PutObject, in.Bucket, "") != nil {
-		writeError(w, http.StatusForbidden, "AccessDenied", "you have no grant to upload into bucket "+strconvQuote(in.Bucket))
+		writeError(w, http.StatusForbidden, "AccessDenied", "you have no grant to upload into bucket "+strconv.Quote(in.Bucket))
 		return
 	}
 	now := h.cfg.Now().UTC()
