@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,27 +26,18 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		return err
 	}
-	u := c.base.JoinPath("api", "v1", "check")
+	query := map[string]string{}
 	if repair {
-		u.RawQuery = "repair=true"
+		query["repair"] = "true"
 	}
 	// The API answers once the whole comparison is done, which takes a
 	// while on a large library: a terminal shows that it is still running.
 	prog := startProgress(stderr, map[bool]string{false: "checking the index against the backend", true: "repairing the index"}[repair])
-	resp, err := c.call(ctx, http.MethodPost, u)
-	if err != nil {
-		prog.stop()
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	var rep checkReport
+	raw, err := adminJSON(ctx, c, http.MethodPost, "check", query, &rep)
 	prog.stop()
 	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	var rep checkReport
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return fmt.Errorf("admin API answered with something that is not a check report: %w", err)
+		return err
 	}
 	if *asJSON {
 		_, err = stdout.Write(append(raw, '\n'))

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -96,31 +94,6 @@ func retryJobsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	_, err = fmt.Fprintf(stdout, "queued again: %d failed job(s)\n", resp.Retried)
 	return err
-}
-
-// postAdminJSON POSTs to an admin API route and decodes its JSON into v.
-func postAdminJSON(ctx context.Context, c *adminClient, route string, query map[string]string, v any) error {
-	u := c.base.JoinPath("api", "v1", route)
-	q := u.Query()
-	for k, val := range query {
-		if val != "" {
-			q.Set(k, val)
-		}
-	}
-	u.RawQuery = q.Encode()
-	resp, err := c.call(ctx, http.MethodPost, u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("admin API answered with something that is not %s: %w", route, err)
-	}
-	return nil
 }
 
 // renditionsCommand runs `photogate renditions rebuild [--bucket B]`: it

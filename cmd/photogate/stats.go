@@ -7,8 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,18 @@ import (
 // getAdminJSON GETs an admin API route and decodes its JSON into v; raw is
 // the body as sent, for --json.
 func getAdminJSON(ctx context.Context, c *adminClient, route string, query map[string]string, v any) (raw []byte, err error) {
+	return adminJSON(ctx, c, http.MethodGet, route, query, v)
+}
+
+// postAdminJSON POSTs to an admin API route and decodes its JSON into v.
+func postAdminJSON(ctx context.Context, c *adminClient, route string, query map[string]string, v any) error {
+	_, err := adminJSON(ctx, c, http.MethodPost, route, query, v)
+	return err
+}
+
+// adminJSON sends method to an admin API route with query's non-empty
+// values and decodes the JSON answer into v.
+func adminJSON(ctx context.Context, c *adminClient, method, route string, query map[string]string, v any) (raw []byte, err error) {
 	u := c.base.JoinPath("api", "v1", route)
 	q := u.Query()
 	for k, val := range query {
@@ -27,7 +40,7 @@ func getAdminJSON(ctx context.Context, c *adminClient, route string, query map[s
 		}
 	}
 	u.RawQuery = q.Encode()
-	resp, err := c.call(ctx, http.MethodGet, u)
+	resp, err := c.call(ctx, method, u)
 	if err != nil {
 		return nil, err
 	}
@@ -110,20 +123,10 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	for _, u := range st.Users {
 		fmt.Fprintf(tw, "user %s\t%d objects\t%s\n", safe(u.User), u.Objects, humanSize(u.Bytes))
 	}
-	statuses := make([]string, 0, len(st.Extraction))
-	for s := range st.Extraction {
-		statuses = append(statuses, s)
-	}
-	sort.Strings(statuses)
-	for _, s := range statuses {
+	for _, s := range slices.Sorted(maps.Keys(st.Extraction)) {
 		fmt.Fprintf(tw, "extraction %s\t%d objects\t\n", s, st.Extraction[s])
 	}
-	kinds := make([]string, 0, len(st.Jobs))
-	for k := range st.Jobs {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(st.Jobs)) {
 		fmt.Fprintf(tw, "jobs %s\t%d queued\t%d failed\n", safe(k), st.Jobs[k].Queued, st.Jobs[k].Failed)
 	}
 	fmt.Fprintf(tw, "pending intents\t%d\t\n", st.PendingIntents)
