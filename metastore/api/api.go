@@ -134,20 +134,20 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("/api/v1/stats", h.get(h.stats))
 	mux.HandleFunc("/api/v1/objects/{bucket}/{key...}", h.get(h.object))
 	if cfg.Checker != nil {
-		mux.HandleFunc("/api/v1/check", func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc("/api/v1/check", h.post(func(w http.ResponseWriter, r *http.Request) {
 			h.check(w, r, cfg.Checker)
-		})
+		}))
 	}
 	if cfg.Jobs != nil {
 		mux.HandleFunc("/api/v1/jobs", h.get(h.jobs))
 		mux.HandleFunc("/api/v1/jobs/{id}", h.get(h.job))
-		mux.HandleFunc("/api/v1/jobs/retry", h.retryJobs)
+		mux.HandleFunc("/api/v1/jobs/retry", h.post(h.retryJobs))
 	}
 	if cfg.Renditions != nil {
 		mux.HandleFunc("/api/v1/renditions/{bucket}/{key...}", h.get(func(w http.ResponseWriter, r *http.Request) {
 			h.rendition(w, r, false)
 		}))
-		mux.HandleFunc("/api/v1/renditions/rebuild", h.rebuild)
+		mux.HandleFunc("/api/v1/renditions/rebuild", h.post(h.rebuild))
 	}
 	if cfg.Backup != nil {
 		mux.HandleFunc("/api/v1/backup", h.get(func(w http.ResponseWriter, r *http.Request) {
@@ -246,11 +246,6 @@ func (h *handler) authenticate(r *http.Request) string {
 
 // check runs a full index/backend comparison (POST, as it may repair).
 func (h *handler) check(w http.ResponseWriter, r *http.Request, c Checker) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		h.writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use POST"})
-		return
-	}
 	repair := false
 	switch v := r.URL.Query().Get("repair"); v {
 	case "", "false":
@@ -293,6 +288,18 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request, b Backup) {
 		panic(http.ErrAbortHandler)
 	}
 	h.log.Info("admin API: index backup", "bytes", n, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// post admits POST only: the routes that change something.
+func (h *handler) post(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			h.writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use POST"})
+			return
+		}
+		fn(w, r)
+	}
 }
 
 // get admits GET and HEAD only.
@@ -409,16 +416,24 @@ func (h *handler) object(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "get object", &paramError{Param: "key", Msg: "missing: use /api/v1/objects/{bucket}/{key}"})
 		return
 	}
+	if rec, ok := h.record(w, r, "get object", bucket, key); ok {
+		h.writeJSON(w, r, http.StatusOK, ItemFromRecord(&rec))
+	}
+}
+
+// record reads bucket/key from the index, answering the failure or the
+// 404 itself when there is no record to go on with.
+func (h *handler) record(w http.ResponseWriter, r *http.Request, op, bucket, key string) (metastore.Record, bool) {
 	rec, found, err := h.index.Get(r.Context(), bucket, key)
 	if err != nil {
-		h.fail(w, r, "get object", err)
-		return
+		h.fail(w, r, op, err)
+		return rec, false
 	}
 	if !found {
 		h.writeError(w, http.StatusNotFound, ErrorBody{Code: CodeNotFound, Message: "no indexed object " + bucket + "/" + key})
-		return
+		return rec, false
 	}
-	h.writeJSON(w, r, http.StatusOK, ItemFromRecord(&rec))
+	return rec, true
 }
 
 // query parses the query string strictly: r.URL.Query() silently drops

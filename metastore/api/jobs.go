@@ -142,11 +142,6 @@ func (h *handler) job(w http.ResponseWriter, r *http.Request) {
 // retryJobs answers POST /api/v1/jobs/retry?kind=&id=: failed jobs are
 // queued again, due now.
 func (h *handler) retryJobs(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		h.writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use POST"})
-		return
-	}
 	values, ok := h.query(w, r)
 	if !ok {
 		return

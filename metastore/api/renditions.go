@@ -100,13 +100,8 @@ func (h *handler) rendition(w http.ResponseWriter, r *http.Request, signed bool)
 			return
 		}
 	}
-	rec, found, err := h.index.Get(r.Context(), bucket, key)
-	if err != nil {
-		h.fail(w, r, "rendition", err)
-		return
-	}
-	if !found {
-		h.writeError(w, http.StatusNotFound, ErrorBody{Code: CodeNotFound, Message: "no indexed object " + bucket + "/" + key})
+	rec, ok := h.record(w, r, "rendition", bucket, key)
+	if !ok {
 		return
 	}
 	if version != "" && version != rec.ETag {
@@ -310,11 +305,6 @@ type Backfiller interface {
 // running it again after an interruption skips what is already rendered
 // or queued, so it resumes.
 func (h *handler) rebuild(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		h.writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use POST"})
-		return
-	}
 	values, ok := h.query(w, r)
 	if !ok {
 		return
