@@ -12,6 +12,7 @@ package gallery
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,9 @@ func New(cfg Config) (http.Handler, error) {
 	h.mux.HandleFunc("GET /gallery/{$}", h.page)
 	h.mux.HandleFunc("GET /gallery/assets/{name...}", h.asset)
 	h.mux.HandleFunc("POST /gallery/api/session", h.signIn)
-	h.mux.HandleFunc("GET /gallery/api/session", h.reading(h.whoAmI))
+	// Not admitted here: its one costly part, the user's ListBuckets, is
+	// an S3 request the S3 handler admits itself.
+	h.mux.HandleFunc("GET /gallery/api/session", h.signedIn(h.whoAmI))
 	h.mux.HandleFunc("DELETE /gallery/api/session", h.changing(h.signOut))
 	h.mux.HandleFunc("GET /gallery/api/search", h.reading(h.search))
 	h.mux.HandleFunc("GET /gallery/api/facets", h.reading(h.facets))
@@ -170,8 +173,12 @@ type user struct {
 	caller  *policy.Caller
 }
 
+// canRead is checked first by every route that names a bucket, so it also
+// refuses names S3 would not accept: the gallery must check grants and
+// read the index under the very name the S3 handler acts on ("a/b" is
+// bucket a to it).
 func (u *user) canRead(bucket string) bool {
-	return bucket != "" && u.caller.Authorize(classify.GetObject, bucket, "") == nil
+	return classify.ValidBucket(bucket) == nil && u.caller.Authorize(classify.GetObject, bucket, "") == nil
 }
 
 // signedIn wraps a handler that needs a session. The session is checked
@@ -212,7 +219,7 @@ func (h *handler) reading(fn func(http.ResponseWriter, *http.Request, *user)) ht
 // the request comes from, the gallery's own origin.
 func (h *handler) changing(fn func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
 	return h.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
-		if !sameOrigin(r) || r.Header.Get("X-CSRF-Token") != u.session.csrf(h.cfg.SessionKey, u.secret) {
+		if !sameOrigin(r) || !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(u.session.csrf(h.cfg.SessionKey, u.secret))) {
 			writeError(w, http.StatusForbidden, "CSRFCheckFailed", "the request did not come from the gallery page; reload it")
 			return
 		}
@@ -524,6 +531,11 @@ func (h *handler) forbidden(w http.ResponseWriter, bucket string) {
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var qe *metastore.QueryError
+	var refused *s3Refusal
+	if errors.As(err, &refused) {
+		writeError(w, refused.status, refused.code, refused.message)
+		return
+	}
 	if errors.As(err, &qe) {
 		writeError(w, http.StatusBadRequest, api.CodeInvalidParameter, qe.Param+": "+qe.Msg)
 		return

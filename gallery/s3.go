@@ -124,15 +124,29 @@ type s3Error struct {
 	Message string `xml:"Message"`
 }
 
-// relayS3Error answers with the S3 handler's refusal, as the JSON error
-// the page reads.
-func relayS3Error(w http.ResponseWriter, resp *http.Response) {
+// s3Refusal is the S3 handler's refusal of an in-process request (a
+// SlowDown, say), to be answered to the page as it is.
+type s3Refusal struct {
+	status        int
+	code, message string
+}
+
+func (e *s3Refusal) Error() string { return fmt.Sprintf("S3 %d %s: %s", e.status, e.code, e.message) }
+
+func refusalOf(resp *http.Response) *s3Refusal {
 	var e s3Error
 	_ = xml.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
 	if e.Code == "" {
 		e.Code, e.Message = http.StatusText(resp.StatusCode), "the S3 handler refused the request"
 	}
-	writeError(w, resp.StatusCode, e.Code, e.Message)
+	return &s3Refusal{status: resp.StatusCode, code: e.Code, message: e.Message}
+}
+
+// relayS3Error answers with the S3 handler's refusal, as the JSON error
+// the page reads.
+func relayS3Error(w http.ResponseWriter, resp *http.Response) {
+	e := refusalOf(resp)
+	writeError(w, e.status, e.code, e.message)
 }
 
 // listBuckets asks the S3 handler for the user's ListBuckets (which leaves
@@ -141,7 +155,7 @@ func (h *handler) listBuckets(r *http.Request, u *user) ([]string, error) {
 	resp := h.s3Do(r, u, http.MethodGet, "/", "", nil)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("list buckets as %s: status %d", u.caller.Name(), resp.StatusCode)
+		return nil, refusalOf(resp)
 	}
 	var doc struct {
 		Names []string `xml:"Buckets>Bucket>Name"`

@@ -92,7 +92,7 @@ func parseSession(value string, key []byte, now time.Time, secretOf func(accessK
 
 // setCookie sends the session cookie: HttpOnly (scripts never see it),
 // SameSite=Strict (no other site's page can make the browser send it), and
-// Secure under TLS.
+// Secure and __Host- prefixed under TLS, behind a TLS-terminating proxy too.
 func setCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
 	c := &http.Cookie{
 		Name:     cookieName,
@@ -101,7 +101,7 @@ func setCookie(w http.ResponseWriter, r *http.Request, value string, expires tim
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	}
-	if r.TLS != nil {
+	if overTLS(r) {
 		c.Name, c.Secure = secureCookieName, true
 	}
 	if value == "" {
@@ -112,9 +112,18 @@ func setCookie(w http.ResponseWriter, r *http.Request, value string, expires tim
 	http.SetCookie(w, c)
 }
 
+// overTLS reports whether the browser reached photogate over HTTPS: its
+// own TLS, or a proxy that terminated it (the Helm chart's gallery ingress)
+// and says so in X-Forwarded-Proto. Trusting the header costs nothing: a
+// client that claims HTTPS over plain HTTP only gets a Secure cookie its
+// browser will not send back.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 func cookieValue(r *http.Request) string {
 	name := cookieName
-	if r.TLS != nil {
+	if overTLS(r) {
 		name = secureCookieName
 	}
 	c, err := r.Cookie(name)

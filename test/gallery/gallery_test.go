@@ -48,6 +48,7 @@ type env struct {
 	m       *harness.MinIO
 	viewer  struct{ key, secret string }
 	limited struct{ key, secret string } // reads holidays at 0.2 requests a second
+	single  struct{ key, secret string } // reads and lists every bucket, one request at a time
 	chrome  string
 }
 
@@ -63,10 +64,12 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.viewer.key, e.viewer.secret = "PGVIEW"+strings.ToUpper(harness.RandomString(12)), harness.RandomString(40)
+	e.single.key, e.single.secret = "PGONE"+strings.ToUpper(harness.RandomString(12)), harness.RandomString(40)
 	e.limited.key, e.limited.secret = "PGSLOW"+strings.ToUpper(harness.RandomString(12)), harness.RandomString(40)
 	config := fmt.Sprintf("users:\n  - name: viewer\n    access_key: %s\n    secret_key: %s\n    grants:\n      - buckets: holidays\n        actions: [read, list]\n"+
 		"  - name: limited\n    access_key: %s\n    secret_key: %s\n    grants:\n      - buckets: holidays\n        actions: [read]\n    limits: {requests_per_second: 0.2, burst: 3}\n"+
-		"policy:\n  buckets:\n    - bucket: photos\n      allowed_types: [\"image/*\"]\n", e.viewer.key, e.viewer.secret, e.limited.key, e.limited.secret)
+		"  - name: single\n    access_key: %s\n    secret_key: %s\n    grants:\n      - buckets: \"*\"\n        actions: [read, list]\n    limits: {max_in_flight: 1}\n"+
+		"policy:\n  buckets:\n    - bucket: photos\n      allowed_types: [\"image/*\"]\n", e.viewer.key, e.viewer.secret, e.limited.key, e.limited.secret, e.single.key, e.single.secret)
 	path := filepath.Join(t.TempDir(), "photogate.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -591,8 +594,29 @@ func TestGallerySessions(t *testing.T) {
 		t.Errorf("five searches at a 0.2/s limit with a burst of 3: %v, want 200s then 503 SlowDown", statuses)
 	}
 
+	// The session answer (with the user's ListBuckets inside it) is one
+	// request of a user allowed one at a time, not two.
+	sjar, _ := cookiejar.New(nil)
+	sc := &http.Client{Jar: sjar}
+	if resp := post(t, sc, base+"api/session", "", map[string]string{"access_key": e.single.key, "secret_key": e.single.secret}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in of a user with max_in_flight 1: %d", resp.StatusCode)
+	}
+	if resp := get(t, sc, base+"api/session"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the session of a user with max_in_flight 1: %d", resp.StatusCode)
+	}
+	// Behind a TLS-terminating proxy the cookie is Secure and
+	// __Host-prefixed too.
+	req, _ := http.NewRequest(http.MethodPost, base+"api/session", strings.NewReader(`{"access_key":"`+e.single.key+`","secret_key":"`+e.single.secret+`"}`))
+	req.Header.Set("X-Forwarded-Proto", "https")
+	if resp, err := http.DefaultClient.Do(req); err != nil || !strings.Contains(resp.Header.Get("Set-Cookie"), "__Host-photogate_gallery=") || !strings.Contains(resp.Header.Get("Set-Cookie"), "Secure") {
+		t.Errorf("sign-in behind a TLS proxy: %v %v", resp, err)
+	}
+	if resp := get(t, c, base+"api/search?bucket=photos/x"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a bucket name with a slash: %d, want 403", resp.StatusCode)
+	}
+
 	// Signing out ends the session.
-	req, _ := http.NewRequest(http.MethodDelete, base+"api/session", nil)
+	req, _ = http.NewRequest(http.MethodDelete, base+"api/session", nil)
 	req.Header.Set("X-CSRF-Token", sess.CSRF)
 	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("sign out: %v %v", resp, err)
