@@ -613,8 +613,10 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 	}
 	// A large GET's body goes from the backend's connection to the
 	// client's in the kernel when both ends allow it (backend.SpliceBody,
-	// net/http's ReadFrom); net/http copies the first 512 bytes itself.
-	if g, ok := resp.Body.(*stallGuard); ok {
+	// net/http's ReadFrom); net/http copies the first 512 bytes itself. A
+	// TLS client connection cannot take a splice: the pooled copy is
+	// cheaper there than the splice loop's per-chunk waits.
+	if g, ok := resp.Body.(*stallGuard); ok && r.TLS == nil {
 		if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 			if _, spliced, err := g.splice(splicingWriter{w, rf}); spliced {
 				if err != nil {
