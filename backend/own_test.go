@@ -101,6 +101,18 @@ func get(ctx context.Context, b *Backend, key string) (*http.Response, error) {
 	return b.Do(ctx, req, sigv4.EmptySHA256, nil, nil)
 }
 
+// getBody GETs key, failing the test if the request fails, and returns the
+// body read to its end (and the read's error).
+func getBody(t *testing.T, b *Backend, key string) ([]byte, error) {
+	t.Helper()
+	resp, err := get(context.Background(), b, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 func answerBytes(c net.Conn, body []byte) bool {
 	_, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: image/jpeg\r\n\r\n", len(body))
 	if err == nil {
@@ -196,12 +208,7 @@ func TestOwnTransportReadPath(t *testing.T) {
 	s := startRaw(t, func(c net.Conn, r *http.Request) bool { return answerBytes(c, body) })
 	b := s.backend(t, Config{})
 	for range 3 {
-		resp, err := get(context.Background(), b, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		got, err := getBody(t, b, "k")
 		if err != nil || !bytes.Equal(got, body) {
 			t.Fatalf("read %d bytes, err %v", len(got), err)
 		}
@@ -263,12 +270,7 @@ func TestOwnTransportEarlyCloseDropsConnection(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := get(context.Background(), b, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	got, err := getBody(t, b, "k")
 	if err != nil || len(got) != 1<<20 || got[0] != 'd' || got[len(got)-1] != 'd' {
 		t.Fatalf("the third GET read %d bytes starting %q, err %v: want its own answer", len(got), got[:min(len(got), 8)], err)
 	}
@@ -310,21 +312,11 @@ func TestOwnTransportBackendDiesMidBody(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) || spliced != 300<<10 || len(got) != 300<<10 {
 		t.Fatalf("Splice of a cut body: %d bytes (%d arrived), err %v; want the 300 KiB sent and an unexpected EOF", spliced, len(got), err)
 	}
-	resp, err = get(context.Background(), b, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	got, err = getBody(t, b, "k")
 	if !errors.Is(err, io.ErrUnexpectedEOF) || len(got) != 300<<10 {
 		t.Fatalf("Read of a cut body: %d bytes, err %v", len(got), err)
 	}
-	resp, err = get(context.Background(), b, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	got, err = getBody(t, b, "k")
 	if err != nil || string(got) != "whole" {
 		t.Fatalf("after two cut bodies: %q, %v", got, err)
 	}
@@ -339,12 +331,7 @@ func TestOwnTransportSkipsConnectionsClosedWhileIdle(t *testing.T) {
 	})
 	b := s.backend(t, Config{MaxAttempts: 1}) // no retry to hide a failure
 	for i := range 3 {
-		resp, err := get(context.Background(), b, "k")
-		if err != nil {
-			t.Fatalf("GET %d: %v", i, err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		got, err := getBody(t, b, "k")
 		if err != nil || string(got) != "ok" {
 			t.Fatalf("GET %d: %q, %v", i, got, err)
 		}
@@ -437,12 +424,7 @@ func TestOwnTransportUploadThenGet(t *testing.T) {
 		t.Fatalf("PUT: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = get(context.Background(), b, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	got, err := getBody(t, b, "k")
 	if err != nil || string(got) != "stored" {
 		t.Fatalf("GET after PUT: %q, %v", got, err)
 	}
