@@ -68,7 +68,6 @@ func start(t *testing.T, extraEnv ...string) *env {
 	if testing.Short() {
 		t.Skip("integration test: needs MinIO, the photogate binary and aws-cli")
 	}
-	aws := harness.Require(t, "aws")
 	harness.Require(t, "python3")
 	m := harness.StartMinIO(t)
 	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
@@ -76,20 +75,9 @@ func start(t *testing.T, extraEnv ...string) *env {
 		t.Fatal(err)
 	}
 	g := harness.StartGateway(t, harness.GatewayOptions{Binary: bin, Backend: m, Env: extraEnv})
-	home := t.TempDir()
-	cfg := filepath.Join(home, "config")
 	// A 1 MiB multipart threshold sends the larger photos as multipart
 	// uploads, so CompleteMultipartUpload is indexed too.
-	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 512KB\n  multipart_chunksize = 5MB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{g: g, m: m, bin: bin, awsEnv: []string{
-		"PATH=" + filepath.Dir(aws) + ":" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_CONFIG_FILE=" + cfg, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-		"AWS_ACCESS_KEY_ID=" + g.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + g.SecretKey(),
-		"AWS_EC2_METADATA_DISABLED=true",
-	}}
-	return e
+	return &env{g: g, m: m, bin: bin, awsEnv: harness.AWSCLIEnv(t, g, "multipart_threshold = 512KB", "multipart_chunksize = 5MB")}
 }
 
 func (e *env) aws(t *testing.T, args ...string) string {

@@ -45,24 +45,13 @@ func start(t *testing.T, extraEnv ...string) *env {
 	if testing.Short() {
 		t.Skip("integration test: needs MinIO, the photogate binary, libvips and aws-cli")
 	}
-	aws := harness.Require(t, "aws")
 	m := harness.StartMinIO(t)
 	bin, err := harness.BuildGateway(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := harness.StartGateway(t, harness.GatewayOptions{Binary: bin, Backend: m, Env: extraEnv})
-	home := t.TempDir()
-	cfg := filepath.Join(home, "config")
-	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &env{g: g, m: m, bin: bin, awsEnv: []string{
-		"PATH=" + filepath.Dir(aws) + ":" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_CONFIG_FILE=" + cfg, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-		"AWS_ACCESS_KEY_ID=" + g.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + g.SecretKey(),
-		"AWS_EC2_METADATA_DISABLED=true",
-	}}
+	return &env{g: g, m: m, bin: bin, awsEnv: harness.AWSCLIEnv(t, g, "addressing_style = path")}
 }
 
 // aws runs aws-cli against photogate; it returns the combined output and
