@@ -78,16 +78,22 @@ func (s *Store) Reserve(ctx context.Context, holds []Hold) (release func(), refu
 			if h.Owner {
 				table, column = "owner_usage", "owner"
 			}
-			err := tx.QueryRow(ctx, "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint FROM "+table+" WHERE "+column+" = $1",
-				[]byte(h.Name)).Scan(&r.UsedObjects, &r.UsedBytes)
-			if err != nil {
-				return err
-			}
-			// Every row counts, a late replica's too: a heartbeat delayed
-			// by load must not make its uploads invisible. Rows of dead
-			// replicas are swept (ClaimIntents) well after their lease.
-			err = tx.QueryRow(ctx, `SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint
-				FROM reservations WHERE scope = $1`, scopes[i]).Scan(&r.ReservedObjects, &r.ReservedBytes)
+			// One statement, so one snapshot: an upload finishing meanwhile
+			// commits its record and only then drops its reservation, so a
+			// snapshot sees its bytes in usage or in reservations. Two
+			// statements could read usage before the commit and
+			// reservations after the drop, and miss it (the advisory lock
+			// orders Reserves, not finishing uploads).
+			//
+			// Every reservation counts, a late replica's too: a heartbeat
+			// delayed by load must not make its uploads invisible. Rows of
+			// dead replicas are swept (ClaimIntents) well after their lease.
+			err := tx.QueryRow(ctx, `SELECT u.objects, u.bytes, r.objects, r.bytes FROM
+				(SELECT coalesce(sum(objects), 0)::bigint AS objects, coalesce(sum(bytes), 0)::bigint AS bytes
+					FROM `+table+` WHERE `+column+` = $1) u,
+				(SELECT coalesce(sum(objects), 0)::bigint AS objects, coalesce(sum(bytes), 0)::bigint AS bytes
+					FROM reservations WHERE scope = $2) r`,
+				[]byte(h.Name), scopes[i]).Scan(&r.UsedObjects, &r.UsedBytes, &r.ReservedObjects, &r.ReservedBytes)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,5 +166,64 @@ func TestExclusiveCommitSeesAnOverlappingWrite(t *testing.T) {
 	later := begin(a)
 	if err := a.Commit(ctx, later, put("c")); err != nil {
 		t.Fatalf("a request begun after the other's commit: %v", err)
+	}
+}
+
+// TestReserveNeverMissesAFinishingUpload: uploads on three replicas reserve,
+// commit their record and release, over and over, into one quota. A
+// Reserve that runs while another upload finishes must see its bytes
+// either in usage (committed) or in reservations (not yet released): the
+// bucket never holds more than the quota.
+func TestReserveNeverMissesAFinishingUpload(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "finishing")
+	replicas := make([]*Store, 3)
+	for i := range replicas {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		replicas[i] = s
+	}
+	const (
+		size  = 100
+		quota = 40 * size
+	)
+	for round := range 5 {
+		bucket := fmt.Sprintf("round%d", round)
+		var (
+			wg   sync.WaitGroup
+			next atomic.Int64
+		)
+		for w := range 12 {
+			s := replicas[w%3]
+			wg.Go(func() {
+				for refusals := 0; refusals < 20; {
+					release, refused, err := s.Reserve(ctx, []Hold{{Name: bucket, Objects: 1, Bytes: size, MaxBytes: quota}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if refused != nil {
+						refusals++
+						continue
+					}
+					rec := metastore.Record{Bucket: bucket, Key: fmt.Sprintf("k%04d", next.Add(1)), ETag: "e", Size: size}
+					if err := s.Commit(ctx, 0, metastore.Put(rec)); err != nil {
+						t.Error(err)
+					}
+					release()
+				}
+			})
+		}
+		wg.Wait()
+		objects, bytes, err := replicas[0].BucketUsage(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes > quota {
+			t.Fatalf("round %d: %d objects, %d bytes stored under a %d-byte quota", round, objects, bytes, quota)
+		}
 	}
 }
