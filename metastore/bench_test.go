@@ -19,7 +19,7 @@ import (
 // BenchmarkCommitParallel measures the gateway's write path with fsync on:
 // BeginIntent then Commit(Put), from many goroutines at once. One op is one
 // indexed upload (two group-committed calls). ops/s is the figure to quote;
-// calls/fsync shows how much DB.Batch shared.
+// calls/fsync shows how much group commit shared.
 func BenchmarkCommitParallel(b *testing.B) {
 	for _, goroutines := range []int{1, 16, 64, 256} {
 		b.Run(fmt.Sprintf("goroutines=%d", goroutines), func(b *testing.B) {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestGroupCommitSharesTransactions runs many writers with fsync on and
-// checks that bbolt's group commit really batched them into shared
+// checks that group commit really batched them into shared
 // transactions without losing any. (Concurrent writes next to readers,
 // intents and job workers are the conformance suite's ConcurrentCommits.)
 func TestGroupCommitSharesTransactions(t *testing.T) {
@@ -52,5 +55,65 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	}
 	if ws.Transactions == 0 || ws.Transactions*2 > ws.Calls {
 		t.Fatalf("batching did not share transactions: %+v", ws)
+	}
+}
+
+// TestGroupCommitIsolatesAFailingWriter: writers that fail or panic inside
+// a shared transaction get their own error and leave nothing behind; the
+// writers that shared the transaction with them are committed.
+func TestGroupCommitIsolatesAFailingWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "index.db"), Options{})
+	const writers = 48
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			errs[g] = s.batch(ctx, func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("test"))
+				if err != nil {
+					return err
+				}
+				if err := b.Put(fmt.Appendf(nil, "w%02d", g), []byte("x")); err != nil {
+					return err
+				}
+				switch g % 6 {
+				case 1:
+					return fmt.Errorf("writer %d refuses", g)
+				case 4:
+					panic(fmt.Sprintf("writer %d panics", g))
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("test"))
+		for g := range writers {
+			stored := b != nil && b.Get(fmt.Appendf(nil, "w%02d", g)) != nil
+			switch g % 6 {
+			case 1:
+				if errs[g] == nil || !strings.Contains(errs[g].Error(), fmt.Sprintf("writer %d refuses", g)) || stored {
+					t.Errorf("writer %d: err %v, stored %v; want its own refusal and nothing stored", g, errs[g], stored)
+				}
+			case 4:
+				if errs[g] == nil || !strings.Contains(errs[g].Error(), fmt.Sprintf("writer %d panics", g)) || stored {
+					t.Errorf("writer %d: err %v, stored %v; want its own panic as an error and nothing stored", g, errs[g], stored)
+				}
+			default:
+				if errs[g] != nil || !stored {
+					t.Errorf("writer %d: err %v, stored %v; want it committed", g, errs[g], stored)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The group is free again: a lone writer commits at once.
+	if err := s.batch(ctx, func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 }

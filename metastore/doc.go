@@ -12,8 +12,8 @@
 // whose backend state is unknown; resolving each against the backend (HEAD)
 // and committing the answer leaves zero drift.
 //
-// Every write goes through bbolt's DB.Batch, so concurrent uploads share
-// fsyncs (group commit). Every change to a record updates its secondary index
+// Every write goes through group commit (groupCommit), so concurrent
+// uploads share transactions and fsyncs without waiting on a timer. Every change to a record updates its secondary index
 // entries and the per-bucket, per-status and facet counters in the same
 // transaction, so readers never see an index that disagrees with the records.
 //

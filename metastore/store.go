@@ -31,11 +31,6 @@ type Options struct {
 	// Zero means 5s; a second photogate on the same data dir should fail
 	// fast, not hang.
 	Timeout time.Duration
-	// MaxBatchSize and MaxBatchDelay tune group commit (DB.Batch): a batch
-	// commits when it holds MaxBatchSize calls or MaxBatchDelay after its
-	// first call. Zero means bbolt's defaults (1000 calls, 10ms).
-	MaxBatchSize  int
-	MaxBatchDelay time.Duration
 	// MaxJobAttempts is how many times a job is leased before it is
 	// given up as failed (kept until RetryFailed or Finish). Zero means 5.
 	MaxJobAttempts int
@@ -46,12 +41,9 @@ type Store struct {
 	db          *bolt.DB
 	maxAttempts int
 
-	// Group-commit accounting (see WriteStats). lastTx lets the batch
-	// wrapper count each write transaction once however many calls share it.
-	calls    atomic.Uint64
-	txs      atomic.Uint64
-	lastTx   atomic.Pointer[bolt.Tx]
-	inflight atomic.Int64 // write calls submitted and not yet returned
+	group groupCommit
+	// Group-commit accounting (see WriteStats).
+	calls, txs atomic.Uint64
 
 	// planHook, when set (by tests), picks the access path of a search:
 	// it receives the usable index names and returns one's position, or -1
@@ -87,12 +79,6 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("metastore: open %s (waited %v): %w: %w", path, timeout, ErrLocked, err)
 		}
 		return nil, fmt.Errorf("metastore: open %s: %w", path, err)
-	}
-	if opts.MaxBatchSize > 0 {
-		db.MaxBatchSize = opts.MaxBatchSize
-	}
-	if opts.MaxBatchDelay > 0 {
-		db.MaxBatchDelay = opts.MaxBatchDelay
 	}
 	if err := db.Update(initSchema); err != nil {
 		_ = db.Close()
@@ -254,38 +240,6 @@ type WriteStats struct {
 // WriteStats reports group-commit effectiveness since Open.
 func (s *Store) WriteStats() WriteStats {
 	return WriteStats{Calls: s.calls.Load(), Transactions: s.txs.Load()}
-}
-
-// batch runs fn in a write transaction, shared with concurrent callers
-// (DB.Batch). fn may run more than once (bbolt retries a batch without a
-// failing member), so it must not have effects outside tx and must set its
-// results on every run.
-//
-// ctx is only checked before submitting: once a mutation is submitted it
-// completes, because dropping the index update of a write the backend
-// already confirmed would create drift.
-func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.calls.Add(1)
-	counted := func(tx *bolt.Tx) error {
-		if s.lastTx.Swap(tx) != tx {
-			tx.OnCommit(func() { s.txs.Add(1) })
-		}
-		return fn(tx)
-	}
-	// A writer that finds no other write in flight commits at once: DB.Batch
-	// would hold it for MaxBatchDelay waiting for company that is not
-	// coming, which is pure latency for a single client uploading one file
-	// after another. As soon as writes overlap they go through DB.Batch and
-	// share transactions and fsyncs.
-	if s.inflight.Add(1) == 1 {
-		defer s.inflight.Add(-1)
-		return s.db.Update(counted)
-	}
-	defer s.inflight.Add(-1)
-	return s.db.Batch(counted)
 }
 
 // view runs fn in a read transaction after checking ctx.

@@ -238,12 +238,8 @@ func openIndex(ctx context.Context, cfg config, backendClient *backend.Backend, 
 		log.Info("index in PostgreSQL", "replica", pg.ReplicaID(), "lease", pg.IntentLease().String())
 		store = pg
 	} else {
-		// Every mutation commits twice (intent, then record), and clients
-		// wait for both: bbolt's default 10 ms batch window would dominate
-		// their latency. 1 ms still lets concurrent requests share one
-		// fsync.
 		bolt, err := metastore.Open(filepath.Join(cfg.DataDir, "index.db"),
-			metastore.Options{Timeout: 5 * time.Second, MaxBatchDelay: time.Millisecond})
+			metastore.Options{Timeout: 5 * time.Second})
 		if err != nil {
 			return nil, nil, fmt.Errorf("index: %w (is another photogate using %s?)", err, cfg.DataDir)
 		}
