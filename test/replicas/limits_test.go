@@ -60,8 +60,12 @@ func TestQuotaHoldsAcrossReplicas(t *testing.T) {
 	if total > 4<<20 {
 		t.Fatalf("MinIO holds %d bytes in a bucket with a 4 MiB quota", total)
 	}
-	if total != stored.Load()*size || stored.Load() != 8 {
-		t.Errorf("stored %d uploads (%d bytes), want the quota filled by 8", stored.Load(), total)
+	// Filled: 8 fit. A check that runs while another upload finishes, in
+	// the one database round trip between its record's commit and its
+	// release, counts that upload twice and refuses early (docs/policy.md:
+	// errors lean towards refusing), so 7 is possible, though rare.
+	if total != stored.Load()*size || stored.Load() < 7 {
+		t.Errorf("stored %d uploads (%d bytes), want the quota filled by 8 (7 when a check counted a finishing upload twice)", stored.Load(), total)
 	}
 }
 
