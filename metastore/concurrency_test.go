@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -116,4 +117,82 @@ func TestGroupCommitIsolatesAFailingWriter(t *testing.T) {
 	if err := s.batch(ctx, func(*bolt.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGroupCommitSplitsALongQueue: while one commit runs, more writers
+// queue than one group takes (maxGroup); they are all committed, in
+// transactions of at most maxGroup calls.
+func TestGroupCommitSplitsALongQueue(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "index.db"), Options{})
+	const writers = 2*maxGroup + 500
+	var (
+		mu    sync.Mutex
+		perTx = map[int]int{}
+		wg    sync.WaitGroup
+	)
+	write := func(g int) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			mu.Lock()
+			perTx[tx.ID()]++
+			mu.Unlock()
+			b, err := tx.CreateBucketIfNotExists([]byte("test"))
+			if err != nil {
+				return err
+			}
+			return b.Put(fmt.Appendf(nil, "w%05d", g), []byte("x"))
+		}
+	}
+	queued := func() int {
+		s.group.mu.Lock()
+		defer s.group.mu.Unlock()
+		return len(s.group.queue)
+	}
+	release := make(chan struct{})
+	wg.Go(func() {
+		// The first writer holds the commit open until every other one
+		// has queued behind it.
+		if err := s.batch(ctx, func(*bolt.Tx) error { <-release; return nil }); err != nil {
+			t.Error(err)
+		}
+	})
+	for queued() != 0 || !s.groupCommitting() {
+		runtime.Gosched()
+	}
+	for g := range writers {
+		wg.Go(func() {
+			if err := s.batch(ctx, write(g)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for queued() < writers {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	var n int
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte("test")).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers {
+		t.Fatalf("%d of %d writes stored", n, writers)
+	}
+	if len(perTx) != 3 {
+		t.Errorf("%d queued writers went into %d transactions, want 3", writers, len(perTx))
+	}
+	for id, calls := range perTx {
+		if calls > maxGroup {
+			t.Errorf("transaction %d carried %d calls, more than %d", id, calls, maxGroup)
+		}
+	}
+}
+
+func (s *Store) groupCommitting() bool {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.committing
 }

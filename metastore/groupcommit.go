@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,7 +57,13 @@ func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 	g.committing = true
 	calls := g.queue
-	g.queue = nil
+	if len(calls) > maxGroup {
+		// The rest wait for the next group; a transaction stays a size
+		// whose failure costs its members little to re-run.
+		calls, g.queue = calls[:maxGroup:maxGroup], calls[maxGroup:]
+	} else {
+		g.queue = nil
+	}
 	g.mu.Unlock()
 	s.lead(calls, c)
 	return c.err
@@ -88,7 +95,14 @@ func (s *Store) lead(calls []*groupCall, self *groupCall) {
 	s.commitGroup(calls)
 }
 
-var errCommitUnfinished = errors.New("metastore: the shared write transaction did not finish")
+// errCommitUnfinished is what the members of a group hear when its leader
+// panicked outside their functions: whether the transaction committed is
+// unknown, which every writer already handles (Commit is idempotent, and
+// intents are resolved by recovery).
+var errCommitUnfinished = errors.New("metastore: the shared write transaction ended in a panic; its outcome is unknown")
+
+// maxGroup bounds the calls one transaction carries, as DB.MaxBatchSize did.
+const maxGroup = 1000
 
 // commitGroup runs calls in one transaction and sets each one's err. A
 // call that fails is taken out and run alone, so that its error is its
@@ -126,7 +140,7 @@ func (s *Store) commitGroup(calls []*groupCall) {
 func callSafely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("metastore: write panicked: %v", p)
+			err = fmt.Errorf("metastore: write panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
 	return fn(tx)

@@ -67,7 +67,7 @@ func (s *Store) pipelined(ctx context.Context, intentID uint64, muts []metastore
 	c := conn.Conn()
 
 	first := &pgx.Batch{}
-	first.Queue("BEGIN")
+	first.Queue("BEGIN ISOLATION LEVEL READ COMMITTED") // as write (store.go) names it
 	checkRace := intentID != 0 && exclusive(muts)
 	if checkRace {
 		first.Queue(intentBegunSQL, int64(intentID))

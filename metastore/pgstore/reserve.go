@@ -104,12 +104,17 @@ func (s *Store) Reserve(ctx context.Context, holds []Hold) (release func(), refu
 			}
 		}
 		for i, h := range holds {
-			if h.Objects == 0 && h.Bytes == 0 {
+			// Only growth is held. An overwrite by a smaller object adds
+			// less than nothing, but until its record commits the old size
+			// is what is stored, and if it fails nothing shrinks: a negative
+			// row would let every replica admit what it frees in advance.
+			objects, bytes := max(h.Objects, 0), max(h.Bytes, 0)
+			if objects == 0 && bytes == 0 {
 				continue
 			}
 			var id int64
 			err := tx.QueryRow(ctx, "INSERT INTO reservations (replica, scope, objects, bytes) VALUES ($1, $2, $3, $4) RETURNING id",
-				s.replica.id, scopes[i], h.Objects, h.Bytes).Scan(&id)
+				s.replica.id, scopes[i], objects, bytes).Scan(&id)
 			if err != nil {
 				return err
 			}

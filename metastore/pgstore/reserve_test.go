@@ -177,15 +177,7 @@ func TestExclusiveCommitSeesAnOverlappingWrite(t *testing.T) {
 func TestReserveNeverMissesAFinishingUpload(t *testing.T) {
 	ctx := context.Background()
 	dsn := harness.StartPostgres(t).CreateDatabase(t, "finishing")
-	replicas := make([]*Store, 3)
-	for i := range replicas {
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		replicas[i] = s
-	}
+	replicas := []*Store{openReplica(t, dsn), openReplica(t, dsn), openReplica(t, dsn)}
 	const (
 		size  = 100
 		quota = 40 * size
@@ -226,4 +218,64 @@ func TestReserveNeverMissesAFinishingUpload(t *testing.T) {
 			t.Fatalf("round %d: %d objects, %d bytes stored under a %d-byte quota", round, objects, bytes, quota)
 		}
 	}
+}
+
+// TestReserveHoldsOnlyGrowth: an overwrite by a smaller object adds less
+// than nothing, but until it commits the old size is what is stored, and
+// it may yet fail; it must not make room for another replica's upload.
+func TestReserveHoldsOnlyGrowth(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "shrink")
+	a, b := openReplica(t, dsn), openReplica(t, dsn)
+	if err := a.Commit(ctx, 0, metastore.Put(metastore.Record{Bucket: "photos", Key: "old", ETag: "e", Size: 600})); err != nil {
+		t.Fatal(err)
+	}
+	// "old" (600 bytes) is being overwritten with 200.
+	release, refused, err := a.Reserve(ctx, []Hold{{Name: "photos", Bytes: -400, MaxBytes: 1000}})
+	if err != nil || refused != nil {
+		t.Fatalf("a shrinking overwrite: refused %+v, %v", refused, err)
+	}
+	defer release()
+	_, refused, err = b.Reserve(ctx, []Hold{{Name: "photos", Objects: 1, Bytes: 750, MaxBytes: 1000}})
+	if err != nil || refused == nil || refused.UsedBytes != 600 || refused.ReservedBytes != 0 {
+		t.Fatalf("750 new bytes on 600 stored under 1000, while an overwrite shrinks one: refused %+v, %v; want refused with 600 used, 0 reserved", refused, err)
+	}
+}
+
+// TestReserveUnderARepeatableReadDefault: a database whose default
+// isolation is REPEATABLE READ changes nothing. Reserve would otherwise
+// take its snapshot while it waits for another replica's quota lock, and
+// miss that replica's reservation.
+func TestReserveUnderARepeatableReadDefault(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.StartPostgres(t).CreateDatabase(t, "repeatable") + "&default_transaction_isolation=repeatable%20read"
+	replicas := []*Store{openReplica(t, dsn), openReplica(t, dsn), openReplica(t, dsn)}
+	var (
+		admitted atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for i := range 30 {
+		wg.Go(func() {
+			_, refused, err := replicas[i%3].Reserve(ctx, []Hold{{Name: "photos", Objects: 1, Bytes: 100, MaxBytes: 1000}})
+			if err != nil {
+				t.Error(err)
+			} else if refused == nil {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 10 {
+		t.Fatalf("admitted %d reservations of 100 bytes into 1000, want 10", n)
+	}
+}
+
+func openReplica(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

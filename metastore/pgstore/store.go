@@ -163,8 +163,16 @@ const maxTxAttempts = 8
 // only checked before starting: once submitted, a write completes, because
 // dropping the index update of a write the backend already confirmed would
 // create drift.
+//
+// The isolation level is named rather than left to the server's default:
+// the writes rely on READ COMMITTED, where each statement sees what
+// committed before it. Reserve, for one, must see the reservation of the
+// replica whose advisory lock it waited for, which a REPEATABLE READ
+// snapshot taken at the lock wait would hide.
 func (s *Store) write(ctx context.Context, fn func(pgx.Tx) error) error {
-	return s.retrying(ctx, func(ctx context.Context) error { return pgx.BeginFunc(ctx, s.pool, fn) })
+	return s.retrying(ctx, func(ctx context.Context) error {
+		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+	})
 }
 
 // retrying runs a transaction (tx) until it succeeds, fails for good, or
