@@ -167,15 +167,30 @@ func (s *Store) Lease(ctx context.Context, kind string, now time.Time, lease tim
 	if lease <= 0 {
 		return Job{}, false, fmt.Errorf("metastore: lease %s: %w: lease must be positive", kind, ErrInvalid)
 	}
+	prefix := append([]byte(kind), 0)
+	limit := append(append([]byte(nil), prefix...), appendTaken(nil, now)...)
+	// Workers look for jobs after every write that may have queued one,
+	// and mostly find none: a read says so without a write transaction,
+	// which would cost a meta page and an fsync for nothing.
+	var anyDue bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket([]byte(bkJobDue)).Cursor().Seek(prefix)
+		anyDue = k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k[:min(len(k), len(limit))], limit) <= 0
+		return nil
+	})
+	if err != nil || !anyDue {
+		if err != nil {
+			err = fmt.Errorf("metastore: lease %s: %w", kind, err)
+		}
+		return Job{}, false, err
+	}
 	var (
 		job   Job
 		found bool
 	)
-	err := s.batch(ctx, func(tx *bolt.Tx) error {
+	err = s.batch(ctx, func(tx *bolt.Tx) error {
 		job, found = Job{}, false
-		prefix := append([]byte(kind), 0)
 		due := tx.Bucket([]byte(bkJobDue))
-		limit := append(append([]byte(nil), prefix...), appendTaken(nil, now)...)
 		for {
 			k, _ := due.Cursor().Seek(prefix)
 			if k == nil || !bytes.HasPrefix(k, prefix) {

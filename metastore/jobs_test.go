@@ -50,6 +50,30 @@ func TestMaxJobAttemptsOption(t *testing.T) {
 	verify(t, s)
 }
 
+// TestLeaseOfNothingDueWritesNothing: workers ask for a job after every
+// write that may have queued one; when none is due (none queued, another
+// kind, or not yet due) the answer costs no write transaction.
+func TestLeaseOfNothingDueWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "index.db"), Options{NoSync: true})
+	now := time.Now()
+	if _, err := s.Enqueue(ctx, Job{Kind: "render", Bucket: "b", Key: "later", NotBefore: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.WriteStats()
+	for _, kind := range []string{"extract", "render", "renderx", "rende"} {
+		if j, ok := lease(t, s, kind, now); ok {
+			t.Fatalf("lease %q: got %+v, want nothing due", kind, j)
+		}
+	}
+	if after := s.WriteStats(); after != before {
+		t.Fatalf("leases that found nothing wrote: %+v, then %+v", before, after)
+	}
+	if j, ok := lease(t, s, "render", now.Add(2*time.Hour)); !ok || j.Key != "later" {
+		t.Fatalf("the job once due: %+v %v", j, ok)
+	}
+}
+
 func TestJobsSurviveReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "index.db")
