@@ -174,15 +174,15 @@ func (s *Store) Lease(ctx context.Context, kind string, now time.Time, lease tim
 	// which would cost a meta page and an fsync for nothing.
 	var anyDue bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket([]byte(bkJobDue)).Cursor().Seek(prefix)
-		anyDue = k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k[:min(len(k), len(limit))], limit) <= 0
-		return nil
+		k, err := mostOverdue(tx, prefix, limit)
+		anyDue = k != nil
+		return err
 	})
-	if err != nil || !anyDue {
-		if err != nil {
-			err = fmt.Errorf("metastore: lease %s: %w", kind, err)
-		}
-		return Job{}, false, err
+	if err != nil {
+		return Job{}, false, fmt.Errorf("metastore: lease %s: %w", kind, err)
+	}
+	if !anyDue {
+		return Job{}, false, nil
 	}
 	var (
 		job   Job
@@ -190,17 +190,10 @@ func (s *Store) Lease(ctx context.Context, kind string, now time.Time, lease tim
 	)
 	err = s.batch(ctx, func(tx *bolt.Tx) error {
 		job, found = Job{}, false
-		due := tx.Bucket([]byte(bkJobDue))
 		for {
-			k, _ := due.Cursor().Seek(prefix)
-			if k == nil || !bytes.HasPrefix(k, prefix) {
-				return nil
-			}
-			if len(k) != len(prefix)+takenLen+8 {
-				return fmt.Errorf("%w: job_due key %x", ErrCorrupt, k)
-			}
-			if bytes.Compare(k[:len(limit)], limit) > 0 {
-				return nil // the most overdue job is not due yet
+			k, err := mostOverdue(tx, prefix, limit)
+			if k == nil || err != nil {
+				return err
 			}
 			j, err := getJob(tx, binary.BigEndian.Uint64(k[len(k)-8:]))
 			if err != nil {
@@ -231,6 +224,21 @@ func (s *Store) Lease(ctx context.Context, kind string, now time.Time, lease tim
 		return Job{}, false, fmt.Errorf("metastore: lease %s: %w", kind, err)
 	}
 	return job, found, nil
+}
+
+// mostOverdue is the due-index key of the job of a kind (prefix) that has
+// been due the longest, if it is due by limit; nil if none is.
+func mostOverdue(tx *bolt.Tx, prefix, limit []byte) ([]byte, error) {
+	k, _ := tx.Bucket([]byte(bkJobDue)).Cursor().Seek(prefix)
+	switch {
+	case k == nil || !bytes.HasPrefix(k, prefix):
+		return nil, nil
+	case len(k) != len(prefix)+takenLen+8:
+		return nil, fmt.Errorf("%w: job_due key %x", ErrCorrupt, k)
+	case bytes.Compare(k[:len(limit)], limit) > 0:
+		return nil, nil // the most overdue job is not due yet
+	}
+	return k, nil
 }
 
 // Finish removes a done job, whatever its state. A job that is gone

@@ -114,15 +114,7 @@ func TestReserveAcrossReplicas(t *testing.T) {
 func TestExclusiveCommitSeesAnOverlappingWrite(t *testing.T) {
 	ctx := context.Background()
 	dsn := harness.StartPostgres(t).CreateDatabase(t, "raced")
-	open := func() *Store {
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := openReplica(t, dsn), openReplica(t, dsn)
 	rec := func(etag string) metastore.Record {
 		return metastore.Record{Bucket: "photos", Key: "k", ETag: etag, Size: 1}
 	}
