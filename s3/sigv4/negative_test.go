@@ -109,9 +109,15 @@ func TestRejectsClockProblems(t *testing.T) {
 	now := time.Now()
 	get := func() *http.Request { return newRequest(t, http.MethodGet, objectURL(srv.URL, "k", ""), nil) }
 
-	for _, d := range []time.Duration{16 * time.Minute, -16 * time.Minute} {
-		rp := send(t, awsSign(t, get(), EmptySHA256, "us-east-1", now.Add(d), rtCreds))
-		expectCode(t, rp, s3err.RequestTimeTooSkewed, "", "skew "+d.String())
+	// Dates beyond time.Duration's 292 years are skewed too: a check on
+	// now.Sub(t) saturated there and let year 2400 and 9999 through.
+	for _, at := range []time.Time{
+		now.Add(16 * time.Minute), now.Add(-16 * time.Minute),
+		time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		rp := send(t, awsSign(t, get(), EmptySHA256, "us-east-1", at, rtCreds))
+		expectCode(t, rp, s3err.RequestTimeTooSkewed, "", "signed at "+at.String())
 	}
 	for _, d := range []time.Duration{14 * time.Minute, -14 * time.Minute} {
 		expectOK(t, send(t, awsSign(t, get(), EmptySHA256, "us-east-1", now.Add(d), rtCreds)), "skew "+d.String())
@@ -120,15 +126,21 @@ func TestRejectsClockProblems(t *testing.T) {
 	rp := send(t, awsPresign(t, get(), "3600", "us-east-1", now.Add(-2*time.Hour), rtCreds))
 	expectCode(t, rp, s3err.AccessDenied, "Request has expired", "expired presign")
 
-	rp = send(t, awsPresign(t, get(), "3600", "us-east-1", now.Add(20*time.Minute), rtCreds))
-	expectCode(t, rp, s3err.AccessDenied, "Request is not valid yet", "future presign")
+	for _, at := range []time.Time{now.Add(20 * time.Minute), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		rp = send(t, awsPresign(t, get(), "3600", "us-east-1", at, rtCreds))
+		expectCode(t, rp, s3err.AccessDenied, "Request is not valid yet", "presigned at "+at.String())
+	}
+	rp = send(t, awsPresign(t, get(), "3600", "us-east-1", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), rtCreds))
+	expectCode(t, rp, s3err.AccessDenied, "Request has expired", "presigned in year 1000")
+	rp = send(t, awsPresign(t, get(), "0", "us-east-1", now, rtCreds))
+	expectCode(t, rp, s3err.AccessDenied, "Request has expired", "X-Amz-Expires=0")
 
 	// Within the skew allowance a slightly-future URL is fine, and an old
 	// signature is fine for as long as it lasts.
 	expectOK(t, send(t, awsPresign(t, get(), "3600", "us-east-1", now.Add(10*time.Minute), rtCreds)), "near future")
 	expectOK(t, send(t, awsPresign(t, get(), "604800", "us-east-1", now.Add(-6*24*time.Hour), rtCreds)), "six days old")
 
-	for _, exp := range []string{"604801", "0", "-1", "abc", "+5", "", "1e3", "99999999999999999999999"} {
+	for _, exp := range []string{"604801", "-1", "abc", "+5", "", "1e3", "99999999999999999999999"} {
 		rp := send(t, awsPresign(t, get(), exp, "us-east-1", now, rtCreds))
 		expectCode(t, rp, s3err.AuthorizationQueryParametersError, "", "X-Amz-Expires="+exp)
 	}

@@ -280,7 +280,9 @@ func parseExpires(s string, maxExpiry time.Duration) (time.Duration, error) {
 		}
 	}
 	if n == 0 {
-		return 0, s3err.New(code, "X-Amz-Expires must be greater than 0")
+		// A URL that lasts no time has expired when it is used, and S3 and
+		// MinIO say so.
+		return 0, s3err.New(s3err.AccessDenied, "Request has expired")
 	}
 	return time.Duration(n) * time.Second, nil
 }

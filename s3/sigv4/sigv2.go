@@ -126,7 +126,7 @@ func (v *Verifier) verifyHeaderV2(r *http.Request, authz string, query []param) 
 	if err != nil {
 		return nil, s3err.Wrap(s3err.AccessDenied, "AWS authentication requires a valid Date or x-amz-date header", err)
 	}
-	if skew := v.now().Sub(t); skew > v.maxSkew() || -skew > v.maxSkew() {
+	if v.skewed(t) {
 		return nil, s3err.New(s3err.RequestTimeTooSkewed, "")
 	}
 	return v.finishV2(r, accessKey, sig, t.UTC(), v2HeaderVariants(r.Header), query, false)

@@ -256,7 +256,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, query []param, se
 		return nil, s3err.New(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; "+
 			"Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
-	if skew := v.now().Sub(t); skew > v.maxSkew() || -skew > v.maxSkew() {
+	if v.skewed(t) {
 		return nil, s3err.New(s3err.RequestTimeTooSkewed, "")
 	}
 
@@ -308,10 +308,10 @@ func (v *Verifier) verifyPresigned(r *http.Request, query []param, service strin
 	// A clock slightly behind the signer's must still accept a fresh URL,
 	// hence the skew allowance before "not valid yet".
 	now := v.now()
-	if p.time.Sub(now) > v.maxSkew() {
+	if p.time.After(now.Add(v.maxSkew())) {
 		return nil, s3err.New(s3err.AccessDenied, "Request is not valid yet")
 	}
-	if now.Sub(p.time) > p.expires {
+	if now.After(p.time.Add(p.expires)) {
 		return nil, s3err.New(s3err.AccessDenied, "Request has expired")
 	}
 	// Whoever holds a presigned URL is not the signer.
@@ -374,6 +374,15 @@ func (v *Verifier) maxSkew() time.Duration {
 		return v.MaxSkew
 	}
 	return DefaultMaxSkew
+}
+
+// skewed reports whether a request signed at t is too far from now. It
+// compares instants, not their difference: time.Sub saturates at about 292
+// years, and the negation of the saturated minimum is itself, so a date
+// far enough in the future looked like no skew at all.
+func (v *Verifier) skewed(t time.Time) bool {
+	now, limit := v.now(), v.maxSkew()
+	return t.Before(now.Add(-limit)) || t.After(now.Add(limit))
 }
 
 func (v *Verifier) maxPresignExpiry() time.Duration {
