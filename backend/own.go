@@ -40,7 +40,26 @@ type ownConn struct {
 	tcp       *net.TCPConn
 	br        *bufio.Reader
 	bw        *bufio.Writer
+	out       *connWriter // under bw
 	idleSince time.Time
+}
+
+// connWriter writes to the connection for its bufio.Writer and keeps the
+// last write error: net/http reports any failure while copying a request
+// body, the connection's included, as a body read error, and a backend
+// that stopped reading must be told apart from a client body that failed.
+// Only the goroutine writing a request uses it.
+type connWriter struct {
+	tcp *net.TCPConn
+	err error
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	n, err := w.tcp.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 func newOwnTransport(addr string, dialer *net.Dialer) *ownTransport {
@@ -97,11 +116,9 @@ func (t *ownTransport) get(ctx context.Context) (*ownConn, error) {
 	// file or a socket (never, here: it is the client's body after its
 	// checks) net's fallback copies it through a fresh 32 KiB buffer per
 	// request. Through bufio's own 64 KiB buffer it costs no allocation.
-	return &ownConn{tcp: tcp, br: bufio.NewReaderSize(tcp, 64<<10), bw: bufio.NewWriterSize(writerOnly{tcp}, 64<<10)}, nil
+	out := &connWriter{tcp: tcp}
+	return &ownConn{tcp: tcp, br: bufio.NewReaderSize(tcp, 64<<10), bw: bufio.NewWriterSize(out, 64<<10), out: out}, nil
 }
-
-// writerOnly hides its Writer's other methods (ReadFrom).
-type writerOnly struct{ io.Writer }
 
 // put makes c idle, or closes it when it is not clean or the pool is full.
 func (t *ownTransport) put(c *ownConn) {
@@ -130,6 +147,10 @@ func (t *ownTransport) closeIdle() {
 		c.tcp.Close()
 	}
 }
+
+// answerGrace is how long an answer may still be read after the backend
+// stopped taking a request's body.
+const answerGrace = time.Second
 
 // roundTrip sends req and reads the answer's head. headerTimeout bounds the
 // wait for it once the request (body included) was written, as
@@ -180,8 +201,20 @@ func (t *ownTransport) roundTrip(req *http.Request, headerTimeout time.Duration)
 		go func() {
 			err := write()
 			written <- err
-			if err != nil {
-				c.tcp.Close() // ends the wait for an answer
+			switch {
+			case err == nil:
+			case c.out.err != nil:
+				// The backend stopped taking the body: it may have answered
+				// first (NoSuchBucket, NoSuchUpload) and then reset the
+				// connection on the unread rest. That answer is already
+				// here to be read; closing would throw it away.
+				mu.Lock()
+				if !answered {
+					_ = c.tcp.SetReadDeadline(time.Now().Add(answerGrace))
+				}
+				mu.Unlock()
+			default:
+				c.tcp.Close() // the body failed: end the wait for an answer
 			}
 		}()
 	} else {

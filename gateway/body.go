@@ -424,3 +424,73 @@ func (p *prefixPool) put(b *[]byte) {
 		}
 	}
 }
+
+// clientBody is a request's body as the client sends it, remembering
+// whether anything read it and whether it reached its end: an upload
+// answered before its body was consumed (a refusal by the backend or by
+// photogate after the first bytes) needs the rest drained, or the client
+// never reads the answer (see drainUnread).
+type clientBody struct {
+	mu sync.Mutex // the forwarding goroutine may still be reading when the drain starts
+	io.ReadCloser
+	started, ended bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.started = true
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.ended = true
+	}
+	return n, err
+}
+
+// Close leaves the body open: the backend transport closes its request's
+// body when it is done with it, and the rest may still need draining.
+// net/http closes the body itself when the handler returns.
+func (b *clientBody) Close() error { return nil }
+
+// maxDrainBytes bounds what drainUnread reads: the largest single PUT S3
+// takes, with room for aws-chunked framing.
+const maxDrainBytes = maxObjectSize + 64<<20
+
+// drainUnread reads and discards the rest of an answered request's body.
+// Many clients (Python's http.client under boto3 and aws-cli, for one)
+// send the whole body before they read the answer. net/http reads at most
+// 256 KiB of an unread body and then closes the connection, and a close
+// with unread bytes is a reset: the client sees "connection reset" and
+// retries, instead of the NoSuchBucket, NoSuchUpload or refused type the
+// answer said. A client that asked for 100-continue and was never sent
+// it has no body coming, and is not drained. The answer is flushed first,
+// so a client that reads while it sends can stop early.
+func (s *Server) drainUnread(w http.ResponseWriter, r *http.Request, b *clientBody, x *exchange) {
+	b.mu.Lock()
+	started, ended := b.started, b.ended
+	b.mu.Unlock()
+	if ended || !started && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	if x.user == "" || r.ContentLength > maxDrainBytes || s3err.Is(x.err, s3err.RequestTimeout) {
+		// Unauthenticated callers get no reads on their behalf, and a
+		// stalled client has nothing to drain.
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil {
+		return
+	}
+	bufp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bufp)
+	rest := &io.LimitedReader{R: b, N: maxDrainBytes}
+	for rest.N > 0 {
+		if rc.SetReadDeadline(time.Now().Add(s.bodyIdle)) != nil {
+			return
+		}
+		if _, err := rest.Read(*bufp); err != nil {
+			break
+		}
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+}

@@ -145,6 +145,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Amz-Id-2", s.hostID)
 	h.Set("Server", "photogate")
 	rw := &responseRecorder{ResponseWriter: w}
+	var body *clientBody
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		body = &clientBody{ReadCloser: r.Body}
+		r.Body = body
+		// Lets drainUnread read the rest of the body after the answer went
+		// out (net/http would otherwise decide the body's fate when the
+		// answer's head is written). Not available on HTTP/2, which needs
+		// no drain: a stream can be reset without the connection.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 
 	broken := false
 	var err error
@@ -177,6 +187,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.auditExchange(r, x)
 	if broken {
 		panic(http.ErrAbortHandler)
+	}
+	if body != nil {
+		s.drainUnread(rw, r, body, x)
 	}
 }
 
