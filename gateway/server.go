@@ -270,6 +270,9 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 	if err := authorize(caller, op, target, src, r.Header); err != nil {
 		return err
 	}
+	if err := op.CheckACLHeaders(r.Header); err != nil {
+		return err
+	}
 
 	body, err := newUploadBody(r, auth, spec.Bytes == classify.PartBytes)
 	if err != nil {

@@ -85,6 +85,7 @@ var groupNames = []struct {
 	{HeaderBypassGovernance, "bypass governance (privileged)"},
 	{HeaderBucketCreate, "bucket object lock"},
 	{HeaderAttributes, "attributes asked for"},
+	{HeaderCannedACL, "canned ACL (private only)"},
 }
 
 func headerNames(h Headers) string {
@@ -123,7 +124,7 @@ func TestEveryHeaderGroupIsNamed(t *testing.T) {
 	for _, g := range groupNames {
 		named |= g.group
 	}
-	for g := Headers(1); g <= HeaderAttributes; g <<= 1 {
+	for g := Headers(1); g <= HeaderCannedACL; g <<= 1 {
 		if named&g == 0 {
 			t.Errorf("header group %b has no name in the doc table", g)
 		}

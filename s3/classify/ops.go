@@ -3,6 +3,8 @@ package classify
 import (
 	"net/http"
 	"strings"
+
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Spec is everything photogate knows about one operation it forwards. The
@@ -147,6 +149,9 @@ const (
 	HeaderContentType
 	// HeaderAttributes: which attributes GetObjectAttributes returns.
 	HeaderAttributes
+	// HeaderCannedACL: x-amz-acl on PutBucketAcl and PutObjectAcl, where
+	// only "private" is taken (CheckACLHeaders), as MinIO takes only it.
+	HeaderCannedACL
 )
 
 const (
@@ -198,7 +203,7 @@ var operations = map[Op]Spec{
 
 	"GetObjectAttributes": {Action: ActionRead, Headers: HeaderSSEC | HeaderAttributes},
 	"GetObjectAcl":        {Action: ActionRead},
-	"PutObjectAcl":        {Action: ActionWrite, Headers: config},
+	"PutObjectAcl":        {Action: ActionWrite, Headers: config | HeaderCannedACL},
 	"GetObjectRetention":  {Action: ActionRead},
 	"PutObjectRetention":  {Action: ActionWrite, Privileged: ActionRetention, Headers: config | HeaderBypassGovernance},
 	"GetObjectLegalHold":  {Action: ActionRead},
@@ -221,6 +226,9 @@ func init() {
 	lock := operations["PutObjectLockConfiguration"]
 	lock.Privileged = ActionRetention
 	operations["PutObjectLockConfiguration"] = lock
+	acl := operations["PutBucketAcl"]
+	acl.Headers |= HeaderCannedACL
+	operations["PutBucketAcl"] = acl
 }
 
 // Spec returns what the table says of o. Classify only names operations
@@ -304,6 +312,8 @@ var headerGroups = map[string]Headers{
 
 	"X-Amz-Bucket-Object-Lock-Enabled": HeaderBucketCreate,
 
+	"X-Amz-Acl": HeaderCannedACL,
+
 	"X-Amz-Object-Attributes":  HeaderAttributes,
 	"X-Amz-Max-Parts":          HeaderAttributes,
 	"X-Amz-Part-Number-Marker": HeaderAttributes,
@@ -342,6 +352,26 @@ func (o Op) HeaderAllowed(name string) bool {
 		}
 	}
 	return false
+}
+
+// CheckACLHeaders refuses what an operation that takes a canned ACL
+// (PutBucketAcl, PutObjectAcl) cannot honour: a canned ACL other than
+// "private", or x-amz-grant-* headers. photogate grants access by its own
+// policy, and MinIO implements no other ACL. Elsewhere ACL headers are
+// dropped, as MinIO ignores them.
+func (o Op) CheckACLHeaders(h http.Header) error {
+	if o.Spec().Headers&HeaderCannedACL == 0 {
+		return nil
+	}
+	if acl, ok := h["X-Amz-Acl"]; ok && (len(acl) != 1 || acl[0] != "private") {
+		return s3err.New(s3err.NotImplemented, "Only the canned ACL \"private\" is supported.")
+	}
+	for name := range h {
+		if strings.HasPrefix(name, "X-Amz-Grant-") {
+			return s3err.New(s3err.NotImplemented, "Access control grants ("+strings.ToLower(name)+") are not supported; photogate's policy grants access.")
+		}
+	}
+	return nil
 }
 
 // PrivilegedActions lists the grants the request's headers need beyond the
