@@ -712,3 +712,25 @@ func TestCannedACLs(t *testing.T) {
 		}
 	}
 }
+
+// TestContentEncodingKeptAsSent: Content-Encoding reaches MinIO as the
+// client wrote it, less the aws-chunked framing coding ("deflate, gzip"
+// was stored as "deflate,gzip").
+func TestContentEncodingKeptAsSent(t *testing.T) {
+	s := newStack(t, minioKind, stackOptions{})
+	s.bucket(t, "encodings")
+	for sent, want := range map[string]string{"deflate, gzip": "deflate, gzip", "gzip, aws-chunked": "gzip"} {
+		req := signedPayloadRequest(t, http.MethodPut, s.front.URL+"/encodings/k", []byte("x"))
+		req.Header.Set("Content-Encoding", sent)
+		if resp := signedDo(t, req); resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT with Content-Encoding %q: %d %s", sent, resp.StatusCode, s3Code(t, resp))
+		}
+		info, err := s.direct.StatObject(context.Background(), "encodings", "k", minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Metadata.Get("Content-Encoding"); got != want {
+			t.Errorf("sent Content-Encoding %q, MinIO stored %q, want %q", sent, got, want)
+		}
+	}
+}

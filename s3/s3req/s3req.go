@@ -98,10 +98,12 @@ func MetadataBytes(h http.Header) int {
 
 // IsAWSChunked reports whether the request body uses aws-chunked framing.
 func IsAWSChunked(h http.Header) bool {
-	if strings.HasPrefix(h.Get("X-Amz-Content-Sha256"), "STREAMING-") {
-		return true
-	}
-	for _, v := range h.Values("Content-Encoding") {
+	return strings.HasPrefix(h.Get("X-Amz-Content-Sha256"), "STREAMING-") || chunkedCoding(h.Values("Content-Encoding"))
+}
+
+// chunkedCoding reports whether Content-Encoding values list aws-chunked.
+func chunkedCoding(values []string) bool {
+	for _, v := range values {
 		for tok := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(tok), "aws-chunked") {
 				return true
@@ -113,8 +115,13 @@ func IsAWSChunked(h http.Header) bool {
 
 // StripAWSChunked removes the aws-chunked coding from Content-Encoding
 // values: it describes the client's transfer framing, which is decoded on
-// arrival, not the object, so it is neither forwarded nor stored.
+// arrival, not the object, so it is neither forwarded nor stored. Values
+// without it are kept as sent ("deflate, gzip" stays so); the codings left
+// after removing it are listed as S3 lists them, ", " apart.
 func StripAWSChunked(values []string) string {
+	if !chunkedCoding(values) {
+		return strings.Join(values, ", ")
+	}
 	var keep []string
 	for _, v := range values {
 		for tok := range strings.SplitSeq(v, ",") {
@@ -123,5 +130,5 @@ func StripAWSChunked(values []string) string {
 			}
 		}
 	}
-	return strings.Join(keep, ",")
+	return strings.Join(keep, ", ")
 }

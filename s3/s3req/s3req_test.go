@@ -45,8 +45,24 @@ func TestMetadataAndChunked(t *testing.T) {
 	if n := MetadataBytes(h); n != len("Camera")+4+len("Lens")+4 {
 		t.Errorf("MetadataBytes = %d", n)
 	}
-	if got := StripAWSChunked([]string{"aws-chunked, gzip", "AWS-CHUNKED"}); got != "gzip" {
-		t.Errorf("StripAWSChunked = %q", got)
+	// As ceph/s3-tests' test_object_content_encoding_aws_chunked expects.
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"aws-chunked, gzip", "AWS-CHUNKED"}, "gzip"},
+		{[]string{"gzip"}, "gzip"},
+		{[]string{"deflate, gzip"}, "deflate, gzip"},
+		{[]string{"deflate,gzip"}, "deflate,gzip"},
+		{[]string{"deflate, aws-chunked,gzip"}, "deflate, gzip"},
+		{[]string{"gzip, aws-chunked"}, "gzip"},
+		{[]string{"aws-chunked"}, ""},
+		{[]string{"aws-chunked, aws-chunked"}, ""},
+		{nil, ""},
+	} {
+		if got := StripAWSChunked(tc.in); got != tc.want {
+			t.Errorf("StripAWSChunked(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 	if !IsAWSChunked(http.Header{"Content-Encoding": {"gzip,aws-chunked"}}) || IsAWSChunked(http.Header{"Content-Encoding": {"gzip"}}) {
 		t.Error("IsAWSChunked")
