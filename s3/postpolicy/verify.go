@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -171,7 +172,10 @@ func Verify(form *Form, bucket string, secrets sigv4.SecretLookup, now time.Time
 	}
 	u := &Upload{Bucket: bucket, FileName: form.FileName, FileContentType: form.FileContentType}
 	if b, ok := form.Get(fieldBucket); ok && b != bucket {
-		return nil, s3err.New(s3err.InvalidArgument, "The bucket field does not match the bucket of the request.")
+		// The policy was signed for the form's bucket: posted to another
+		// one, its bucket condition fails, which S3 answers 403.
+		return nil, s3err.New(s3err.AccessDenied, "Invalid according to Policy: the form's bucket field names "+
+			strconv.Quote(b)+", not the bucket it was posted to.")
 	}
 	key, ok := form.Get(fieldKey)
 	if !ok {

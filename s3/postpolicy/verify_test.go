@@ -332,7 +332,7 @@ func TestVerifyRefusals(t *testing.T) {
 		{"starts-with on exact-only field", v4Form(policyDoc(`["starts-with", "$bucket", "pho"]`, keyCond), signedAt, field{"key", "user/x"}),
 			"a", inPolicy, s3err.AccessDenied, `["starts-with", "$bucket", "pho"]`},
 		{"no key", v4Form(base, signedAt), "a", inPolicy, s3err.InvalidArgument, "'key'"},
-		{"bucket field disagrees", v4Form(base, signedAt, field{"key", "user/x"}, field{"bucket", "other"}), "a", inPolicy, s3err.InvalidArgument, "bucket"},
+		{"bucket field disagrees", v4Form(base, signedAt, field{"key", "user/x"}, field{"bucket", "other"}), "a", inPolicy, s3err.AccessDenied, "Invalid according to Policy"},
 		{"unsupported field", v4Form(policyDoc(keyCond, `{"x-amz-storage-class": "GLACIER"}`), signedAt, field{"key", "user/x"}, field{"x-amz-storage-class", "GLACIER"}),
 			"a", inPolicy, s3err.NotImplemented, "x-amz-storage-class"},
 		{"public acl", v4Form(policyDoc(keyCond, `{"acl": "public-read"}`), signedAt, field{"key", "user/x"}, field{"acl", "public-read"}),

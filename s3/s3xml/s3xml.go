@@ -111,7 +111,7 @@ func ParseTagging(body []byte) (map[string]string, error) {
 				return once(&tagSet, "TagSet")
 			case pathIs(path, "Tagging", "TagSet", "Tag"):
 				if len(tags) == MaxTags {
-					return s3err.New(s3err.InvalidArgument, "Object tags cannot be greater than 10")
+					return s3err.New(s3err.InvalidTag, "Object tags cannot be greater than 10.")
 				}
 				hasKey, hasValue, key, value = false, false, "", ""
 			case pathIs(path, "Tagging", "TagSet", "Tag", "Key"):

@@ -127,7 +127,7 @@ func TestParseTagging(t *testing.T) {
 		"huge value":        {tagging("k", strings.Repeat("v", 10000)), s3err.InvalidTag},
 		"empty key":         {tagging("", "v"), s3err.InvalidTag},
 		"no key":            {`<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>`, s3err.InvalidTag},
-		"11 tags":           {eleven.String(), s3err.InvalidArgument},
+		"11 tags":           {eleven.String(), s3err.InvalidTag},
 		"truncated":         {`<Tagging><TagSet>`, s3err.MalformedXML},
 		"two TagSets":       {`<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet><TagSet><Tag><Key>b</Key><Value>2</Value></Tag></TagSet></Tagging>`, s3err.MalformedXML},
 		"two Keys":          {`<Tagging><TagSet><Tag><Key>a</Key><Key>b</Key><Value>1</Value></Tag></TagSet></Tagging>`, s3err.MalformedXML},
