@@ -270,7 +270,7 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 	if err := authorize(caller, op, target, src, r.Header); err != nil {
 		return err
 	}
-	if err := op.CheckACLHeaders(r.Header); err != nil {
+	if err := op.CheckHeaders(r.Header); err != nil {
 		return err
 	}
 

@@ -150,7 +150,7 @@ const (
 	// HeaderAttributes: which attributes GetObjectAttributes returns.
 	HeaderAttributes
 	// HeaderCannedACL: x-amz-acl on PutBucketAcl and PutObjectAcl, where
-	// only "private" is taken (CheckACLHeaders), as MinIO takes only it.
+	// only "private" is taken (CheckHeaders), as MinIO takes only it.
 	HeaderCannedACL
 )
 
@@ -354,21 +354,31 @@ func (o Op) HeaderAllowed(name string) bool {
 	return false
 }
 
-// CheckACLHeaders refuses what an operation that takes a canned ACL
-// (PutBucketAcl, PutObjectAcl) cannot honour: a canned ACL other than
-// "private", or x-amz-grant-* headers. photogate grants access by its own
-// policy, and MinIO implements no other ACL. Elsewhere ACL headers are
-// dropped, as MinIO ignores them.
-func (o Op) CheckACLHeaders(h http.Header) error {
-	if o.Spec().Headers&HeaderCannedACL == 0 {
-		return nil
-	}
-	if acl, ok := h["X-Amz-Acl"]; ok && (len(acl) != 1 || acl[0] != "private") {
-		return s3err.New(s3err.NotImplemented, "Only the canned ACL \"private\" is supported.")
-	}
-	for name := range h {
-		if strings.HasPrefix(name, "X-Amz-Grant-") {
-			return s3err.New(s3err.NotImplemented, "Access control grants ("+strings.ToLower(name)+") are not supported; photogate's policy grants access.")
+// CheckHeaders refuses headers an operation cannot honour, where dropping
+// them would quietly do something else than the client asked:
+//   - on PutBucketAcl and PutObjectAcl, a canned ACL other than "private" or
+//     an x-amz-grant-* header: photogate grants access by its own policy,
+//     and MinIO implements no other ACL. Elsewhere ACL headers are dropped,
+//     as MinIO ignores them;
+//   - on GetObject and HeadObject, the SSE-S3/SSE-KMS headers of an
+//     upload: a read cannot choose how an object is encrypted, and S3 and
+//     MinIO answer 400.
+func (o Op) CheckHeaders(h http.Header) error {
+	switch {
+	case o.Spec().Headers&HeaderCannedACL != 0:
+		if acl, ok := h["X-Amz-Acl"]; ok && (len(acl) != 1 || acl[0] != "private") {
+			return s3err.New(s3err.NotImplemented, "Only the canned ACL \"private\" is supported.")
+		}
+		for name := range h {
+			if strings.HasPrefix(name, "X-Amz-Grant-") {
+				return s3err.New(s3err.NotImplemented, "Access control grants ("+strings.ToLower(name)+") are not supported; photogate's policy grants access.")
+			}
+		}
+	case o == GetObject || o == HeadObject:
+		for name := range h {
+			if strings.HasPrefix(name, "X-Amz-Server-Side-Encryption") && headerGroups[name] == HeaderObject {
+				return s3err.New(s3err.InvalidArgument, strings.ToLower(name)+" is not supported for reads: an object's encryption is chosen when it is written.")
+			}
 		}
 	}
 	return nil
