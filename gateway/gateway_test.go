@@ -700,13 +700,15 @@ func TestCannedACLs(t *testing.T) {
 		}{
 			{"X-Amz-Acl", "private", http.StatusOK},
 			{"X-Amz-Acl", "public-read", http.StatusNotImplemented},
+			{"X-Amz-Acl", "public-ready", http.StatusBadRequest}, // no canned ACL at all
 			{"X-Amz-Grant-Read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", http.StatusNotImplemented},
 		} {
 			req, _ := http.NewRequest(http.MethodPut, s.front.URL+target, nil)
 			req.Header.Set(tc.header, tc.value)
 			resp := signedDo(t, req)
 			code := s3Code(t, resp)
-			if resp.StatusCode != tc.status || tc.status != http.StatusOK && code != "NotImplemented" {
+			want := map[int]string{http.StatusOK: "", http.StatusNotImplemented: "NotImplemented", http.StatusBadRequest: "InvalidArgument"}[tc.status]
+			if resp.StatusCode != tc.status || code != want {
 				t.Errorf("PUT %s with %s: %s: %d %s, want %d", target, tc.header, tc.value, resp.StatusCode, code, tc.status)
 			}
 		}

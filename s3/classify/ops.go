@@ -354,6 +354,14 @@ func (o Op) HeaderAllowed(name string) bool {
 	return false
 }
 
+// cannedACLs are S3's canned ACL names: one of them that photogate does not
+// take is NotImplemented, anything else is a bad request.
+var cannedACLs = map[string]bool{
+	"private": true, "public-read": true, "public-read-write": true, "aws-exec-read": true,
+	"authenticated-read": true, "bucket-owner-read": true, "bucket-owner-full-control": true,
+	"log-delivery-write": true,
+}
+
 // CheckHeaders refuses headers an operation cannot honour, where dropping
 // them would quietly do something else than the client asked:
 //   - on PutBucketAcl and PutObjectAcl, a canned ACL other than "private" or
@@ -367,6 +375,9 @@ func (o Op) CheckHeaders(h http.Header) error {
 	switch {
 	case o.Spec().Headers&HeaderCannedACL != 0:
 		if acl, ok := h["X-Amz-Acl"]; ok && (len(acl) != 1 || acl[0] != "private") {
+			if len(acl) != 1 || !cannedACLs[acl[0]] {
+				return s3err.New(s3err.InvalidArgument, "x-amz-acl is not a canned ACL.")
+			}
 			return s3err.New(s3err.NotImplemented, "Only the canned ACL \"private\" is supported.")
 		}
 		for name := range h {
