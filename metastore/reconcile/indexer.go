@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/photogate/photogate/backend"
 	"github.com/photogate/photogate/change"
 	"github.com/photogate/photogate/metastore"
 	"github.com/photogate/photogate/metastore/extract"
@@ -213,10 +215,27 @@ func exclusive(muts []metastore.Mutation) []metastore.Mutation {
 // indexed record's owner (or none, for an object new to the index).
 type ownerOf func(Object) (string, error)
 
+// readBackAttempts bounds how often readBack starts over on a key that
+// vanished while it was read.
+const readBackAttempts = 3
+
 // readBack builds the index mutations for one key from the backend's current
 // state: a Put of what is there, or a Delete when nothing is. owner may be
-// nil: the record keeps its owner.
+// nil: the record keeps its owner. A key that other requests delete while
+// it is read (a version removed concurrently, so that the Stat found an
+// object that the read of its first bytes no longer does) is read again
+// from the Stat, which then finds it gone.
 func (ix *Indexer) readBack(ctx context.Context, bucket, key string, owner ownerOf) ([]metastore.Mutation, error) {
+	for attempt := 1; ; attempt++ {
+		muts, err := ix.readBackOnce(ctx, bucket, key, owner)
+		var answer *backend.AnswerError
+		if err == nil || attempt == readBackAttempts || !errors.As(err, &answer) || answer.Status != http.StatusNotFound {
+			return muts, err
+		}
+	}
+}
+
+func (ix *Indexer) readBackOnce(ctx context.Context, bucket, key string, owner ownerOf) ([]metastore.Mutation, error) {
 	obj, ok, err := ix.backend.Stat(ctx, bucket, key)
 	if err != nil {
 		return nil, err
