@@ -25,3 +25,25 @@ func FuzzParseCopySource(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStripAWSChunked: the result never lists aws-chunked, stripping it
+// again changes nothing, and values without it come back as sent.
+func FuzzStripAWSChunked(f *testing.F) {
+	for _, s := range []string{"gzip", "deflate, gzip", "aws-chunked", "gzip,AWS-CHUNKED", " aws-chunked , br ,", ""} {
+		f.Add(s, "")
+	}
+	f.Add("aws-chunked", "gzip")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		values := []string{a, b}
+		got := StripAWSChunked(values)
+		if chunkedCoding([]string{got}) {
+			t.Fatalf("StripAWSChunked(%q) = %q still lists aws-chunked", values, got)
+		}
+		if again := StripAWSChunked([]string{got}); again != got {
+			t.Fatalf("StripAWSChunked(%q) = %q, and again %q", values, got, again)
+		}
+		if !chunkedCoding(values) && got != a+", "+b {
+			t.Fatalf("StripAWSChunked(%q) = %q, want the values as sent", values, got)
+		}
+	})
+}
