@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/photogate/photogate/s3/chunked"
+	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/integrity"
 	"github.com/photogate/photogate/s3/s3err"
 	"github.com/photogate/photogate/s3/sigv4"
@@ -426,23 +427,24 @@ func (p *prefixPool) put(b *[]byte) {
 }
 
 // clientBody is a request's body as the client sends it, remembering
-// whether anything read it and whether it reached its end: an upload
-// answered before its body was consumed (a refusal by the backend or by
-// photogate after the first bytes) needs the rest drained, or the client
-// never reads the answer (see drainUnread).
+// whether anything read it and whether it reached its end. An answer
+// written before the body's end closes the connection after it
+// (responseRecorder.WriteHeader), and drainUnread may read the rest first.
+// It is the body of the handler's shallow copy of the request only:
+// net/http's own request keeps its body, which its checks look at.
 type clientBody struct {
 	mu sync.Mutex // the forwarding goroutine may still be reading when the drain starts
 	io.ReadCloser
-	started, ended bool
+	started, ended atomic.Bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.started = true
+	b.started.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.ended = true
+		b.ended.Store(true)
 	}
 	return n, err
 }
@@ -452,45 +454,45 @@ func (b *clientBody) Read(p []byte) (int, error) {
 // net/http closes the body itself when the handler returns.
 func (b *clientBody) Close() error { return nil }
 
-// maxDrainBytes bounds what drainUnread reads: the largest single PUT S3
-// takes, with room for aws-chunked framing.
-const maxDrainBytes = maxObjectSize + 64<<20
+// The drain is bounded: it serves clients that send a whole upload before
+// they read (an SDK's single PUT or part is 5 to 64 MiB), and beyond that
+// the connection is closed on the unread rest as net/http would close it.
+const (
+	maxDrainBytes = 64 << 20
+	drainTimeout  = 30 * time.Second
+)
 
-// drainUnread reads and discards the rest of an answered request's body.
+// drainUnread reads and discards the rest of an answered upload's body.
 // Many clients (Python's http.client under boto3 and aws-cli, for one)
 // send the whole body before they read the answer. net/http reads at most
 // 256 KiB of an unread body and then closes the connection, and a close
 // with unread bytes is a reset: the client sees "connection reset" and
 // retries, instead of the NoSuchBucket, NoSuchUpload or refused type the
-// answer said. A client that asked for 100-continue and was never sent
-// it has no body coming, and is not drained. The answer is flushed first,
-// so a client that reads while it sends can stop early.
+// answer said. The answer, already marked Connection: close, is flushed
+// first, so a client that reads while it sends can stop early; the
+// connection closes after the drain whatever it read. Only a signer's own
+// uploads over HTTP/1.x are drained: not anonymous or presigned callers,
+// not HTTP/2 (a stream is reset without the connection), and not a client
+// that asked for 100-continue and was never sent it (no body is coming).
 func (s *Server) drainUnread(w http.ResponseWriter, r *http.Request, b *clientBody, x *exchange) {
-	b.mu.Lock()
-	started, ended := b.started, b.ended
-	b.mu.Unlock()
-	if ended || !started && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-		return
-	}
-	if x.user == "" || r.ContentLength > maxDrainBytes || s3err.Is(x.err, s3err.RequestTimeout) {
-		// Unauthenticated callers get no reads on their behalf, and a
-		// stalled client has nothing to drain.
+	switch {
+	case b.ended.Load(), r.ProtoMajor != 1, x.user == "", x.presigned, x.op.Spec().Bytes == classify.NoBytes,
+		r.ContentLength > maxDrainBytes, s3err.Is(x.err, s3err.RequestTimeout),
+		!b.started.Load() && strings.EqualFold(r.Header.Get("Expect"), "100-continue"):
 		return
 	}
 	rc := http.NewResponseController(w)
-	if rc.Flush() != nil {
+	// The deadline comes first: it also ends a read the forwarding
+	// goroutine may still be blocked in, which holds the body's lock.
+	if rc.SetReadDeadline(time.Now().Add(drainTimeout)) != nil || rc.Flush() != nil {
 		return
 	}
 	bufp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bufp)
 	rest := &io.LimitedReader{R: b, N: maxDrainBytes}
 	for rest.N > 0 {
-		if rc.SetReadDeadline(time.Now().Add(s.bodyIdle)) != nil {
+		if _, err := rest.Read(*bufp); err != nil {
 			return
 		}
-		if _, err := rest.Read(*bufp); err != nil {
-			break
-		}
 	}
-	_ = rc.SetReadDeadline(time.Time{})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -100,5 +101,92 @@ func TestEarlyAnswerReachesAClientThatSendsItAll(t *testing.T) {
 				t.Fatalf("unknown key: sent=%v %d %s, want 403 before the body", sent, resp.StatusCode, code)
 			}
 		})
+	})
+}
+
+// TestUnreadBodyIsNeverTheNextRequest: whatever is left of a body photogate
+// answered before reading is never parsed as another request on the
+// connection (an anonymous PUT whose body is a request, which a shared
+// upstream connection behind a proxy would otherwise run for the attacker),
+// and a client refused before the 100 Continue it asked for gets a
+// connection that closes, not one whose next request is eaten as the body.
+// An upload that was read to its end keeps the connection.
+func TestUnreadBodyIsNeverTheNextRequest(t *testing.T) {
+	s := newStack(t, embeddedKind, stackOptions{policy: readerAndFullAccess(t)})
+	s.bucket(t, "photos")
+	host := strings.TrimPrefix(s.front.URL, "http://")
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	get, _ := http.NewRequest(http.MethodGet, "/", nil)
+
+	t.Run("anonymous body holding a request", func(t *testing.T) {
+		for _, size := range []int{100, 300 << 10} { // under and over net/http's 256 KiB discard
+			c, br := dial()
+			pad := strings.Repeat("A", size)
+			inner := fmt.Sprintf("GET /smuggled-path HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", host, len(pad), pad)
+			go fmt.Fprintf(c, "PUT /photos/x.jpg HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", host, len(inner), inner)
+			resp, err := http.ReadResponse(br, get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("anonymous PUT: %d, want 403", resp.StatusCode)
+			}
+			if second, err := http.ReadResponse(br, get); err == nil {
+				t.Fatalf("body of %d bytes: a second answer (%d) on the connection: the body was run as a request", size, second.StatusCode)
+			}
+			if strings.Contains(s.logs.String(), "smuggled-path") {
+				t.Fatal("the body was served as a request")
+			}
+		}
+	})
+	t.Run("refused before 100 Continue", func(t *testing.T) {
+		c, br := dial()
+		req, _ := http.NewRequest(http.MethodPut, s.front.URL+"/photos/x.jpg", nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		req.Header.Set("Expect", "100-continue")
+		signed := signer.SignV4(*req, readerKey, readerSecret, "", "us-east-1") // not allowed to write
+		var head bytes.Buffer
+		fmt.Fprintf(&head, "PUT /photos/x.jpg HTTP/1.1\r\nHost: %s\r\nContent-Length: 40\r\n", host)
+		_ = signed.Header.Write(&head)
+		head.WriteString("\r\n")
+		if _, err := c.Write(head.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !resp.Close {
+			t.Fatalf("refused PUT: %d, close=%v; want 403 and the connection closed", resp.StatusCode, resp.Close)
+		}
+	})
+	t.Run("read to its end", func(t *testing.T) {
+		c, br := dial()
+		for i := range 2 {
+			req := signedPayloadRequest(t, http.MethodPut, s.front.URL+fmt.Sprintf("/photos/kept-%d.jpg", i), harness.RandomBytes(1000))
+			signed := signer.SignV4(*req, userKey, userSecret, "", "us-east-1")
+			signed.ContentLength = req.ContentLength
+			if err := signed.Write(c); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, get)
+			if err != nil {
+				t.Fatalf("upload %d on one connection: %v", i, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusOK || resp.Close {
+				t.Fatalf("upload %d: %d, close=%v; want 200 on a kept connection", i, resp.StatusCode, resp.Close)
+			}
+		}
 	})
 }

@@ -120,6 +120,7 @@ type exchange struct {
 	op          classify.Op
 	target      classify.Target
 	user        string // access key, as the request log shows it
+	presigned   bool   // user signed a URL; the caller holds it
 	userName    string // the configured name of user: what quotas, index owners and the audit log use
 	payload     string
 	checksum    string
@@ -148,11 +149,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = &clientBody{ReadCloser: r.Body}
-		r.Body = body
+		rw.body = body
+		// A shallow copy carries the watched body: net/http's checks on
+		// an unread body (close the connection, or send no 100 Continue)
+		// look at the body of its own request.
+		shallow := *r
+		shallow.Body = body
+		r = &shallow
 		// Lets drainUnread read the rest of the body after the answer went
 		// out (net/http would otherwise decide the body's fate when the
-		// answer's head is written). Not available on HTTP/2, which needs
-		// no drain: a stream can be reset without the connection.
+		// answer's head is written).
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 
@@ -212,7 +218,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	if s.internal[target.Bucket] {
 		return internalBucketError()
 	}
-	x.user = auth.AccessKey
+	x.user, x.presigned = auth.AccessKey, auth.Presigned
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return s3err.Wrap(s3err.InvalidURI, "", err)
@@ -757,11 +763,17 @@ type responseRecorder struct {
 	status      int
 	written     int64
 	wroteHeader bool
+	body        *clientBody // the request's, when it has one
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.wroteHeader {
 		return
+	}
+	if w.body != nil && !w.body.ended.Load() {
+		// Answered before its body's end: what is left of the body must
+		// never be read as the next request, drained or not.
+		w.Header().Set("Connection", "close")
 	}
 	w.status, w.wroteHeader = code, true
 	w.ResponseWriter.WriteHeader(code)
