@@ -435,7 +435,12 @@ func (p *prefixPool) put(b *[]byte) {
 type clientBody struct {
 	mu sync.Mutex // the forwarding goroutine may still be reading when the drain starts
 	io.ReadCloser
+	remain         int64 // bytes of a Content-Length body not read yet; -1 for chunked
 	started, ended atomic.Bool
+}
+
+func newClientBody(r *http.Request) *clientBody {
+	return &clientBody{ReadCloser: r.Body, remain: r.ContentLength}
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -443,7 +448,12 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.started.Store(true)
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if b.remain > 0 {
+		b.remain -= int64(n)
+	}
+	// A reader that takes exactly Content-Length bytes (net/http's own
+	// request writer does) never asks for the EOF after them.
+	if err == io.EOF || b.remain == 0 {
 		b.ended.Store(true)
 	}
 	return n, err

@@ -148,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseRecorder{ResponseWriter: w}
 	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		body = &clientBody{ReadCloser: r.Body}
+		body = newClientBody(r)
 		rw.body = body
 		// A shallow copy carries the watched body: net/http's checks on
 		// an unread body (close the connection, or send no 100 Continue)
