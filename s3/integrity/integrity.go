@@ -90,8 +90,8 @@ func lookup(name string) (algorithm, bool) {
 
 // AlgorithmFromHeaders finds the x-amz-checksum-<alg> header of a request
 // and returns its algorithm and value, or "", "" when there is none. More
-// than one such header, or a value that is not the base64 of a digest of
-// the right size, is InvalidRequest. x-amz-sdk-checksum-algorithm is not
+// than one such header, or a value that is not base64, is InvalidRequest;
+// base64 of the wrong size is BadDigest. x-amz-sdk-checksum-algorithm is not
 // consulted: it merely repeats the algorithm of the header or trailer.
 func AlgorithmFromHeaders(h http.Header) (alg, value string, err error) {
 	for _, a := range algorithms() {
@@ -103,8 +103,8 @@ func AlgorithmFromHeaders(h http.Header) (alg, value string, err error) {
 			return "", "", s3err.New(s3err.InvalidRequest,
 				"Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 		}
-		if _, ok := decodeDigest(vs[0], a.size); !ok {
-			return "", "", invalidValue(a, "header")
+		if _, err := decodeDigest(a, vs[0], "header"); err != nil {
+			return "", "", err
 		}
 		alg, value = a.name, vs[0]
 	}
@@ -129,23 +129,30 @@ func invalidValue(a algorithm, where string) error {
 }
 
 // decodeDigest decodes a base64 digest of size bytes. Padding is optional:
-// S3 clients pad, but nothing is gained by refusing a client that doesn't.
-func decodeDigest(s string, size int) ([]byte, bool) {
-	if base64.StdEncoding.EncodedLen(size) != len(s) && base64.RawStdEncoding.EncodedLen(size) != len(s) {
-		return nil, false
-	}
+// SDKs send it, hand-written requests sometimes do not. A value that is
+// not base64 is malformed (InvalidRequest); well-formed base64 of another
+// size can match no body, which S3 answers BadDigest, as for any other
+// mismatch.
+func decodeDigest(a algorithm, s, where string) ([]byte, error) {
 	enc := base64.StdEncoding
 	if len(s)%4 != 0 {
 		enc = base64.RawStdEncoding
 	}
-	// Sized for what the text could decode to, not for the digest:
-	// Decode writes past size when the text lacks padding.
+	// Not Strict: spare bits set in the last character change no digest
+	// byte, and "bad" is then a short digest (BadDigest), as S3 answers.
 	buf := make([]byte, enc.DecodedLen(len(s)))
-	n, err := enc.Strict().Decode(buf, []byte(s))
-	if err != nil || n != size {
-		return nil, false
+	n, err := enc.Decode(buf, []byte(s))
+	switch {
+	case err != nil || s == "":
+		return nil, invalidValue(a, where)
+	case n != a.size:
+		return nil, mismatch(a)
 	}
-	return buf[:n], true
+	return buf[:n], nil
+}
+
+func mismatch(a algorithm) error {
+	return s3err.New(s3err.BadDigest, "The "+a.name+" you specified did not match the calculated checksum.")
 }
 
 // Reader passes a body through while verifying it, holding back its final
@@ -364,12 +371,12 @@ func (r *Reader) finish() error {
 	if r.checksumFn == nil {
 		return nil
 	}
-	want, ok := decodeDigest(r.checksumFn(), r.alg.size)
-	if !ok {
-		return invalidValue(r.alg, "header")
+	want, err := decodeDigest(r.alg, r.checksumFn(), "header")
+	if err != nil {
+		return err
 	}
 	if !bytes.Equal(sum, want) {
-		return s3err.New(s3err.BadDigest, "The "+r.alg.name+" you specified did not match the calculated checksum.")
+		return mismatch(r.alg)
 	}
 	return nil
 }

@@ -156,11 +156,17 @@ func TestAlgorithms(t *testing.T) {
 					t.Fatalf("%s n=%d: all bytes released despite a bad checksum", alg, n)
 				}
 			}
-			// Malformed expected value: not base64, or the wrong size.
-			for _, bad := range []string{"", "!!!!", right[:len(right)-4], base64.StdEncoding.EncodeToString(make([]byte, 40))} {
+			// Malformed expected value: not base64 is InvalidRequest; base64
+			// of the wrong size ("bad", in ceph/s3-tests) can match nothing,
+			// BadDigest.
+			for bad, code := range map[string]s3err.Code{
+				"": s3err.InvalidRequest, "!!!!": s3err.InvalidRequest, "ba=d": s3err.InvalidRequest,
+				"bad": s3err.BadDigest, right[:len(right)-4]: s3err.BadDigest,
+				base64.StdEncoding.EncodeToString(make([]byte, 40)): s3err.BadDigest,
+			} {
 				r := mustReader(t, bytes.NewReader(data), Expect{Length: int64(n), Algorithm: alg, Checksum: fixed(bad)})
 				_, err := drain(r, 4096)
-				wantCode(t, err, s3err.InvalidRequest)
+				wantCode(t, err, code)
 			}
 			// Unpadded base64 is accepted.
 			r := mustReader(t, bytes.NewReader(data), Expect{Length: int64(n), Algorithm: alg, Checksum: fixed(strings.TrimRight(right, "="))})
@@ -575,9 +581,11 @@ func TestAlgorithmFromHeaders(t *testing.T) {
 		{http.Header{"X-Amz-Checksum-Sha256": {refChecksum("SHA256", nil)}}, "SHA256", refChecksum("SHA256", nil), ""},
 		{http.Header{"X-Amz-Checksum-Crc32": {crc}, "X-Amz-Checksum-Sha1": {refChecksum("SHA1", nil)}}, "", "", s3err.InvalidRequest},
 		{http.Header{"X-Amz-Checksum-Crc32": {crc, crc}}, "", "", s3err.InvalidRequest},
-		{http.Header{"X-Amz-Checksum-Crc32": {"nope"}}, "", "", s3err.InvalidRequest},
+		{http.Header{"X-Amz-Checksum-Crc32": {"no!pe"}}, "", "", s3err.InvalidRequest},
 		{http.Header{"X-Amz-Checksum-Crc32": {""}}, "", "", s3err.InvalidRequest},
-		{http.Header{"X-Amz-Checksum-Sha256": {crc}}, "", "", s3err.InvalidRequest},
+		// Base64 of another size matches no body.
+		{http.Header{"X-Amz-Checksum-Crc32": {"nope"}}, "", "", s3err.BadDigest},
+		{http.Header{"X-Amz-Checksum-Sha256": {crc}}, "", "", s3err.BadDigest},
 	}
 	for i, c := range cases {
 		alg, value, err := AlgorithmFromHeaders(c.h)
