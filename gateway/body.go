@@ -426,21 +426,22 @@ func (p *prefixPool) put(b *[]byte) {
 	}
 }
 
-// clientBody is a request's body as the client sends it, remembering
-// whether anything read it and whether it reached its end. An answer
-// written before the body's end closes the connection after it
-// (responseRecorder.WriteHeader), and drainUnread may read the rest first.
-// It is the body of the handler's shallow copy of the request only:
-// net/http's own request keeps its body, which its checks look at.
+// clientBody is a request's body as the client sends it, remembering how
+// much of it was read and whether it reached its end, so that an upload
+// answered before its end can have the rest drained (startDrain). It is the
+// body of the handler's shallow copy of the request only: net/http's own
+// request keeps its body, which its checks on an unread body look at.
 type clientBody struct {
 	mu sync.Mutex // the forwarding goroutine may still be reading when the drain starts
 	io.ReadCloser
-	remain         int64 // bytes of a Content-Length body not read yet; -1 for chunked
+	remain         atomic.Int64 // bytes of a Content-Length body not read yet; -1 for chunked
 	started, ended atomic.Bool
 }
 
 func newClientBody(r *http.Request) *clientBody {
-	return &clientBody{ReadCloser: r.Body, remain: r.ContentLength}
+	b := &clientBody{ReadCloser: r.Body}
+	b.remain.Store(r.ContentLength)
+	return b
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -448,12 +449,13 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.started.Store(true)
 	n, err := b.ReadCloser.Read(p)
-	if b.remain > 0 {
-		b.remain -= int64(n)
+	left := b.remain.Load()
+	if left > 0 {
+		left = b.remain.Add(-int64(n))
 	}
 	// A reader that takes exactly Content-Length bytes (net/http's own
 	// request writer does) never asks for the EOF after them.
-	if err == io.EOF || b.remain == 0 {
+	if err == io.EOF || left == 0 {
 		b.ended.Store(true)
 	}
 	return n, err
@@ -467,30 +469,48 @@ func (b *clientBody) Close() error { return nil }
 // The drain is bounded: it serves clients that send a whole upload before
 // they read (an SDK's single PUT or part is 5 to 64 MiB), and beyond that
 // the connection is closed on the unread rest as net/http would close it.
+// Less than net/http's own 256 KiB is left to net/http, which reads it
+// before it writes the answer and keeps the connection.
 const (
 	maxDrainBytes = 64 << 20
+	minDrainBytes = 256 << 10
 	drainTimeout  = 30 * time.Second
 )
 
-// drainUnread reads and discards the rest of an answered upload's body.
+// startDrain decides, as the answer's head is about to be written, whether
+// drainUnread will read the rest of the body after it, and if so makes
+// that possible: full duplex (net/http otherwise settles the body's fate
+// when the head is written) and Connection: close, so that whatever the
+// drain leaves unread is never read as the next request.
+//
 // Many clients (Python's http.client under boto3 and aws-cli, for one)
 // send the whole body before they read the answer. net/http reads at most
 // 256 KiB of an unread body and then closes the connection, and a close
 // with unread bytes is a reset: the client sees "connection reset" and
 // retries, instead of the NoSuchBucket, NoSuchUpload or refused type the
-// answer said. The answer, already marked Connection: close, is flushed
-// first, so a client that reads while it sends can stop early; the
-// connection closes after the drain whatever it read. Only a signer's own
-// uploads over HTTP/1.x are drained: not anonymous or presigned callers,
-// not HTTP/2 (a stream is reset without the connection), and not a client
-// that asked for 100-continue and was never sent it (no body is coming).
-func (s *Server) drainUnread(w http.ResponseWriter, r *http.Request, b *clientBody, x *exchange) {
+// answer said. Only a signer's own uploads over HTTP/1.x are drained: not
+// anonymous or presigned callers, not HTTP/2 (a stream is reset without
+// the connection), and not a client that asked for 100-continue and was
+// never sent it (no body is coming).
+func (s *Server) startDrain(w http.ResponseWriter, r *http.Request, b *clientBody, x *exchange) bool {
+	left := b.remain.Load()
 	switch {
 	case b.ended.Load(), r.ProtoMajor != 1, x.user == "", x.presigned, x.op.Spec().Bytes == classify.NoBytes,
-		r.ContentLength > maxDrainBytes, s3err.Is(x.err, s3err.RequestTimeout),
+		left >= 0 && left <= minDrainBytes, r.ContentLength > maxDrainBytes, s3err.Is(x.err, s3err.RequestTimeout),
 		!b.started.Load() && strings.EqualFold(r.Header.Get("Expect"), "100-continue"):
-		return
+		return false
 	}
+	if http.NewResponseController(w).EnableFullDuplex() != nil {
+		return false
+	}
+	w.Header().Set("Connection", "close")
+	return true
+}
+
+// drainUnread reads and discards the rest of the body after the answer
+// (startDrain said it will), which it flushes first so that a client that
+// reads while it sends can stop early. The connection closes after it.
+func (s *Server) drainUnread(w http.ResponseWriter, b *clientBody) {
 	rc := http.NewResponseController(w)
 	// The deadline comes first: it also ends a read the forwarding
 	// goroutine may still be blocked in, which holds the body's lock.

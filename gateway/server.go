@@ -149,17 +149,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = newClientBody(r)
-		rw.body = body
 		// A shallow copy carries the watched body: net/http's checks on
 		// an unread body (close the connection, or send no 100 Continue)
 		// look at the body of its own request.
 		shallow := *r
 		shallow.Body = body
 		r = &shallow
-		// Lets drainUnread read the rest of the body after the answer went
-		// out (net/http would otherwise decide the body's fate when the
-		// answer's head is written).
-		_ = http.NewResponseController(w).EnableFullDuplex()
+		req := r
+		rw.beforeHeader = func() { rw.draining = s.startDrain(w, req, body, x) }
 	}
 
 	broken := false
@@ -194,8 +191,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if broken {
 		panic(http.ErrAbortHandler)
 	}
-	if body != nil {
-		s.drainUnread(rw, r, body, x)
+	if rw.draining {
+		s.drainUnread(rw, body)
 	}
 }
 
@@ -763,17 +760,18 @@ type responseRecorder struct {
 	status      int
 	written     int64
 	wroteHeader bool
-	body        *clientBody // the request's, when it has one
+	// beforeHeader runs before the status is written: whether to drain
+	// the request's body is decided there (startDrain).
+	beforeHeader func()
+	draining     bool
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.wroteHeader {
 		return
 	}
-	if w.body != nil && !w.body.ended.Load() {
-		// Answered before its body's end: what is left of the body must
-		// never be read as the next request, drained or not.
-		w.Header().Set("Connection", "close")
+	if w.beforeHeader != nil {
+		w.beforeHeader()
 	}
 	w.status, w.wroteHeader = code, true
 	w.ResponseWriter.WriteHeader(code)

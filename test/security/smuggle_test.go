@@ -51,6 +51,9 @@ func TestRequestInsideAnUnreadBodyIsNeverRun(t *testing.T) {
 		if first.StatusCode != http.StatusForbidden {
 			t.Errorf("anonymous PUT: %d, want 403", first.StatusCode)
 		}
+		// A request run from the body would be answered at once; the
+		// connection may stay open (net/http read and dropped a short body).
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		if second, err := http.ReadResponse(br, get); err == nil {
 			t.Errorf("hidden PUT of %d bytes: answered %d on the same connection", pad, second.StatusCode)
 		}
