@@ -221,6 +221,15 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 		return s3err.Wrap(s3err.InvalidURI, "", err)
 	}
 	stripPresignParams(query, auth)
+	if mode, ok := query["X-Amz-Checksum-Mode"]; ok {
+		// aws-sdk-go-v2 presigns GetObject with the checksum mode in the
+		// query, where it is signed; it means what the header means, and
+		// the header is what the operation table knows.
+		query.Del("X-Amz-Checksum-Mode")
+		if len(mode) == 1 && r.Header.Get("X-Amz-Checksum-Mode") == "" {
+			r.Header.Set("X-Amz-Checksum-Mode", mode[0])
+		}
+	}
 	op, err := classify.Classify(r.Method, target.Bucket, target.Key, query, r.Header)
 	if err != nil {
 		return err
