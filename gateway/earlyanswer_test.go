@@ -104,13 +104,11 @@ func TestEarlyAnswerReachesAClientThatSendsItAll(t *testing.T) {
 	})
 }
 
-// TestUnreadBodyIsNeverTheNextRequest: whatever is left of a body photogate
-// answered before reading is never parsed as another request on the
-// connection (an anonymous PUT whose body is a request, which a shared
-// upstream connection behind a proxy would otherwise run for the attacker),
-// and a client refused before the 100 Continue it asked for gets a
-// connection that closes, not one whose next request is eaten as the body.
-// An upload that was read to its end keeps the connection.
+// TestUnreadBodyIsNeverTheNextRequest: a client refused before the 100
+// Continue it asked for gets a connection that closes, not one whose next
+// request is eaten as the body; an upload read to its end keeps the
+// connection. (A request hidden in an unread body is attacked end to end,
+// checked at MinIO, in test/security TestRequestInsideAnUnreadBodyIsNeverRun.)
 func TestUnreadBodyIsNeverTheNextRequest(t *testing.T) {
 	s := newStack(t, embeddedKind, stackOptions{policy: readerAndFullAccess(t)})
 	s.bucket(t, "photos")
@@ -126,31 +124,6 @@ func TestUnreadBodyIsNeverTheNextRequest(t *testing.T) {
 	}
 	get, _ := http.NewRequest(http.MethodGet, "/", nil)
 
-	t.Run("anonymous body holding a request", func(t *testing.T) {
-		for _, size := range []int{100, 300 << 10} { // under and over net/http's 256 KiB discard
-			c, br := dial()
-			pad := strings.Repeat("A", size)
-			inner := fmt.Sprintf("GET /smuggled-path HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", host, len(pad), pad)
-			go fmt.Fprintf(c, "PUT /photos/x.jpg HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", host, len(inner), inner)
-			resp, err := http.ReadResponse(br, get)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			if resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("anonymous PUT: %d, want 403", resp.StatusCode)
-			}
-			// A request run from the body would be answered at once; the
-			// connection may stay open (net/http read and dropped a short body).
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			if second, err := http.ReadResponse(br, get); err == nil {
-				t.Fatalf("body of %d bytes: a second answer (%d) on the connection: the body was run as a request", size, second.StatusCode)
-			}
-			if strings.Contains(s.logs.String(), "smuggled-path") {
-				t.Fatal("the body was served as a request")
-			}
-		}
-	})
 	t.Run("refused before 100 Continue", func(t *testing.T) {
 		c, br := dial()
 		req, _ := http.NewRequest(http.MethodPut, s.front.URL+"/photos/x.jpg", nil)
