@@ -229,8 +229,14 @@ func TestMultipartUpload(t *testing.T) {
 		if code := minio.ToErrorResponse(err).Code; code != "InvalidPart" {
 			t.Fatalf("completing with a wrong part ETag: %v (%s), want InvalidPart", err, code)
 		}
-		if _, err := core.CompleteMultipartUpload(ctx, "multi", "album/big.jpg", id, complete, minio.PutObjectOptions{}); err != nil {
+		info, err := core.CompleteMultipartUpload(ctx, "multi", "album/big.jpg", id, complete, minio.PutObjectOptions{})
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The backend writes its own address there; the client must get
+		// the one it used.
+		if want := s.front.URL + "/multi/album/big.jpg"; info.Location != want {
+			t.Fatalf("Location %q, want %q", info.Location, want)
 		}
 		if got, ok := s.stored(t, "multi", "album/big.jpg"); !ok || !bytes.Equal(got, data) {
 			t.Fatalf("the backend holds %d bytes, want the %d uploaded", len(got), len(data))

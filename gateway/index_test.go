@@ -95,8 +95,12 @@ func TestIndexFollowsWrites(t *testing.T) {
 
 		// minio-go goes multipart above its part size.
 		big := harness.RandomBytes(6 << 20)
-		if _, err := c.PutObject(ctx, "album", "big.jpg", bytes.NewReader(big), int64(len(big)), minio.PutObjectOptions{PartSize: 5 << 20}); err != nil {
+		info, err := c.PutObject(ctx, "album", "big.jpg", bytes.NewReader(big), int64(len(big)), minio.PutObjectOptions{PartSize: 5 << 20})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := s.front.URL + "/album/big.jpg"; info.Location != want {
+			t.Fatalf("Location %q, want %q", info.Location, want)
 		}
 		if !strings.Contains(s.logs.String(), `"op":"CompleteMultipartUpload"`) {
 			t.Fatal("the big upload was not a multipart upload")

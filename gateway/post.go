@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -72,7 +73,7 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 		URL:           &url.URL{Path: "/" + target.Bucket + "/" + target.Key},
 		Host:          r.Host,
 		Header:        up.Header,
-		Body:          io.NopCloser(up.Body),
+		Body:          io.NopCloser(&fileOfLength{r: up.Body, left: size}),
 		ContentLength: size,
 		RemoteAddr:    r.RemoteAddr,
 		TLS:           r.TLS, // the answer names the object with the scheme the form came by
@@ -89,6 +90,27 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 // otherwise has a file of another length than the one forwarded, and its
 // upload fails rather than storing a different object.
 func closingDelimiter(boundary string) string { return "\r\n--" + boundary + "--\r\n" }
+
+// fileOfLength reads a form's file, which must be exactly the length the
+// upload was forwarded with. A file that ends early had something after it:
+// a field (S3 ignores fields after the file) or bytes after the closing
+// boundary. The file's true length could only be known once it had all
+// arrived, and photogate never holds a whole object, so such a form is
+// refused before the backend can complete the upload.
+type fileOfLength struct {
+	r    io.Reader
+	left int64
+}
+
+func (f *fileOfLength) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	f.left -= int64(n)
+	if err == io.EOF && f.left > 0 {
+		err = s3err.New(s3err.MalformedPOSTRequest, fmt.Sprintf("The file ended %d bytes before the body: "+
+			"photogate streams the file, so it must be the form's last field with nothing after its closing boundary.", f.left))
+	}
+	return n, err
+}
 
 // postResult is S3's answer to a POST upload with success_action_status 201.
 type postResult struct {
@@ -109,10 +131,7 @@ func (s *Server) postResponse(w *responseRecorder, r *http.Request, resp *http.R
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	etag := resp.Header.Get("ETag")
-	location := (&url.URL{Scheme: "http", Host: r.Host, Path: "/" + up.Bucket + "/" + up.Key}).String()
-	if r.TLS != nil {
-		location = "https" + strings.TrimPrefix(location, "http")
-	}
+	location := s.objectLocation(r, classify.Target{Bucket: up.Bucket, Key: up.Key})
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Location", location)

@@ -17,6 +17,13 @@ import (
 // the file.
 func postForm(t *testing.T, url string, fields map[string]string, file []byte) *http.Response {
 	t.Helper()
+	body, contentType := formBody(t, fields, file, nil)
+	return postBody(t, url, contentType, body)
+}
+
+// formBody writes a multipart form: fields, the file, then afterFile.
+func formBody(t *testing.T, fields map[string]string, file []byte, afterFile map[string]string) ([]byte, string) {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for k, v := range fields {
@@ -31,14 +38,24 @@ func postForm(t *testing.T, url string, fields map[string]string, file []byte) *
 	if _, err := fw.Write(file); err != nil {
 		t.Fatal(err)
 	}
+	for k, v := range afterFile {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := mw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, url, &body)
+	return body.Bytes(), mw.FormDataContentType()
+}
+
+func postBody(t *testing.T, url, contentType string, body []byte) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +104,27 @@ func TestPostPolicyUpload(t *testing.T) {
 		}
 		if _, ok := s.stored(t, "posts", "web/elsewhere.jpg"); ok {
 			t.Fatal("a refused POST was stored")
+		}
+
+		// S3 ignores what follows the file. photogate streams the file
+		// with a length it takes from the body's, so it cannot, and says
+		// so rather than storing the wrong bytes.
+		fieldAfter, fieldAfterType := formBody(t, fields, harness.RandomBytes(1000), map[string]string{"x-ignore-note": "after the file"})
+		epilogue, epilogueType := formBody(t, fields, harness.RandomBytes(1000), nil)
+		for _, tc := range []struct {
+			name, contentType string
+			body              []byte
+		}{
+			{"a field after the file", fieldAfterType, fieldAfter},
+			{"bytes after the closing boundary", epilogueType, append(epilogue, "tail\r\n"...)},
+		} {
+			resp := postBody(t, url.String(), tc.contentType, tc.body)
+			if code := s3Code(t, resp); resp.StatusCode != http.StatusBadRequest || code != "MalformedPOSTRequest" {
+				t.Errorf("%s: %d %s, want 400 MalformedPOSTRequest", tc.name, resp.StatusCode, code)
+			}
+		}
+		if got, ok := s.stored(t, "posts", "web/upload.jpg"); !ok || !bytes.Equal(got, data) {
+			t.Fatalf("a refused POST changed the object (%d bytes)", len(got))
 		}
 	})
 }

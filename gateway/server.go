@@ -155,8 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		shallow := *r
 		shallow.Body = body
 		r = &shallow
-		req := r
-		rw.beforeHeader = func() { rw.draining = s.startDrain(w, req, body, x) }
+		rw.beforeHeader = func() { rw.draining = s.startDrain(w, r, body, x) }
 	}
 
 	broken := false
@@ -220,16 +219,7 @@ func (s *Server) serve(ctx context.Context, w *responseRecorder, r *http.Request
 	if err != nil {
 		return s3err.Wrap(s3err.InvalidURI, "", err)
 	}
-	stripPresignParams(query, auth)
-	if mode, ok := query["X-Amz-Checksum-Mode"]; ok {
-		// aws-sdk-go-v2 presigns GetObject with the checksum mode in the
-		// query, where it is signed; it means what the header means, and
-		// the header is what the operation table knows.
-		query.Del("X-Amz-Checksum-Mode")
-		if len(mode) == 1 && r.Header.Get("X-Amz-Checksum-Mode") == "" {
-			r.Header.Set("X-Amz-Checksum-Mode", mode[0])
-		}
-	}
+	stripPresignParams(query, r.Header, auth)
 	op, err := classify.Classify(r.Method, target.Bucket, target.Key, query, r.Header)
 	if err != nil {
 		return err
@@ -276,8 +266,11 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 			return internalBucketError()
 		}
 	}
-	if op == classify.ListBuckets && len(s.internal) > 0 {
+	switch {
+	case op == classify.ListBuckets && len(s.internal) > 0:
 		respond = s.hideInternalBuckets(respond)
+	case op == classify.CompleteMultipartUpload:
+		respond = s.ownLocation(respond, target)
 	}
 	if err := authorize(caller, op, target, src, r.Header); err != nil {
 		return err
@@ -525,9 +518,21 @@ var presignParams = []string{
 	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Content-Sha256",
 }
 
-func stripPresignParams(q url.Values, auth *sigv4.Result) {
+// stripPresignParams removes the authentication parameters from a
+// request's query, and moves the signed query parameters that stand for
+// headers into header.
+func stripPresignParams(q url.Values, header http.Header, auth *sigv4.Result) {
 	for _, p := range presignParams {
 		q.Del(p)
+	}
+	if mode, ok := q["X-Amz-Checksum-Mode"]; ok {
+		// aws-sdk-go-v2 presigns GetObject with the checksum mode in the
+		// query, where it is signed; it means what the header means, and
+		// the header is what the operation table knows.
+		q.Del("X-Amz-Checksum-Mode")
+		if len(mode) == 1 && header.Get("X-Amz-Checksum-Mode") == "" {
+			header.Set("X-Amz-Checksum-Mode", mode[0])
+		}
 	}
 	if auth.Version == 2 && auth.Presigned {
 		// V2 presigned URLs: the credentials, and the x-amz-* headers that
