@@ -617,13 +617,8 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 	}
 	h := w.Header()
 	for k, vv := range resp.Header {
-		switch k {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"X-Amz-Request-Id", "X-Amz-Id-2", "Server":
+		if !backendHeaderForwarded(k, vv, resp.StatusCode) {
 			continue
-		}
-		if strings.HasPrefix(k, "Access-Control-") {
-			continue // CORS is photogate's answer (addCORS), not the backend's
 		}
 		if strings.HasPrefix(k, "X-Amz-Meta-") {
 			// net/http canonicalised the name; S3 sends user metadata names
@@ -667,6 +662,30 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 		return fmt.Errorf("streaming response: %w", err)
 	}
 	return nil
+}
+
+// backendHeaderForwarded reports whether a header of the backend's answer
+// reaches the client: the headers S3 defines for its answers, and nothing
+// else. The backend's own (its rate-limit counters, its HSTS and XSS
+// headers, its Server, its CORS answer) describe the backend, not the
+// object; photogate's CORS answer and request ids are set by photogate.
+func backendHeaderForwarded(name string, values []string, status int) bool {
+	switch name {
+	case "Accept-Ranges", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Range", "Content-Type", "Date", "Etag", "Expires", "Last-Modified", "Retry-After":
+		return true
+	case "Location":
+		// CreateBucket's "/bucket". An absolute URL would name the
+		// backend's host.
+		return len(values) == 1 && strings.HasPrefix(values[0], "/") && !strings.HasPrefix(values[0], "//")
+	case "X-Minio-Error-Code", "X-Minio-Error-Desc":
+		// The S3 error of an answer without a body (HEAD), which minio-go
+		// reads to tell NoSuchBucket from NoSuchKey.
+		return status >= 300
+	case "X-Amz-Request-Id", "X-Amz-Id-2":
+		return false // photogate's own ids for this request
+	}
+	return strings.HasPrefix(name, "X-Amz-")
 }
 
 // maxErrorBody bounds the backend error bodies photogate rewrites.
