@@ -178,7 +178,7 @@ func (r *report) markdown() string {
 		p("- %s\n", f)
 	}
 	p("- client: aws-sdk-go-v2 with default settings (checksums when supported; plain HTTP, so signed payloads), path style, %d requests in flight\n", concurrency)
-	p("- each cell in short rounds (%s) alternating direct, photogate and the peers, each round starting with the next one; ops/s and latencies are over all rounds\n", roundsDesc())
+	p("- each cell in short rounds (%s) alternating direct, photogate and the peers, each round starting with the next one; ops/s and latencies are over all rounds; after each batch the run waits until MinIO and the gateways are idle, so the CPU a batch leaves behind is counted as its own and slows no other batch\n", roundsDesc())
 	p("- peers (when present): versitygw %s in S3-proxy mode (`--disable-data-integrity-check`, path style) and rclone %s `serve s3` (defaults: no VFS cache), in front of the same MinIO\n",
 		harness.VersityGWVersion, harness.RcloneVersion)
 	p("- load average at the end: %s\n", loadAvg())
@@ -378,7 +378,7 @@ func (r *report) peersMarkdown(p func(format string, a ...any)) {
 			})
 		}
 	}
-	p("\nCPU ms per op (user + system from /proc, so other load barely moves it):\n\n")
+	p("\nCPU ms per op (user + system, from each process's CPU clock in ns, so other load barely moves it):\n\n")
 	header("process")
 	for _, name := range targetNames {
 		who := "MinIO, behind " + name
