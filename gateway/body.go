@@ -28,7 +28,7 @@ type uploadBody struct {
 	length int64         // decoded length
 
 	mode      string // payload mode, for the log
-	algorithm string // checksum algorithm verified, for the log
+	algorithm string // checksum algorithm of the upload (verified here or by the backend), for the log
 
 	upstreamHash        string      // x-amz-content-sha256 for the backend
 	trailer             http.Header // checksum trailer re-sent to the backend, or nil
@@ -98,11 +98,13 @@ func payloadMode(hash string) string {
 	return "signed"
 }
 
-// newUploadBody prepares r's body for the backend. objectChecksums says the
-// x-amz-checksum-* headers describe the object being composed
-// (CompleteMultipartUpload), not this body: they travel on for the backend
-// to check, and the body is checked by its hash and Content-MD5 only.
-func newUploadBody(r *http.Request, auth *sigv4.Result, objectChecksums bool) (*uploadBody, error) {
+// newUploadBody prepares r's body for the backend. kind is what the body
+// is to the operation: for PartBytes (CompleteMultipartUpload) the
+// x-amz-checksum-* headers describe the object being composed, not this
+// body: they travel on for the backend to check, and the body is checked by
+// its hash and Content-MD5 only.
+func newUploadBody(r *http.Request, auth *sigv4.Result, kind classify.Bytes) (*uploadBody, error) {
+	objectChecksums := kind == classify.PartBytes
 	hash := auth.PayloadHash
 	b := &uploadBody{mode: payloadMode(hash), upstreamHash: sigv4.UnsignedPayload}
 	var alg, headerSum string
@@ -174,6 +176,20 @@ func newUploadBody(r *http.Request, auth *sigv4.Result, objectChecksums bool) (*
 	}
 	if expect.Length < 0 {
 		return nil, s3err.New(s3err.MissingContentLength, "")
+	}
+	authenticated := expect.SHA256 != "" || hash == sigv4.StreamingSigned
+	if authenticated && kind == classify.BodyBytes && trailerName == "" {
+		// An object's (or part's) bytes authenticated by SHA-256 (a signed
+		// digest, or signed chunks) are the client's, byte for byte. Their
+		// Content-MD5 and x-amz-checksum-* header then travel on to the
+		// backend, which computes both anyway (the MD5 for the ETag, the
+		// checksum to store it) and refuses an object that does not match
+		// them (BadDigest, see s3ErrorOf); computing them here too hashed
+		// every signed upload twice. An unsigned payload has no other check
+		// here, a trailer is rewritten into the backend's framing, and
+		// MinIO does not check every small XML body's Content-MD5, so those
+		// are still verified here.
+		expect.MD5, expect.Algorithm, expect.Checksum = "", "", nil
 	}
 	b.length = expect.Length
 	b.algorithm = alg

@@ -337,6 +337,70 @@ func TestTrailerChecksumIsVerifiedAndForwarded(t *testing.T) {
 	})
 }
 
+// TestHeaderChecksumsOfEveryPayloadMode: a checksum or Content-MD5 header
+// that does not match the body stores nothing and is BadDigest, whether
+// photogate checks it (unsigned payloads) or leaves it to the backend (a
+// signed payload, whose bytes photogate has already authenticated by
+// SHA-256); a matching one reaches the backend, which stores it.
+func TestHeaderChecksumsOfEveryPayloadMode(t *testing.T) {
+	eachBackend(t, stackOptions{}, func(t *testing.T, s *stack) {
+		s.bucket(t, "sums")
+		data := harness.RandomBytes(300<<10 + 7)
+		md5sum := md5.Sum(data)
+		wrongMD5 := md5.Sum(data[1:])
+		for _, signed := range []bool{false, true} {
+			for _, c := range []struct {
+				name, header, good, bad, message string
+			}{
+				{"crc32", "X-Amz-Checksum-Crc32", crc32Base64(data), crc32Base64(data[1:]), "The CRC32 you specified did not match the calculated checksum."},
+				{"md5", "Content-MD5", base64.StdEncoding.EncodeToString(md5sum[:]), base64.StdEncoding.EncodeToString(wrongMD5[:]), ""},
+			} {
+				put := func(key, value string) *http.Response {
+					url := s.front.URL + "/sums/" + key
+					req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(data))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if signed {
+						req = signedPayloadRequest(t, http.MethodPut, url, data)
+					}
+					req.Header.Set(c.header, value)
+					return signedDo(t, req)
+				}
+				mode := map[bool]string{false: "unsigned", true: "signed"}[signed]
+				good := put(mode+"-"+c.name+"-good", c.good)
+				if good.StatusCode != http.StatusOK {
+					t.Fatalf("%s %s: the right value: %d %s", mode, c.name, good.StatusCode, s3Code(t, good))
+				}
+				good.Body.Close()
+				if got, ok := s.stored(t, "sums", mode+"-"+c.name+"-good"); !ok || !bytes.Equal(got, data) {
+					t.Fatalf("%s %s: stored %d bytes, want the %d sent", mode, c.name, len(got), len(data))
+				}
+				if s.origin.storesChecksums && c.name == "crc32" {
+					info, err := s.direct.StatObject(context.Background(), "sums", mode+"-"+c.name+"-good", minio.StatObjectOptions{Checksum: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if info.ChecksumCRC32 != c.good {
+						t.Errorf("%s: the backend's CRC32 = %q, want %q", mode, info.ChecksumCRC32, c.good)
+					}
+				}
+
+				bad := put(mode+"-"+c.name+"-bad", c.bad)
+				body := readBody(t, bad)
+				var e struct{ Code, Message string }
+				_ = xml.Unmarshal(body, &e)
+				if bad.StatusCode != http.StatusBadRequest || e.Code != "BadDigest" || (c.message != "" && e.Message != c.message) {
+					t.Errorf("%s %s: a wrong value: %d %s %q, want 400 BadDigest %q", mode, c.name, bad.StatusCode, e.Code, e.Message, c.message)
+				}
+				if _, ok := s.stored(t, "sums", mode+"-"+c.name+"-bad"); ok {
+					t.Fatalf("%s %s: an upload with a wrong value became an object", mode, c.name)
+				}
+			}
+		}
+	})
+}
+
 // flipAt corrupts one byte of a stream in transit.
 type flipAt struct {
 	r   io.Reader

@@ -28,6 +28,7 @@ import (
 	"github.com/photogate/photogate/metastore/extract"
 	"github.com/photogate/photogate/observe"
 	"github.com/photogate/photogate/s3/classify"
+	"github.com/photogate/photogate/s3/integrity"
 	"github.com/photogate/photogate/s3/s3err"
 	"github.com/photogate/photogate/s3/s3req"
 	"github.com/photogate/photogate/s3/s3xml"
@@ -279,7 +280,7 @@ func (s *Server) forward(ctx context.Context, w *responseRecorder, r *http.Reque
 		return err
 	}
 
-	body, err := newUploadBody(r, auth, spec.Bytes == classify.PartBytes)
+	body, err := newUploadBody(r, auth, spec.Bytes)
 	if err != nil {
 		return err
 	}
@@ -613,7 +614,7 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 		// A backend error: give it this request's ids, so the id a client
 		// reports is the one in photogate's log (which also keeps the
 		// backend's id as backend_request_id).
-		raw = setElement(setElement(b, "RequestId", w.Header().Get("X-Amz-Request-Id")), "HostId", s.hostID)
+		raw = setElement(setElement(s3ErrorOf(b, r), "RequestId", w.Header().Get("X-Amz-Request-Id")), "HostId", s.hostID)
 	}
 	h := w.Header()
 	for k, vv := range resp.Header {
@@ -686,6 +687,21 @@ func backendHeaderForwarded(name string, values []string, status int) bool {
 		return false // photogate's own ids for this request
 	}
 	return strings.HasPrefix(name, "X-Amz-")
+}
+
+// s3ErrorOf gives a backend error document the code and message S3 sends
+// where MinIO's differ: a checksum that does not match the body is
+// BadDigest on S3 and XAmzContentChecksumMismatch on MinIO.
+func s3ErrorOf(doc []byte, r *http.Request) []byte {
+	if elementText(doc, "Code") != string(s3err.XAmzContentChecksumMismatch) {
+		return doc
+	}
+	name := "checksum"
+	if alg, _, err := integrity.AlgorithmFromHeaders(r.Header); err == nil && alg != "" {
+		name = alg
+	}
+	return setElement(setElement(doc, "Code", string(s3err.BadDigest)), "Message",
+		"The "+name+" you specified did not match the calculated checksum.")
 }
 
 // maxErrorBody bounds the backend error bodies photogate rewrites.
