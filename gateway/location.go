@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/photogate/photogate/s3/classify"
 	"github.com/photogate/photogate/s3/s3xml"
@@ -17,7 +18,9 @@ import (
 // is neither reachable by the client nor its business.
 func (s *Server) objectLocation(r *http.Request, t classify.Target) string {
 	u := url.URL{Scheme: "http", Host: r.Host, Path: "/" + t.Bucket + "/" + t.Key}
-	if r.TLS != nil {
+	// Behind an ingress that terminates TLS, X-Forwarded-Proto says how
+	// the client came. A client lying in it only misleads itself.
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		u.Scheme = "https"
 	}
 	if host, err := classify.Resolve(r.Host, "/", s.baseDomains); err == nil && host.Bucket != "" {

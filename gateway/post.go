@@ -65,6 +65,15 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 		return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size of the policy's content-length-range.")
 	}
 
+	file := &fileOfLength{r: up.Body, left: size}
+	if size == 0 {
+		// An empty upload is forwarded without reading a body, so the
+		// file is checked for being empty here.
+		if _, err := io.Copy(io.Discard, file); err != nil {
+			return err
+		}
+	}
+
 	target.Key = up.Key
 	x.target = target
 	x.user = up.AccessKey
@@ -73,7 +82,7 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 		URL:           &url.URL{Path: "/" + target.Bucket + "/" + target.Key},
 		Host:          r.Host,
 		Header:        up.Header,
-		Body:          io.NopCloser(&fileOfLength{r: up.Body, left: size}),
+		Body:          io.NopCloser(file),
 		ContentLength: size,
 		RemoteAddr:    r.RemoteAddr,
 		TLS:           r.TLS, // the answer names the object with the scheme the form came by
@@ -92,24 +101,49 @@ func (s *Server) postObject(ctx context.Context, w *responseRecorder, r *http.Re
 func closingDelimiter(boundary string) string { return "\r\n--" + boundary + "--\r\n" }
 
 // fileOfLength reads a form's file, which must be exactly the length the
-// upload was forwarded with. A file that ends early had something after it:
-// a field (S3 ignores fields after the file) or bytes after the closing
-// boundary. The file's true length could only be known once it had all
-// arrived, and photogate never holds a whole object, so such a form is
-// refused before the backend can complete the upload.
+// upload was forwarded with: the body's, less the fields before the file
+// and the closing delimiter clients send after it. A file that ends early
+// had something after it (a field, which S3 would ignore, or bytes after
+// the closing boundary); one that runs on had a shorter closing delimiter
+// ("--boundary--" without its CRLF). Either way the file's true length
+// could only be known once it had all arrived, and photogate never holds a
+// whole object, so such a form is refused before the backend can complete
+// the upload.
 type fileOfLength struct {
 	r    io.Reader
 	left int64
 }
 
 func (f *fileOfLength) Read(p []byte) (int, error) {
+	if f.left == 0 {
+		// Every byte the upload declared has been read: the file must end
+		// here.
+		var probe [1]byte
+		for {
+			n, err := f.r.Read(probe[:])
+			switch {
+			case n > 0:
+				return 0, formNotEndingWithFile("The file is longer than the body leaves room for")
+			case err != nil:
+				return 0, err
+			}
+		}
+	}
+	p = p[:min(int64(len(p)), f.left)]
 	n, err := f.r.Read(p)
 	f.left -= int64(n)
 	if err == io.EOF && f.left > 0 {
-		err = s3err.New(s3err.MalformedPOSTRequest, fmt.Sprintf("The file ended %d bytes before the body: "+
-			"photogate streams the file, so it must be the form's last field with nothing after its closing boundary.", f.left))
+		return n, formNotEndingWithFile(fmt.Sprintf("The file ended %d bytes before the body", f.left))
+	}
+	if err == io.EOF {
+		err = nil // the next Read confirms the end
 	}
 	return n, err
+}
+
+func formNotEndingWithFile(what string) error {
+	return s3err.New(s3err.MalformedPOSTRequest, what+": photogate streams the file, so it must be the form's "+
+		"last field, followed only by its closing delimiter \"\\r\\n--boundary--\\r\\n\".")
 }
 
 // postResult is S3's answer to a POST upload with success_action_status 201.

@@ -117,6 +117,9 @@ func TestPostPolicyUpload(t *testing.T) {
 		}{
 			{"a field after the file", fieldAfterType, fieldAfter},
 			{"bytes after the closing boundary", epilogueType, append(epilogue, "tail\r\n"...)},
+			// RFC 2046 makes the CRLF after the closing delimiter optional;
+			// without it the file runs 2 bytes past the length forwarded.
+			{"no CRLF after the closing delimiter", epilogueType, bytes.TrimSuffix(epilogue, []byte("\r\n"))},
 		} {
 			resp := postBody(t, url.String(), tc.contentType, tc.body)
 			if code := s3Code(t, resp); resp.StatusCode != http.StatusBadRequest || code != "MalformedPOSTRequest" {
@@ -125,6 +128,46 @@ func TestPostPolicyUpload(t *testing.T) {
 		}
 		if got, ok := s.stored(t, "posts", "web/upload.jpg"); !ok || !bytes.Equal(got, data) {
 			t.Fatalf("a refused POST changed the object (%d bytes)", len(got))
+		}
+	})
+}
+
+// TestPostOfAnEmptyFile: an empty file is stored as an empty object, and a
+// form whose length says "empty" while its file is not stores nothing (the
+// body of an empty upload is never read on its way to the backend).
+func TestPostOfAnEmptyFile(t *testing.T) {
+	eachBackend(t, stackOptions{}, func(t *testing.T, s *stack) {
+		s.bucket(t, "posts")
+		for _, tc := range []struct {
+			key        string
+			file       []byte
+			trimCRLF   bool
+			wantStored bool
+		}{
+			{"web/empty.jpg", nil, false, true},
+			{"web/two-bytes.jpg", []byte("ab"), true, false}, // the length leaves 0 bytes for it
+		} {
+			p := minio.NewPostPolicy()
+			for _, err := range []error{p.SetBucket("posts"), p.SetKey(tc.key), p.SetExpires(time.Now().UTC().Add(time.Hour))} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			url, fields, err := s.client(t).PresignedPostPolicy(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, contentType := formBody(t, fields, tc.file, nil)
+			if tc.trimCRLF {
+				body = bytes.TrimSuffix(body, []byte("\r\n"))
+			}
+			resp := postBody(t, url.String(), contentType, body)
+			got, stored := s.stored(t, "posts", tc.key)
+			if code := s3Code(t, resp); tc.wantStored && (resp.StatusCode/100 != 2 || !stored || len(got) != 0) {
+				t.Errorf("%s: %d %s, stored %v (%d bytes), want an empty object", tc.key, resp.StatusCode, code, stored, len(got))
+			} else if !tc.wantStored && (resp.StatusCode != http.StatusBadRequest || code != "MalformedPOSTRequest" || stored) {
+				t.Errorf("%s: %d %s, stored %v (%d bytes), want 400 MalformedPOSTRequest and nothing stored", tc.key, resp.StatusCode, code, stored, len(got))
+			}
 		}
 	})
 }

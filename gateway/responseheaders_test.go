@@ -96,6 +96,12 @@ func TestBackendResponseHeadersAreAllowListed(t *testing.T) {
 			if got := r.header.Get("Server"); got != "photogate" {
 				t.Errorf("%s: Server %q", r.what, got)
 			}
+			if got := r.header.Values("X-Content-Type-Options"); len(got) != 1 || got[0] != "nosniff" {
+				t.Errorf("%s: X-Content-Type-Options %q, want nosniff", r.what, got)
+			}
+			if got := r.header.Values("Date"); len(got) != 1 {
+				t.Errorf("%s: Date %q, want photogate's one", r.what, got)
+			}
 		}
 	})
 }
@@ -103,7 +109,8 @@ func TestBackendResponseHeadersAreAllowListed(t *testing.T) {
 func clientMayHear(name string, values []string, status int) bool {
 	switch name {
 	case "Accept-Ranges", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
-		"Content-Length", "Content-Range", "Content-Type", "Date", "Etag", "Expires", "Last-Modified", "Server":
+		"Content-Length", "Content-Range", "Content-Type", "Date", "Etag", "Expires", "Last-Modified", "Server",
+		"X-Content-Type-Options":
 		return true
 	case "Location":
 		return len(values) == 1 && strings.HasPrefix(values[0], "/")

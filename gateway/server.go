@@ -146,6 +146,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Amz-Request-Id", x.id)
 	h.Set("X-Amz-Id-2", s.hostID)
 	h.Set("Server", "photogate")
+	// Objects are the users' bytes: a browser must not run one it was
+	// told is an image as a script or style sheet.
+	h.Set("X-Content-Type-Options", "nosniff")
 	rw := &responseRecorder{ResponseWriter: w}
 	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -601,7 +604,8 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 		if err != nil {
 			return fmt.Errorf("reading backend error: %w", err)
 		}
-		if code := elementText(b, "Code"); resp.StatusCode == http.StatusForbidden && (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId") {
+		code := elementText(b, "Code")
+		if resp.StatusCode == http.StatusForbidden && (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId") {
 			// photogate signed this request, not the client: the backend
 			// refused photogate's own credential. Blaming the client's key
 			// would send its owner chasing the wrong secret.
@@ -610,6 +614,18 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 			e := s3err.New(s3err.ServiceUnavailable, "The storage backend refused photogate's credentials; the operator has been told.")
 			e.RetryAfter = 5
 			return e
+		}
+		if resp.StatusCode >= 500 {
+			// MinIO appends its internal error (drive paths, node
+			// addresses) to some 5xx messages: that stays in the log.
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "backend error",
+				slog.String("request_id", w.Header().Get("X-Amz-Request-Id")), slog.Int("status", resp.StatusCode),
+				slog.String("backend_code", code), slog.String("backend_message", elementText(b, "Message")))
+			msg := s3err.New(s3err.Code(code), "").Description()
+			if msg == "" {
+				msg = "The storage backend could not complete the request."
+			}
+			b = setElement(b, "Message", msg)
 		}
 		// A backend error: give it this request's ids, so the id a client
 		// reports is the one in photogate's log (which also keeps the
@@ -668,25 +684,38 @@ func (s *Server) copyResponse(w *responseRecorder, r *http.Request, resp *http.R
 // backendHeaderForwarded reports whether a header of the backend's answer
 // reaches the client: the headers S3 defines for its answers, and nothing
 // else. The backend's own (its rate-limit counters, its HSTS and XSS
-// headers, its Server, its CORS answer) describe the backend, not the
-// object; photogate's CORS answer and request ids are set by photogate.
+// headers, its Server, its Date, its CORS answer, any x-amz-* header of its
+// own invention) describe the backend, not the object; photogate's CORS
+// answer, request ids and Date are photogate's.
 func backendHeaderForwarded(name string, values []string, status int) bool {
 	switch name {
 	case "Accept-Ranges", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
-		"Content-Length", "Content-Range", "Content-Type", "Date", "Etag", "Expires", "Last-Modified", "Retry-After":
+		"Content-Length", "Content-Range", "Content-Type", "Etag", "Expires", "Last-Modified", "Retry-After",
+		"X-Amz-Abort-Date", "X-Amz-Abort-Rule-Id", "X-Amz-Access-Point-Alias", "X-Amz-Bucket-Location-Name",
+		"X-Amz-Bucket-Location-Type", "X-Amz-Bucket-Region", "X-Amz-Checksum-Algorithm", "X-Amz-Checksum-Crc32",
+		"X-Amz-Checksum-Crc32c", "X-Amz-Checksum-Crc64nvme", "X-Amz-Checksum-Sha1", "X-Amz-Checksum-Sha256",
+		"X-Amz-Checksum-Type", "X-Amz-Copy-Source-Version-Id", "X-Amz-Delete-Marker", "X-Amz-Expiration",
+		"X-Amz-Missing-Meta", "X-Amz-Mp-Parts-Count", "X-Amz-Object-Lock-Legal-Hold", "X-Amz-Object-Lock-Mode",
+		"X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Size", "X-Amz-Replication-Status",
+		"X-Amz-Request-Charged", "X-Amz-Restore", "X-Amz-Restore-Output-Path", "X-Amz-Server-Side-Encryption",
+		"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Bucket-Key-Enabled",
+		"X-Amz-Server-Side-Encryption-Context", "X-Amz-Server-Side-Encryption-Customer-Algorithm",
+		"X-Amz-Server-Side-Encryption-Customer-Key-Md5", "X-Amz-Storage-Class", "X-Amz-Tagging-Count",
+		"X-Amz-Version-Id", "X-Amz-Website-Redirect-Location":
 		return true
 	case "Location":
 		// CreateBucket's "/bucket". An absolute URL would name the
 		// backend's host.
 		return len(values) == 1 && strings.HasPrefix(values[0], "/") && !strings.HasPrefix(values[0], "//")
-	case "X-Minio-Error-Code", "X-Minio-Error-Desc":
+	case "X-Minio-Error-Code":
 		// The S3 error of an answer without a body (HEAD), which minio-go
 		// reads to tell NoSuchBucket from NoSuchKey.
 		return status >= 300
-	case "X-Amz-Request-Id", "X-Amz-Id-2":
-		return false // photogate's own ids for this request
+	case "X-Minio-Error-Desc":
+		// A 5xx description can carry the backend's internal error text.
+		return status >= 300 && status < 500
 	}
-	return strings.HasPrefix(name, "X-Amz-")
+	return strings.HasPrefix(name, "X-Amz-Meta-")
 }
 
 // s3ErrorOf gives a backend error document the code and message S3 sends
