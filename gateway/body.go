@@ -189,6 +189,13 @@ func newUploadBody(r *http.Request, auth *sigv4.Result, kind classify.Bytes) (*u
 		// here, a trailer is rewritten into the backend's framing, and
 		// MinIO does not check every small XML body's Content-MD5, so those
 		// are still verified here.
+		if expect.MD5 != "" {
+			// Malformed is refused before anything is reserved or
+			// recorded for the upload, as when photogate checks the sum.
+			if _, err := integrity.DecodeContentMD5(expect.MD5); err != nil {
+				return nil, err
+			}
+		}
 		expect.MD5, expect.Algorithm, expect.Checksum = "", "", nil
 	}
 	b.length = expect.Length

@@ -353,7 +353,7 @@ func TestHeaderChecksumsOfEveryPayloadMode(t *testing.T) {
 				name, header, good, bad, message string
 			}{
 				{"crc32", "X-Amz-Checksum-Crc32", crc32Base64(data), crc32Base64(data[1:]), "The CRC32 you specified did not match the calculated checksum."},
-				{"md5", "Content-MD5", base64.StdEncoding.EncodeToString(md5sum[:]), base64.StdEncoding.EncodeToString(wrongMD5[:]), ""},
+				{"md5", "Content-MD5", base64.StdEncoding.EncodeToString(md5sum[:]), base64.StdEncoding.EncodeToString(wrongMD5[:]), "The Content-MD5 you specified did not match what we received."},
 			} {
 				put := func(key, value string) *http.Response {
 					url := s.front.URL + "/sums/" + key
@@ -396,6 +396,14 @@ func TestHeaderChecksumsOfEveryPayloadMode(t *testing.T) {
 				if _, ok := s.stored(t, "sums", mode+"-"+c.name+"-bad"); ok {
 					t.Fatalf("%s %s: an upload with a wrong value became an object", mode, c.name)
 				}
+			}
+			req := signedPayloadRequest(t, http.MethodPut, s.front.URL+"/sums/malformed-md5", data)
+			if !signed {
+				req.Header.Del("X-Amz-Content-Sha256")
+			}
+			req.Header.Set("Content-MD5", "not base64!")
+			if resp := signedDo(t, req); resp.StatusCode != http.StatusBadRequest || s3Code(t, resp) != "InvalidDigest" {
+				t.Errorf("signed %v: a malformed Content-MD5: %d, want 400 InvalidDigest", signed, resp.StatusCode)
 			}
 		}
 	})

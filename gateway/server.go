@@ -719,18 +719,20 @@ func backendHeaderForwarded(name string, values []string, status int) bool {
 }
 
 // s3ErrorOf gives a backend error document the code and message S3 sends
-// where MinIO's differ: a checksum that does not match the body is
-// BadDigest on S3 and XAmzContentChecksumMismatch on MinIO.
+// where the backend's differ: a checksum that does not match the body is
+// BadDigest on S3 and XAmzContentChecksumMismatch on MinIO, and the
+// Content-MD5 errors get S3's wording (MinIO writes "Content-Md5", the
+// embedded backend only the code).
 func s3ErrorOf(doc []byte, r *http.Request) []byte {
-	if elementText(doc, "Code") != string(s3err.XAmzContentChecksumMismatch) {
-		return doc
+	alg, _, _ := integrity.AlgorithmFromHeaders(r.Header)
+	switch code := s3err.Code(elementText(doc, "Code")); {
+	case code == s3err.XAmzContentChecksumMismatch:
+		return setElement(setElement(doc, "Code", string(s3err.BadDigest)), "Message",
+			"The "+cmp.Or(alg, "checksum")+" you specified did not match the calculated checksum.")
+	case (code == s3err.BadDigest || code == s3err.InvalidDigest) && alg == "":
+		return setElement(doc, "Message", s3err.New(code, "").Description())
 	}
-	name := "checksum"
-	if alg, _, err := integrity.AlgorithmFromHeaders(r.Header); err == nil && alg != "" {
-		name = alg
-	}
-	return setElement(setElement(doc, "Code", string(s3err.BadDigest)), "Message",
-		"The "+name+" you specified did not match the calculated checksum.")
+	return doc
 }
 
 // maxErrorBody bounds the backend error bodies photogate rewrites.

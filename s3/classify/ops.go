@@ -362,8 +362,23 @@ var cannedACLs = map[string]bool{
 	"log-delivery-write": true,
 }
 
+// backendControlMeta reports the user-metadata names MinIO acts on rather
+// than stores. With x-amz-meta-snowball-auto-extract: true MinIO unpacks a
+// PUT's body as a tar archive into objects named by the archive, past
+// every key grant, type rule, quota and index photogate keeps, and it
+// checks the body's Content-MD5 and checksum only after it has stored
+// them. x-amz-meta-minio-* are MinIO's other controls (the snowball
+// options, object-perf's bypass of a service freeze).
+func backendControlMeta(name string) bool {
+	rest, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-")
+	return ok && (strings.HasPrefix(rest, "minio-") || strings.Contains(rest, "snowball"))
+}
+
 // CheckHeaders refuses headers an operation cannot honour, where dropping
 // them would quietly do something else than the client asked:
+//   - on operations that take object metadata, the metadata names the
+//     backend acts on (backendControlMeta): S3 would store them, MinIO
+//     would unpack archives or lift limits;
 //   - on PutBucketAcl and PutObjectAcl, a canned ACL other than "private" or
 //     an x-amz-grant-* header: photogate grants access by its own policy,
 //     and MinIO implements no other ACL. Elsewhere ACL headers are dropped,
@@ -372,6 +387,14 @@ var cannedACLs = map[string]bool{
 //     upload: a read cannot choose how an object is encrypted, and S3 and
 //     MinIO answer 400.
 func (o Op) CheckHeaders(h http.Header) error {
+	if o.Spec().Headers&HeaderObject != 0 {
+		for name := range h {
+			if backendControlMeta(name) {
+				return s3err.New(s3err.NotImplemented, strings.ToLower(name)+
+					" is not supported: the storage backend acts on this metadata name instead of storing it.")
+			}
+		}
+	}
 	switch {
 	case o.Spec().Headers&HeaderCannedACL != 0:
 		if acl, ok := h["X-Amz-Acl"]; ok && (len(acl) != 1 || acl[0] != "private") {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/photogate/photogate/s3/s3err"
 )
 
 // Every operation Classify can name must be in the table: an operation
@@ -99,5 +101,30 @@ func TestPrivilegedActions(t *testing.T) {
 		if got := c.op.PrivilegedActions(c.h); !slices.Equal(got, c.want) {
 			t.Errorf("%s.PrivilegedActions(%v) = %v, want %v", c.op, c.h, got, c.want)
 		}
+	}
+}
+
+// Metadata names MinIO acts on are refused wherever object metadata is
+// taken (a POST form's x-amz-meta-* fields become such headers too), and
+// ordinary metadata passes.
+func TestBackendControlMetadataIsRefused(t *testing.T) {
+	for _, op := range []Op{PutObject, PostObject, CreateMultipartUpload, CopyObject} {
+		for name, refused := range map[string]bool{
+			"X-Amz-Meta-Snowball-Auto-Extract":            true,
+			"X-Amz-Meta-Minio-Snowball-Prefix":            true,
+			"X-Amz-Meta-Acme-Snowball-Prefix":             true,
+			"X-Amz-Meta-Minio-Object-Perf":                true,
+			"X-Amz-Meta-Camera":                           false,
+			"X-Amz-Meta-Miniol":                           false,
+			"X-Amz-Meta-X-Amz-Unencrypted-Content-Length": false,
+		} {
+			err := op.CheckHeaders(http.Header{name: {"true"}})
+			if got := s3err.Is(err, s3err.NotImplemented); got != refused {
+				t.Errorf("%s with %s: %v, want refused %v", op, name, err, refused)
+			}
+		}
+	}
+	if err := GetObject.CheckHeaders(http.Header{"X-Amz-Meta-Snowball-Auto-Extract": {"true"}}); err != nil {
+		t.Errorf("GetObject drops metadata headers rather than refusing them: %v", err)
 	}
 }

@@ -183,6 +183,19 @@ type Reader struct {
 	sums     Sums
 }
 
+// DecodeContentMD5 decodes a Content-MD5 header: padded base64 of 16
+// bytes, or InvalidDigest.
+func DecodeContentMD5(v string) ([md5.Size]byte, error) {
+	var sum [md5.Size]byte
+	var buf [md5.Size + 2]byte // room for 24 base64 characters without padding
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(v))
+	if len(v) != base64.StdEncoding.EncodedLen(md5.Size) || err != nil || n != md5.Size {
+		return sum, s3err.New(s3err.InvalidDigest, "")
+	}
+	copy(sum[:], buf[:n])
+	return sum, nil
+}
+
 // NewReader validates e and returns a Reader over src: a malformed
 // Content-MD5 is InvalidDigest, a malformed SHA-256 InvalidArgument (as
 // AWS answers a bad x-amz-content-sha256), an unknown algorithm or a
@@ -193,12 +206,11 @@ func NewReader(src io.Reader, e Expect) (*Reader, error) {
 		r.length = -1
 	}
 	if e.MD5 != "" {
-		var buf [md5.Size + 2]byte // room for 24 base64 characters without padding
-		n, err := base64.StdEncoding.Decode(buf[:], []byte(e.MD5))
-		if len(e.MD5) != base64.StdEncoding.EncodedLen(md5.Size) || err != nil || n != md5.Size {
-			return nil, s3err.New(s3err.InvalidDigest, "")
+		want, err := DecodeContentMD5(e.MD5)
+		if err != nil {
+			return nil, err
 		}
-		copy(r.wantMD5[:], buf[:n])
+		r.wantMD5 = want
 		r.md5 = md5.New()
 		r.add(r.md5)
 	}
