@@ -115,11 +115,26 @@ var plainParams = map[string]bool{
 	"start-after": true, "key-marker": true, "version-id-marker": true,
 	"upload-id-marker": true, "max-uploads": true, "max-parts": true,
 	"part-number-marker": true, "versionId": true, "partNumber": true,
-	"x-id": true, "list-type": true, "allow-unordered": true, "metadata": true,
+	"x-id": true, "list-type": true, "allow-unordered": true,
 	"max-buckets": true, "bucket-region": true, "select-type": true,
 	"response-content-type": true, "response-content-language": true,
 	"response-expires": true, "response-cache-control": true,
 	"response-content-disposition": true, "response-content-encoding": true,
+}
+
+// takesVersionID reports the operations S3 defines a versionId parameter
+// for: they read or change one version of an object. MinIO gives it a
+// meaning of its own elsewhere: on PutObject, CopyObject and the multipart
+// operations it writes that version in place, replacing its data whatever
+// its governance retention, which no write grant may do.
+func takesVersionID(op Op) bool {
+	switch op {
+	case GetObject, HeadObject, DeleteObject, GetObjectTagging, PutObjectTagging, DeleteObjectTagging,
+		"GetObjectAcl", "PutObjectAcl", "GetObjectRetention", "PutObjectRetention",
+		"GetObjectLegalHold", "PutObjectLegalHold", "GetObjectAttributes", "RestoreObject":
+		return true
+	}
+	return false
 }
 
 // Classify names the operation. query must not contain presigned-URL
@@ -129,19 +144,22 @@ func Classify(method, bucket, key string, query url.Values, header http.Header) 
 	if err != nil {
 		return "", err
 	}
+	var op Op
 	switch {
 	case bucket == "":
 		if method == http.MethodGet && sub == "" {
-			return ListBuckets, nil
+			op = ListBuckets
 		}
 	case key == "":
-		if op := bucketOp(method, sub, query); op != "" {
-			return op, nil
-		}
+		op = bucketOp(method, sub, query)
 	default:
-		if op := objectOp(method, sub, query, header); op != "" {
-			return op, nil
+		op = objectOp(method, sub, query, header)
+	}
+	if op != "" {
+		if query.Has("versionId") && !takesVersionID(op) {
+			return "", s3err.New(s3err.InvalidArgument, "versionId is not a parameter of "+string(op)+".")
 		}
+		return op, nil
 	}
 	what := method + " " + describe(bucket, key)
 	if sub != "" {
