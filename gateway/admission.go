@@ -183,11 +183,20 @@ func (s *Server) admitUpload(ctx context.Context, r *http.Request, c *policy.Cal
 		u.Size = body.length
 	case classify.CopiedBytes:
 		if needs.Sizes || typed {
-			size, head, err := s.readSource(ctx, *src, r.Header.Get("X-Amz-Copy-Source-Range"), typed)
+			size, head, srcType, err := s.readSource(ctx, *src, r.Header.Get("X-Amz-Copy-Source-Range"), typed)
 			if err != nil {
 				return nil, ownCallFailed("the copy source", err)
 			}
 			u.Size, srcHead = size, head
+			if typed && !spec.Part && !declares && size >= 0 {
+				// Without REPLACE the copy keeps the source's stored
+				// Content-Type, which must pass the destination's rules as
+				// a declared one would: text/html copied into an image
+				// bucket would be served as a page.
+				if err := c.CheckDeclaredType(t.Bucket, srcType); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if spec.Part || spec.Bytes == classify.PartBytes {
@@ -300,11 +309,11 @@ func ownCallFailed(what string, err error) error {
 const sniffBytes = 4096
 
 // readSource finds the size of a copy's source version (or of its range)
-// and, when withHead, its first bytes (from the range's start). An object
-// the backend does not have yields size -1: the backend answers the copy
-// with the right error.
-func (s *Server) readSource(ctx context.Context, src s3req.CopySource, rangeHeader string, withHead bool) (int64, []byte, error) {
-	size := int64(-1)
+// and, when withHead, its first bytes (from the range's start) and its
+// stored Content-Type. An object the backend does not have yields size -1:
+// the backend answers the copy with the right error.
+func (s *Server) readSource(ctx context.Context, src s3req.CopySource, rangeHeader string, withHead bool) (size int64, head []byte, contentType string, err error) {
+	size = -1
 	if src.VersionID == "" && s.lookup != nil && !withHead {
 		if obj, ok, err := s.lookup.Lookup(ctx, src.Bucket, src.Key); err == nil && ok {
 			size = obj.Size
@@ -313,29 +322,29 @@ func (s *Server) readSource(ctx context.Context, src s3req.CopySource, rangeHead
 	if size < 0 {
 		obj, ok, err := s.backend.StatVersion(ctx, src.Bucket, src.Key, src.VersionID)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, "", err
 		}
 		if !ok {
-			return -1, nil, nil
+			return -1, nil, "", nil
 		}
-		size = obj.Size
+		size, contentType = obj.Size, obj.ContentType
 	}
 	offset := int64(0)
 	if rangeHeader != "" {
 		first, last, err := s3req.ParseCopyRange(rangeHeader)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, "", err
 		}
 		offset, size = first, last-first+1
 	}
 	if !withHead {
-		return size, nil, nil
+		return size, nil, contentType, nil
 	}
-	head, err := s.backend.ReadVersion(ctx, src.Bucket, src.Key, src.VersionID, offset, sniffBytes)
+	head, err = s.backend.ReadVersion(ctx, src.Bucket, src.Key, src.VersionID, offset, sniffBytes)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
-	return size, head, nil
+	return size, head, contentType, nil
 }
 
 // partNumber is the request's partNumber, 0 when absent.

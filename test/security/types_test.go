@@ -215,3 +215,38 @@ func TestPhotoInImagesOnlyBucketKeepsItsMetadata(t *testing.T) {
 	}
 	e.wantNoDrift(t, img, plain)
 }
+
+// A CopyObject without REPLACE keeps the source's stored Content-Type,
+// whatever Content-Type the request names: text/html copied into an
+// images-only bucket would be served as a page from the photo host. The
+// source's type must pass the destination's rules like a declared one.
+func TestCopyKeepingTheSourceTypeIsJudgedByIt(t *testing.T) {
+	src, img := harness.BucketName("src"), harness.BucketName("img")
+	e := start(t, strings.ReplaceAll(imagesOnly, "%s", img))
+	makeBuckets(t, minio.MakeBucketOptions{}, src, img)
+	data := append(photo(t), []byte("<html><script>alert(document.domain)</script></html>")...)
+	for key, contentType := range map[string]string{"poly.jpg": "text/html", "plain.jpg": "application/octet-stream", "photo.jpg": "image/jpeg"} {
+		if _, err := suite.Backend.Client().PutObject(t.Context(), src, key, bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{ContentType: contentType}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, directive := range []string{"", "COPY"} {
+		copyOf := func(key string) harness.S3Response {
+			req := newRequest(t, http.MethodPut, e.url("/"+img+"/copy-"+directive+"-"+key), nil)
+			req.Header.Set("X-Amz-Copy-Source", "/"+src+"/"+key)
+			if directive != "" {
+				req.Header.Set("X-Amz-Metadata-Directive", directive)
+			}
+			req.Header.Set("Content-Type", "image/jpeg") // ignored by a copy without REPLACE
+			return send(t, harness.SignV4(req, e.admin().AccessKey, e.admin().SecretKey, harness.SHA256Hex(nil)))
+		}
+		wantError(t, "copy of a text/html source, directive "+directive, copyOf("poly.jpg"), http.StatusBadRequest, "InvalidArgument")
+		assertAbsent(t, img, "copy-"+directive+"-poly.jpg")
+		for _, key := range []string{"plain.jpg", "photo.jpg"} {
+			if r := copyOf(key); r.Status != http.StatusOK {
+				t.Errorf("control: copy of %s, directive %q: %s", key, directive, r)
+			}
+		}
+	}
+}
