@@ -370,8 +370,25 @@ var cannedACLs = map[string]bool{
 // them. x-amz-meta-minio-* are MinIO's other controls (the snowball
 // options, object-perf's bypass of a service freeze).
 func backendControlMeta(name string) bool {
-	rest, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-")
-	return ok && (strings.HasPrefix(rest, "minio-") || strings.Contains(rest, "snowball"))
+	// Every PUT's headers pass here: compare without lower-casing copies.
+	const meta = "x-amz-meta-"
+	if len(name) < len(meta) || !strings.EqualFold(name[:len(meta)], meta) {
+		return false
+	}
+	rest := name[len(meta):]
+	return len(rest) >= len("minio-") && strings.EqualFold(rest[:len("minio-")], "minio-") ||
+		containsFold(rest, "snowball")
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub in
+// any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckHeaders refuses headers an operation cannot honour, where dropping
