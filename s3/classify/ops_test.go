@@ -114,6 +114,7 @@ func TestBackendControlMetadataIsRefused(t *testing.T) {
 			"X-Amz-Meta-Minio-Snowball-Prefix":            true,
 			"X-Amz-Meta-Acme-Snowball-Prefix":             true,
 			"X-Amz-Meta-Minio-Object-Perf":                true,
+			"x-amz-meta-SNOWBALL-auto-extract":            true,
 			"X-Amz-Meta-Camera":                           false,
 			"X-Amz-Meta-Miniol":                           false,
 			"X-Amz-Meta-X-Amz-Unencrypted-Content-Length": false,
